@@ -1,0 +1,108 @@
+//! # dxf-proto: the sans-IO core of dxf
+//!
+//! Client-side state machines for the Docker Registry HTTP API v2 / OCI distribution spec
+//! 1.1: authentication (Basic and the Bearer token flow), blob HEAD/GET/DELETE, monolithic,
+//! chunked and streamed uploads, mounts, manifests (python-dxf's byte-exact alias form, OCI
+//! artifacts, indexes), tag and catalog pagination, and typed errors.
+//!
+//! **In scope**: every protocol decision — which request to send, which statuses and
+//! headers mean what, redirects, auth, retries of a request after a challenge, bounds on
+//! everything a peer controls, digest verification. **Out of scope**: sockets, TLS, files,
+//! clocks, threads, async. The adapters (`dxf-ureq`, `dxf-hyper`) do IO and nothing else.
+//!
+//! ## The driver loop
+//!
+//! ```text
+//!            ┌──────────── poll(now) ─────────────┐
+//!            ▼                                     │
+//!   Step::Send(req) ── send ──► response head ── handle_response(head, now) ─► BodyPlan
+//!   Step::NeedSource{max} ── read ≤ max ── handle_source(bytes)          Discard │ Feed │ Deliver
+//!   Step::Wait(d) ── sleep                         handle_body(chunk)* + handle_body_end ┘
+//!   Step::Done(output)                  after every handle_*: poll_session_event → Session
+//! ```
+//!
+//! Operations are values built from a [`Session`] and wrapped in [`Authed`]:
+//!
+//! ```
+//! use dxf_proto::{http, Authed, BodyPlan, HeadBlob, Operation, Session, Scheme, Step, UnixTime};
+//!
+//! let session = Session::new("registry.example:5000", Scheme::Https)?;
+//! let repo = session.repository("team/data")?;
+//! let digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".parse()?;
+//! let mut op = Authed::new(&session, HeadBlob::new(&session, &repo, &digest)?);
+//!
+//! let Step::Send(req) = op.poll(UnixTime(1_700_000_000))? else { unreachable!() };
+//! assert_eq!(req.method(), http::Method::HEAD);
+//! assert_eq!(req.uri(), "https://registry.example:5000/v2/team/data/blobs/sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+//!
+//! // The adapter sends it and hands back the head of the response.
+//! let head = http::Response::builder().status(200).header("content-length", "3").body(())?;
+//! assert_eq!(op.handle_response(head, UnixTime(1_700_000_000))?, BodyPlan::Discard);
+//! let Step::Done(info) = op.poll(UnixTime(1_700_000_000))? else { unreachable!() };
+//! assert_eq!(info.size, 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Shape
+//!
+//! One uniform [`Operation`] trait, one value per operation, a private state enum inside
+//! (the STYLE guide's shape 3): adapters write one generic run loop, the fuzzer one generic
+//! driver, and auth is one generic wrapper ([`Authed`]). Request bodies are descriptors
+//! ([`Body`]); blob downloads are never buffered — the driver streams them through the
+//! [`BlobVerifier`] in the [`Download`] the operation returns. Time comes in as
+//! [`UnixTime`]; waits go out as [`Step::Wait`].
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub use http;
+
+pub mod auth;
+mod blob;
+mod digest;
+mod error;
+mod exchange;
+pub mod headers;
+mod list;
+pub mod manifest;
+mod operation;
+mod reference;
+mod session;
+mod url;
+mod version;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod tests;
+
+pub use auth::{
+    parse_challenges, parse_rfc3339, parse_token_response, Authed, Challenge, ChallengeError,
+    Scope, Scoped, TokenResponse, TokenResponseError,
+};
+pub use blob::{
+    BlobInfo, DeleteBlob, Download, GetBlob, HeadBlob, MountBlob, MountOptions, Pushed, Upload,
+    UploadMode, UploadOptions, UploadProgress, UploadStatus,
+};
+pub use digest::{digest_of, verify_bytes, BlobVerifier, Sha256};
+pub use error::{Error, Misuse, OciError, OpKind, ProtocolViolation};
+pub use list::{Catalog, ListTags, Page};
+pub use manifest::{
+    AliasContent, AliasManifest, DeleteManifest, FetchedManifest, GetManifest, HeadManifest,
+    ManifestInfo, PlatformManifest, PutManifest, ReadAlias, ReadOptions,
+};
+pub use operation::{Body, BodyPlan, Operation, Request, SourceRange, Step, UnixTime};
+pub use reference::{Digest, Reference, ReferenceError, Repository, Tag};
+pub use session::{Credentials, Limits, Scheme, Session, SessionEvent};
+pub use url::MAX_URL_LEN;
+pub use version::{VersionCheck, VersionInfo};

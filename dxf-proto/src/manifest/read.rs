@@ -1,0 +1,239 @@
+//! [`ReadAlias`]: what an alias (tag or digest) names — python-dxf's `_get_alias`. A Docker
+//! schema 2 or OCI image manifest gives its config and layers; a Docker manifest list or OCI
+//! index gives one entry per platform (`os/architecture[/variant]`), each resolved to its
+//! image manifest by digest (verified) when asked, or just the one platform a filter names.
+
+use http::{Method, StatusCode};
+use url::Url;
+
+use super::get::{content_type, manifest_request, manifest_url, verify_manifest};
+use super::parse::{parse_manifest, Descriptor, Manifest};
+use crate::auth::Scope;
+use crate::error::{Error, OpKind, ProtocolViolation};
+use crate::exchange::{delegate_operation, Flow, HeadAction, Machine, Next};
+use crate::reference::{Digest, Reference, Repository};
+use crate::session::Session;
+
+/// Choices for reading an alias.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// For an index: resolve only this platform (`os/arch[/variant]`) and return its image
+    /// manifest as the result; an unknown platform is [`Error::PlatformNotFound`]. Ignored
+    /// for a single image manifest (python-dxf's `DXF_PLATFORM`).
+    pub platform: Option<String>,
+    /// For an index without a platform filter: fetch every platform's manifest (`true`, as
+    /// get-alias does) or only list their digests (`false`, as del-alias does).
+    pub resolve_platforms: bool,
+}
+
+/// A manifest and what it lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliasManifest {
+    /// Its digest (verified).
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// The body as received.
+    pub body: Vec<u8>,
+    /// What it lists.
+    pub content: AliasContent,
+}
+
+/// What a manifest lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AliasContent {
+    /// An image (or artifact) manifest.
+    Image {
+        /// The config descriptor (python-dxf aliases: the first blob).
+        config: Descriptor,
+        /// The layers, in order.
+        layers: Vec<Descriptor>,
+    },
+    /// A manifest list / index.
+    Index {
+        /// One entry per platform, in document order.
+        platforms: Vec<PlatformManifest>,
+    },
+}
+
+/// One platform of an index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformManifest {
+    /// `os/architecture[/variant]`.
+    pub platform: String,
+    /// The platform manifest's digest.
+    pub digest: Digest,
+    /// The platform's image manifest, when resolved.
+    pub manifest: Option<AliasManifest>,
+}
+
+/// Alias read. Output: [`AliasManifest`].
+#[derive(Debug)]
+pub struct ReadAlias(Machine<ReadFlow>);
+
+#[derive(Debug)]
+pub(crate) struct ReadFlow {
+    session_base: Url,
+    repo: Repository,
+    reference: Reference,
+    url: Url,
+    options: ReadOptions,
+    limit: u64,
+    max_platforms: usize,
+    /// The index being resolved, and the platforms still to fetch.
+    index: Option<(AliasManifest, usize)>,
+}
+
+impl ReadAlias {
+    /// Reads `reference` in `repo`.
+    pub fn new(
+        session: &Session,
+        repo: &Repository,
+        reference: &Reference,
+        options: ReadOptions,
+    ) -> Result<ReadAlias, Error> {
+        Ok(ReadAlias(Machine::new(ReadFlow {
+            session_base: session.base_url().clone(),
+            url: manifest_url(session, repo, reference)?,
+            repo: repo.clone(),
+            reference: reference.clone(),
+            options,
+            limit: session.limits().manifest_body,
+            max_platforms: session.limits().max_platforms,
+            index: None,
+        })))
+    }
+}
+
+impl ReadFlow {
+    fn fetch(&mut self, reference: Reference) -> Result<Next<AliasManifest>, Error> {
+        self.url = self
+            .session_base
+            .join(&format!(
+                "v2/{}/manifests/{}",
+                self.repo.as_str(),
+                reference.as_str()
+            ))
+            .map_err(|e| Error::InvalidUrl(e.to_string()))?;
+        self.reference = reference;
+        Ok(Next::Send(manifest_request(Method::GET, &self.url)?))
+    }
+
+    /// Fetches the next unresolved platform, or finishes.
+    fn next_platform(&mut self) -> Result<Next<AliasManifest>, Error> {
+        let Some((index, pos)) = &mut self.index else {
+            return Err(crate::error::Misuse::UnexpectedCall("next platform").into());
+        };
+        let next = match &index.content {
+            AliasContent::Index { platforms } => platforms.get(*pos).map(|p| p.digest.clone()),
+            AliasContent::Image { .. } => None,
+        };
+        match next {
+            Some(d) => self.fetch(Reference::Digest(d)),
+            None => match self.index.take() {
+                Some((index, _)) => Ok(Next::Done(index)),
+                None => Err(crate::error::Misuse::UnexpectedCall("next platform").into()),
+            },
+        }
+    }
+}
+
+fn decode(
+    head: &http::response::Parts,
+    body: Vec<u8>,
+    reference: &Reference,
+) -> Result<AliasManifest, Error> {
+    let digest = verify_manifest(head, &body, reference)?;
+    let parsed = parse_manifest(&body, content_type(head).as_deref())?;
+    let media_type = parsed.media_type().to_owned();
+    let content = match parsed {
+        Manifest::Image { config, layers, .. } => AliasContent::Image { config, layers },
+        index @ Manifest::Index { .. } => AliasContent::Index {
+            platforms: index
+                .platforms()
+                .into_iter()
+                .map(|(platform, digest)| PlatformManifest {
+                    platform,
+                    digest,
+                    manifest: None,
+                })
+                .collect(),
+        },
+    };
+    Ok(AliasManifest {
+        digest,
+        media_type,
+        body,
+        content,
+    })
+}
+
+impl Flow for ReadFlow {
+    type Output = AliasManifest;
+
+    fn kind(&self) -> OpKind {
+        OpKind::ManifestGet
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::repository(&self.repo, "pull")
+    }
+
+    fn start(&mut self) -> Result<Next<AliasManifest>, Error> {
+        Ok(Next::Send(manifest_request(Method::GET, &self.url)?))
+    }
+
+    fn expects(&self, status: StatusCode) -> bool {
+        status == StatusCode::OK
+    }
+
+    fn on_head(&mut self, _: &http::response::Parts) -> Result<HeadAction<AliasManifest>, Error> {
+        Ok(HeadAction::Feed(self.limit))
+    }
+
+    fn on_response(
+        &mut self,
+        head: http::response::Parts,
+        body: Vec<u8>,
+    ) -> Result<Next<AliasManifest>, Error> {
+        let manifest = decode(&head, body, &self.reference)?;
+        if let Some((index, pos)) = &mut self.index {
+            // A platform manifest: it must be an image (python-dxf does not recurse further).
+            if let AliasContent::Index { .. } = manifest.content {
+                return Err(Error::UnsupportedMediaType(manifest.media_type));
+            }
+            if self.options.platform.is_some() {
+                return Ok(Next::Done(manifest));
+            }
+            if let AliasContent::Index { platforms } = &mut index.content {
+                if let Some(slot) = platforms.get_mut(*pos) {
+                    slot.manifest = Some(manifest);
+                }
+            }
+            *pos += 1;
+            return self.next_platform();
+        }
+        let AliasContent::Index { platforms } = &manifest.content else {
+            return Ok(Next::Done(manifest));
+        };
+        if platforms.len() > self.max_platforms {
+            return Err(ProtocolViolation::TooManyPlatforms(self.max_platforms).into());
+        }
+        if let Some(wanted) = self.options.platform.clone() {
+            let digest = platforms
+                .iter()
+                .find(|p| p.platform == wanted)
+                .map(|p| p.digest.clone())
+                .ok_or(Error::PlatformNotFound(wanted))?;
+            self.index = Some((manifest, 0));
+            return self.fetch(Reference::Digest(digest));
+        }
+        if !self.options.resolve_platforms {
+            return Ok(Next::Done(manifest));
+        }
+        self.index = Some((manifest, 0));
+        self.next_platform()
+    }
+}
+
+delegate_operation!(ReadAlias, AliasManifest);

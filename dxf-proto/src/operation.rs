@@ -1,0 +1,146 @@
+//! The driver contract shared by every operation: [`Operation`], what it asks of the
+//! driver ([`Step`]), how request bodies are described ([`Body`], [`SourceRange`]), what to
+//! do with a response body ([`BodyPlan`]) and the wall-clock time the driver passes in
+//! ([`UnixTime`]).
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::session::SessionEvent;
+
+/// A request an operation wants sent. The body is a descriptor, never IO.
+pub type Request = http::Request<Body>;
+
+/// Seconds since the Unix epoch, supplied by the driver (dxf-proto never reads a clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixTime(pub u64);
+
+impl UnixTime {
+    /// This time plus `secs` seconds, saturating.
+    pub fn plus(self, secs: u64) -> UnixTime {
+        UnixTime(self.0.saturating_add(secs))
+    }
+}
+
+/// What an operation asks of its driver next.
+#[must_use]
+#[derive(Debug)]
+// A request is moved out once per step; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Step<T> {
+    /// Send this request, then call [`Operation::handle_response`] with the response head.
+    Send(Request),
+    /// Read at most `max` bytes from the caller's stream source and pass them to
+    /// [`Operation::handle_source`]; pass an empty slice at end of stream.
+    NeedSource {
+        /// Upper bound on the bytes to hand over in one call.
+        max: usize,
+    },
+    /// Sleep for this long, then call [`Operation::poll`] again.
+    Wait(Duration),
+    /// The operation is finished; this is its result. Further polls are a misuse.
+    Done(T),
+}
+
+/// The body of a [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// No body (`Content-Length: 0` where the method needs one).
+    Empty,
+    /// These bytes (manifests, chunks read from a stream source).
+    Bytes(Vec<u8>),
+    /// Stream exactly `len` bytes of the caller's blob source starting at `offset`.
+    Source(SourceRange),
+}
+
+impl Body {
+    /// The number of bytes this body will send.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Source(r) => r.len,
+        }
+    }
+
+    /// Whether this body sends no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A slice of the caller's (seekable) blob source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceRange {
+    /// First byte to send.
+    pub offset: u64,
+    /// Number of bytes to send.
+    pub len: u64,
+}
+
+/// What the driver does with the body of the response it just handed over.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// Drop or drain it; do not call `handle_body`/`handle_body_end`. Call `poll` next.
+    Discard,
+    /// Pass it to [`Operation::handle_body`] in any split, then call
+    /// [`Operation::handle_body_end`]. The operation fails with `BodyTooLarge` past `limit`
+    /// bytes; the driver may stop reading there too.
+    Feed {
+        /// The most bytes the operation accepts.
+        limit: u64,
+    },
+    /// Keep the body unread: the next `poll` returns `Done` with a
+    /// [`Download`](crate::Download) describing how to verify it while streaming it to the user.
+    Deliver,
+}
+
+/// One registry operation as a state machine: the driver asks it what to do ([`poll`]) and
+/// feeds it what happened (`handle_*`) until it yields [`Step::Done`] or an error.
+///
+/// Call order, per step:
+/// 1. [`poll`] → [`Step::Send`]: send the request, then [`handle_response`] with the head;
+///    according to the returned [`BodyPlan`], feed the body with [`handle_body`] and
+///    [`handle_body_end`], or not.
+/// 2. [`poll`] → [`Step::NeedSource`]: read from the stream source, then [`handle_source`].
+/// 3. [`poll`] → [`Step::Wait`]: sleep, then poll again.
+/// 4. After every `handle_*` call, drain [`poll_session_event`] into the
+///    [`Session`](crate::Session) with [`Session::handle_event`](crate::Session::handle_event).
+///
+/// Guarantees: `poll` never yields the same `Send` twice without an input in between; every
+/// operation ends (`Done` or `Err`) within a bounded number of steps; after an `Err`, every
+/// call returns that same error; nothing a peer sends makes it panic.
+///
+/// [`poll`]: Operation::poll
+/// [`handle_response`]: Operation::handle_response
+/// [`handle_body`]: Operation::handle_body
+/// [`handle_body_end`]: Operation::handle_body_end
+/// [`handle_source`]: Operation::handle_source
+/// [`poll_session_event`]: Operation::poll_session_event
+pub trait Operation {
+    /// What the operation produces.
+    type Output;
+
+    /// The next thing the driver must do.
+    fn poll(&mut self, now: UnixTime) -> Result<Step<Self::Output>, Error>;
+
+    /// The head of the response to the last [`Step::Send`].
+    fn handle_response(
+        &mut self,
+        head: http::Response<()>,
+        now: UnixTime,
+    ) -> Result<BodyPlan, Error>;
+
+    /// A piece of the response body (only after [`BodyPlan::Feed`]).
+    fn handle_body(&mut self, chunk: &[u8]) -> Result<(), Error>;
+
+    /// The end of the response body (only after [`BodyPlan::Feed`]).
+    fn handle_body_end(&mut self) -> Result<(), Error>;
+
+    /// Bytes read from the stream source after [`Step::NeedSource`]; empty means end of stream.
+    fn handle_source(&mut self, data: &[u8]) -> Result<(), Error>;
+
+    /// Something the [`Session`](crate::Session) should learn (a token, an auth scheme).
+    fn poll_session_event(&mut self) -> Option<SessionEvent>;
+}

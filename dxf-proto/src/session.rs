@@ -1,0 +1,420 @@
+//! [`Session`]: what outlives one operation — registry base URL, credentials, token cache
+//! keyed by scope, auth-host override, user agent, limits — and [`SessionEvent`], the
+//! opaque messages through which operations hand back what they learned.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use http::HeaderValue;
+use url::Url;
+
+use crate::auth::Scope;
+use crate::error::Error;
+use crate::operation::UnixTime;
+use crate::reference::Repository;
+
+/// Plain http or https to the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// `http://` (python-dxf's `DXF_INSECURE=1`).
+    Http,
+    /// `https://` (the default).
+    Https,
+}
+
+/// How to prove who we are.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum Credentials {
+    /// Anonymous (tokens may still be fetched anonymously).
+    #[default]
+    None,
+    /// Username and password: Basic to the registry, or Basic to the token realm.
+    Basic {
+        /// The username.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// A raw `Authorization` header value, used where Basic credentials would be.
+    Authorization(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}:***)"),
+            Credentials::Authorization(_) => f.write_str("Authorization(***)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// The `Authorization` header value these credentials give, if any.
+    pub(crate) fn header(&self) -> Result<Option<HeaderValue>, Error> {
+        let text = match self {
+            Credentials::None => return Ok(None),
+            Credentials::Basic { username, password } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            ),
+            Credentials::Authorization(raw) => raw.clone(),
+        };
+        let mut v = HeaderValue::from_str(&text).map_err(|_| {
+            Error::Misuse(crate::error::Misuse::InvalidArgument(
+                "credentials contain characters not allowed in a header".into(),
+            ))
+        })?;
+        v.set_sensitive(true);
+        Ok(Some(v))
+    }
+}
+
+/// Bounds on everything a peer controls. The defaults suit every known registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest manifest body read (the spec expects ≥ 4 MB to work).
+    pub manifest_body: u64,
+    /// Largest token response read.
+    pub token_body: u64,
+    /// Largest error body read (the rest is dropped).
+    pub error_body: u64,
+    /// Largest tag-list or catalog page read.
+    pub list_body: u64,
+    /// Most redirects followed by one request.
+    pub max_redirects: u32,
+    /// Most pages a listing follows (the driver's iterator enforces it with the page index).
+    pub max_pages: u32,
+    /// Most authentication rounds (token fetches or Basic switches) in one operation.
+    pub max_auth_rounds: u32,
+    /// Most platforms of an index resolved by one alias read.
+    pub max_platforms: usize,
+    /// Chunk size for chunked uploads and stream sources.
+    pub chunk_size: u64,
+    /// Largest chunk any registry hint (`OCI-Chunk-Min-Length`) can make us use.
+    pub max_chunk_size: u64,
+}
+
+/// Default [`Limits::manifest_body`]: 4 MiB.
+pub const DEFAULT_MANIFEST_BODY: u64 = 4 * 1024 * 1024;
+/// Default [`Limits::token_body`]: 1 MiB.
+pub const DEFAULT_TOKEN_BODY: u64 = 1024 * 1024;
+/// Default [`Limits::error_body`]: 64 KiB.
+pub const DEFAULT_ERROR_BODY: u64 = 64 * 1024;
+/// Default [`Limits::list_body`]: 16 MiB (registries that ignore paging send all tags at once).
+pub const DEFAULT_LIST_BODY: u64 = 16 * 1024 * 1024;
+/// Default [`Limits::chunk_size`]: 8 MiB (ECR needs ≥ 5 MiB, GHCR ≤ 4 MiB is learned at run time).
+pub const DEFAULT_CHUNK_SIZE: u64 = 8 * 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            manifest_body: DEFAULT_MANIFEST_BODY,
+            token_body: DEFAULT_TOKEN_BODY,
+            error_body: DEFAULT_ERROR_BODY,
+            list_body: DEFAULT_LIST_BODY,
+            max_redirects: 5,
+            max_pages: 100_000,
+            max_auth_rounds: 3,
+            max_platforms: 256,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            max_chunk_size: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// A token obtained for a scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CachedToken {
+    pub(crate) token: String,
+    pub(crate) expires_at: Option<UnixTime>,
+}
+
+/// Where tokens come from, learned from a Bearer challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BearerRealm {
+    pub(crate) realm: String,
+    pub(crate) service: Option<String>,
+}
+
+/// Something an operation learned that the [`Session`] should keep. Opaque: pass it to
+/// [`Session::handle_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionEvent(pub(crate) Event);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A bearer token for the scope key.
+    Token { key: String, token: CachedToken },
+    /// The registry accepts Basic credentials: send them up front from now on.
+    BasicAccepted,
+    /// The registry's token realm.
+    Realm(BearerRealm),
+}
+
+/// Seconds before expiry at which a token is no longer used.
+pub const TOKEN_REFRESH_MARGIN: u64 = 10;
+
+/// The registry-wide state shared by operations: pure data, `Clone`, no interior
+/// mutability. Drivers that run operations concurrently keep it behind their own lock.
+#[derive(Clone, Debug)]
+pub struct Session {
+    base: Url,
+    host: String,
+    credentials: Credentials,
+    allow_plain_http_credentials: bool,
+    auth_host: Option<String>,
+    user_agent: String,
+    limits: Limits,
+    tokens: BTreeMap<String, CachedToken>,
+    preset_token: Option<String>,
+    basic_accepted: bool,
+    realm: Option<BearerRealm>,
+}
+
+/// The default `User-Agent`.
+pub const DEFAULT_USER_AGENT: &str = concat!("dxf/", env!("CARGO_PKG_VERSION"));
+
+/// The most tokens kept (oldest keys are dropped first when full).
+const MAX_CACHED_TOKENS: usize = 256;
+
+impl Session {
+    /// A session for the registry at `host` (`name[:port]`, as python-dxf's `DXF_HOST`).
+    pub fn new(host: &str, scheme: Scheme) -> Result<Session, Error> {
+        let scheme_str = match scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        let invalid = || Error::InvalidUrl(format!("invalid registry host {host:?}"));
+        if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
+            return Err(invalid());
+        }
+        let base = Url::parse(&format!("{scheme_str}://{host}/")).map_err(|_| invalid())?;
+        if base.host_str().is_none_or(str::is_empty) {
+            return Err(invalid());
+        }
+        Ok(Session {
+            base,
+            host: host.to_owned(),
+            credentials: Credentials::None,
+            allow_plain_http_credentials: false,
+            auth_host: None,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            limits: Limits::default(),
+            tokens: BTreeMap::new(),
+            preset_token: None,
+            basic_accepted: false,
+            realm: None,
+        })
+    }
+
+    /// Sets the credentials.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Session {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Allows credentials and tokens over plain http (refused by default, like python-dxf).
+    pub fn allow_credentials_over_http(mut self, allow: bool) -> Session {
+        self.allow_plain_http_credentials = allow;
+        self
+    }
+
+    /// Replaces the host of every token realm with `host[:port]` (`DXF_AUTH_HOST`).
+    pub fn with_auth_host(mut self, auth_host: Option<String>) -> Session {
+        self.auth_host = auth_host;
+        self
+    }
+
+    /// Sets the `User-Agent` sent with every request.
+    pub fn with_user_agent(mut self, user_agent: &str) -> Session {
+        user_agent.clone_into(&mut self.user_agent);
+        self
+    }
+
+    /// Sets the limits.
+    pub fn with_limits(mut self, limits: Limits) -> Session {
+        self.limits = limits;
+        self
+    }
+
+    /// Uses `token` as a bearer token for every scope without an auth round trip
+    /// (`DXF_TOKEN`); `None` forgets it.
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.preset_token = token;
+    }
+
+    /// The registry's base URL, `scheme://host[:port]/`.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The registry host as given (`name[:port]`).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Validates a repository name and applies the Docker Hub `library/` rule for this host.
+    pub fn repository(&self, name: &str) -> Result<Repository, Error> {
+        Ok(Repository::parse(name)?.for_host(&self.host))
+    }
+
+    /// The bearer token usable for `scope` at `now`: a cached unexpired one, else the preset.
+    pub fn bearer_token(&self, scope: &Scope, now: UnixTime) -> Option<&str> {
+        match self.tokens.get(&scope.key()) {
+            Some(t) if !expired(t.expires_at, now) => Some(&t.token),
+            _ => self.preset_token.as_deref(),
+        }
+    }
+
+    /// Learns what an operation reported.
+    pub fn handle_event(&mut self, event: SessionEvent) {
+        match event.0 {
+            Event::Token { key, token } => {
+                if self.tokens.len() >= MAX_CACHED_TOKENS && !self.tokens.contains_key(&key) {
+                    self.tokens.pop_first();
+                }
+                self.tokens.insert(key, token);
+            }
+            Event::BasicAccepted => self.basic_accepted = true,
+            Event::Realm(r) => self.realm = Some(r),
+        }
+    }
+
+    pub(crate) fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    pub(crate) fn allows_plain_http_credentials(&self) -> bool {
+        self.allow_plain_http_credentials
+    }
+
+    pub(crate) fn auth_host(&self) -> Option<&str> {
+        self.auth_host.as_deref()
+    }
+
+    pub(crate) fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+
+    pub(crate) fn cached_token(&self, scope: &Scope) -> Option<CachedToken> {
+        self.tokens.get(&scope.key()).cloned().or_else(|| {
+            self.preset_token.as_ref().map(|t| CachedToken {
+                token: t.clone(),
+                expires_at: None,
+            })
+        })
+    }
+
+    pub(crate) fn basic_accepted(&self) -> bool {
+        self.basic_accepted
+    }
+
+    pub(crate) fn realm(&self) -> Option<&BearerRealm> {
+        self.realm.as_ref()
+    }
+
+    /// `base/v2/<path>`.
+    pub(crate) fn v2_url(&self, path: &str) -> Result<Url, Error> {
+        self.base
+            .join(&format!("v2/{path}"))
+            .map_err(|e| Error::InvalidUrl(e.to_string()))
+    }
+}
+
+/// Whether a token expiring at `expires_at` is no longer to be used at `now`.
+pub(crate) fn expired(expires_at: Option<UnixTime>, now: UnixTime) -> bool {
+    expires_at.is_some_and(|at| now.plus(TOKEN_REFRESH_MARGIN) >= at)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_with_ports_make_base_urls() {
+        let s = Session::new("localhost:5000", Scheme::Http).unwrap();
+        assert_eq!(s.base_url().as_str(), "http://localhost:5000/");
+        assert_eq!(
+            s.v2_url("foo/blobs/uploads/").unwrap().as_str(),
+            "http://localhost:5000/v2/foo/blobs/uploads/"
+        );
+        let s = Session::new("[::1]:443", Scheme::Https).unwrap();
+        assert_eq!(s.base_url().as_str(), "https://[::1]/");
+    }
+
+    #[test]
+    fn malformed_hosts_are_refused() {
+        for h in [
+            "",
+            "a/b",
+            "http://x",
+            "x y",
+            "user@x",
+            "x?y",
+            ":5000",
+            "x:notaport",
+        ] {
+            assert!(Session::new(h, Scheme::Https).is_err(), "{h}");
+        }
+    }
+
+    #[test]
+    fn docker_hub_gets_the_library_prefix() {
+        let s = Session::new("registry-1.docker.io", Scheme::Https).unwrap();
+        assert_eq!(s.repository("alpine").unwrap().as_str(), "library/alpine");
+        assert_eq!(s.repository("me/x").unwrap().as_str(), "me/x");
+        let s = Session::new("localhost:5000", Scheme::Https).unwrap();
+        assert_eq!(s.repository("alpine").unwrap().as_str(), "alpine");
+        assert!(s.repository("Alpine").is_err());
+    }
+
+    #[test]
+    fn credentials_are_not_printed() {
+        let c = Credentials::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.header().unwrap().unwrap(), "Basic dTpodW50ZXIy");
+    }
+
+    #[test]
+    fn tokens_expire_with_a_margin_and_fall_back_to_the_preset() {
+        let mut s = Session::new("r", Scheme::Https).unwrap();
+        let scope = Scope::repository(&Repository::parse("a").unwrap(), "pull");
+        s.handle_event(SessionEvent(Event::Token {
+            key: scope.key(),
+            token: CachedToken {
+                token: "t".into(),
+                expires_at: Some(UnixTime(100)),
+            },
+        }));
+        assert_eq!(s.bearer_token(&scope, UnixTime(80)), Some("t"));
+        assert_eq!(s.bearer_token(&scope, UnixTime(95)), None);
+        s.set_token(Some("preset".into()));
+        assert_eq!(s.bearer_token(&scope, UnixTime(95)), Some("preset"));
+    }
+
+    #[test]
+    fn the_token_cache_is_bounded() {
+        let mut s = Session::new("r", Scheme::Https).unwrap();
+        for i in 0..(MAX_CACHED_TOKENS + 10) {
+            s.handle_event(SessionEvent(Event::Token {
+                key: format!("k{i}"),
+                token: CachedToken {
+                    token: "t".into(),
+                    expires_at: None,
+                },
+            }));
+        }
+        assert_eq!(s.tokens.len(), MAX_CACHED_TOKENS);
+    }
+}

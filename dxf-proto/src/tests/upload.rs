@@ -1,0 +1,470 @@
+//! Uploads: skip-if-exists, monolithic, chunked (Location per PATCH, short/stale Range, 201
+//! PATCH, 416 resync, chunk minimum), streamed (single pass), and the closing checks.
+
+use super::*;
+use crate::testing::{MemoryRegistry, Reply, Sent};
+use crate::{Error, ProtocolViolation, Upload, UploadMode, UploadOptions};
+
+fn blob(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+fn chunked(size: u64) -> UploadOptions {
+    UploadOptions {
+        skip_if_exists: false,
+        mode: UploadMode::Chunked,
+        chunk_size: Some(size),
+    }
+}
+
+#[test]
+fn existing_blob_is_skipped_after_a_head() {
+    let reg = MemoryRegistry::new();
+    let data = blob(10);
+    let d = sha(&data);
+    reg.state
+        .borrow_mut()
+        .blobs
+        .insert(("a".into(), d.to_string()), data.clone());
+    let mut s = session();
+    let mut peer = reg.peer();
+    let out = run(
+        Upload::known(&s, &repo("a"), &d, 10, &UploadOptions::default()).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert!(out.output.skipped);
+    assert_eq!(peer.sent.len(), 1);
+    assert_eq!(peer.sent[0].method, "HEAD");
+}
+
+#[test]
+fn monolithic_upload_puts_the_whole_source_with_the_digest_in_the_existing_query() {
+    let reg = MemoryRegistry::new();
+    let data = blob(1000);
+    let d = sha(&data);
+    let mut s = session();
+    let mut peer = reg.peer();
+    let out = run(
+        Upload::known(&s, &repo("a"), &d, 1000, &UploadOptions::default()).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert!(!out.output.skipped);
+    let methods: Vec<&str> = peer.sent.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["HEAD", "POST", "PUT"]);
+    assert_eq!(peer.sent[1].header("content-length"), Some("0"));
+    let put = &peer.sent[2];
+    assert_eq!(
+        put.uri,
+        format!(
+            "https://reg.test/v2/a/blobs/uploads/0?_state=s0&digest=sha256%3A{}",
+            d.encoded()
+        )
+    );
+    assert_eq!(put.header("content-length"), Some("1000"));
+    assert_eq!(put.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(put.body, data);
+    assert_eq!(reg.state.borrow().blobs[&("a".into(), d.to_string())], data);
+}
+
+#[test]
+fn chunked_upload_follows_the_newest_location_and_sends_ranges() {
+    let reg = MemoryRegistry::new();
+    let data = blob(10);
+    let d = sha(&data);
+    let mut s = session();
+    let mut peer = reg.peer();
+    run(
+        Upload::known(&s, &repo("a"), &d, 10, &chunked(4)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    let patches: Vec<&Sent> = peer.sent.iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), 3);
+    let ranges: Vec<&str> = patches
+        .iter()
+        .map(|p| p.header("content-range").unwrap())
+        .collect();
+    assert_eq!(ranges, ["0-3", "4-7", "8-9"]);
+    assert!(patches
+        .iter()
+        .all(|p| p.header("content-type") == Some("application/octet-stream")));
+    // Each PATCH went to the Location of the previous response (the model changes _state).
+    assert!(patches[0].uri.ends_with("?_state=s0"));
+    assert!(patches[1].uri.ends_with("?_state=p4"));
+    assert!(patches[2].uri.ends_with("?_state=p8"));
+    let put = peer.sent.last().unwrap();
+    assert_eq!(put.method, "PUT");
+    assert!(put.uri.contains("_state=p10&digest=sha256%3A"));
+    assert!(put.body.is_empty());
+    assert_eq!(reg.state.borrow().blobs[&("a".into(), d.to_string())], data);
+}
+
+/// A scripted uploader whose PATCH replies come from `range_for(start, end_exclusive, n)`.
+fn scripted(
+    data: Vec<u8>,
+    patch_reply: impl Fn(usize, &Sent, usize) -> Reply + 'static,
+) -> ScriptedRegistry {
+    let d = sha(&data).to_string();
+    let mut patches = 0;
+    ScriptedRegistry::new(move |sent: &Sent| match sent.method.as_str() {
+        "POST" => Reply::status(202).header("location", "/up/1"),
+        "PATCH" => {
+            patches += 1;
+            let start: usize = sent
+                .header("content-range")
+                .and_then(|r| r.split('-').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap();
+            patch_reply(start, sent, patches)
+        }
+        "GET" => Reply::status(204).header("range", "0-5"),
+        "PUT" if sent.uri.contains(&d.replace(':', "%3A")) => {
+            Reply::status(201).header("docker-content-digest", &d)
+        }
+        _ => Reply::status(400),
+    })
+}
+
+#[test]
+fn short_range_acknowledgement_resends_from_the_acknowledged_offset() {
+    let data = blob(10);
+    let d = sha(&data);
+    // The first PATCH (0-3) is acknowledged only up to byte 1 (Range 0-1).
+    let mut peer = scripted(data.clone(), |start, sent, n| {
+        let end = if n == 1 {
+            1
+        } else {
+            start + sent.body.len() - 1
+        };
+        Reply::status(202).header("range", &format!("0-{end}"))
+    });
+    let mut s = session();
+    run(
+        Upload::known(&s, &repo("a"), &d, 10, &chunked(4)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    let ranges: Vec<&str> = peer
+        .sent
+        .iter()
+        .filter_map(|r| r.header("content-range"))
+        .collect();
+    assert_eq!(ranges, ["0-3", "2-5", "6-9"]);
+    assert_eq!(peer.sent[2].body, &data[2..6]);
+}
+
+#[test]
+fn stale_range_and_patch_201_are_tolerated_and_the_digest_decides() {
+    let data = blob(10);
+    let d = sha(&data);
+    // ECR: Range stuck at the first chunk, and a 201 on a PATCH.
+    let mut peer = scripted(data.clone(), |_, _, n| {
+        Reply::status(if n == 2 { 201 } else { 202 }).header("range", "0-3")
+    });
+    let mut s = session();
+    let out = run(
+        Upload::known(&s, &repo("a"), &d, 10, &chunked(4)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert_eq!(out.output.size, 10);
+    let ranges: Vec<&str> = peer
+        .sent
+        .iter()
+        .filter_map(|r| r.header("content-range"))
+        .collect();
+    assert_eq!(ranges, ["0-3", "4-7", "8-9"]);
+}
+
+#[test]
+fn range_beyond_what_was_sent_is_a_protocol_violation() {
+    let data = blob(10);
+    let d = sha(&data);
+    let mut peer = scripted(data.clone(), |_, _, _| {
+        Reply::status(202).header("range", "0-8")
+    });
+    let mut s = session();
+    let e = err(run(
+        Upload::known(&s, &repo("a"), &d, 10, &chunked(4)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    ));
+    assert_eq!(
+        e,
+        Error::Protocol(ProtocolViolation::RangeBeyondSent {
+            sent: 4,
+            acknowledged: 9
+        })
+    );
+}
+
+#[test]
+fn a_registry_that_never_progresses_stalls_the_upload() {
+    let data = blob(10);
+    let d = sha(&data);
+    let mut peer = scripted(data.clone(), |start, _, _| {
+        // Always acknowledge one byte more than before: short acks forever.
+        Reply::status(202).header("range", &format!("0-{start}"))
+    });
+    peer.max_steps = 1000;
+    let mut s = session();
+    let e = err(run(
+        Upload::known(&s, &repo("a"), &d, 10, &chunked(8)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    ));
+    assert_eq!(e, Error::Protocol(ProtocolViolation::UploadStalled));
+}
+
+#[test]
+fn patch_416_asks_the_upload_status_and_continues_from_there() {
+    let data = blob(10);
+    let d = sha(&data);
+    let mut peer = scripted(data.clone(), |start, sent, n| {
+        if n == 2 {
+            return Reply::status(416);
+        }
+        Reply::status(202).header("range", &format!("0-{}", start + sent.body.len() - 1))
+    });
+    let mut s = session();
+    run(
+        Upload::known(&s, &repo("a"), &d, 10, &chunked(4)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    let trail: Vec<String> = peer
+        .sent
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.header("content-range").unwrap_or("")))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "POST ",
+            "PATCH 0-3",
+            "PATCH 4-7",
+            "GET ",
+            "PATCH 6-9",
+            "PUT "
+        ]
+    );
+}
+
+#[test]
+fn oci_chunk_min_length_raises_the_chunk_size() {
+    let data = blob(10);
+    let d = sha(&data);
+    let d2 = d.to_string();
+    let mut peer = ScriptedRegistry::new(move |sent: &Sent| match sent.method.as_str() {
+        "POST" => Reply::status(202)
+            .header("location", "/up/1")
+            .header("oci-chunk-min-length", "6"),
+        "PATCH" => Reply::status(202),
+        "PUT" => Reply::status(201).header("docker-content-digest", &d2),
+        _ => Reply::status(400),
+    });
+    let mut s = session();
+    run(
+        Upload::known(&s, &repo("a"), &d, 10, &chunked(4)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    let ranges: Vec<&str> = peer
+        .sent
+        .iter()
+        .filter_map(|r| r.header("content-range"))
+        .collect();
+    assert_eq!(ranges, ["0-5", "6-9"]);
+}
+
+#[test]
+fn relative_and_absolute_upload_locations_both_work() {
+    for loc in [
+        "/v2/a/blobs/uploads/x?_state=1",
+        "x?_state=1",
+        "https://reg.test/v2/a/blobs/uploads/x?_state=1",
+    ] {
+        let data = blob(3);
+        let d = sha(&data);
+        let d2 = d.to_string();
+        let mut peer = ScriptedRegistry::new(move |sent: &Sent| match sent.method.as_str() {
+            "POST" => Reply::status(202).header("location", loc),
+            "PUT" => Reply::status(201).header("docker-content-digest", &d2),
+            _ => Reply::status(400),
+        });
+        let mut s = session();
+        let opts = UploadOptions {
+            skip_if_exists: false,
+            ..Default::default()
+        };
+        run(
+            Upload::known(&s, &repo("a"), &d, 3, &opts).unwrap(),
+            &mut s,
+            &mut peer,
+            &data,
+        )
+        .unwrap();
+        assert!(
+            peer.sent[1]
+                .uri
+                .starts_with("https://reg.test/v2/a/blobs/uploads/x?_state=1&digest="),
+            "{loc}: {}",
+            peer.sent[1].uri
+        );
+    }
+}
+
+#[test]
+fn missing_location_is_a_protocol_violation() {
+    let mut peer = ScriptedRegistry::sequence(vec![Reply::status(202)]);
+    let mut s = session();
+    let d = sha(b"x");
+    let opts = UploadOptions {
+        skip_if_exists: false,
+        ..Default::default()
+    };
+    let e = err(run(
+        Upload::known(&s, &repo("a"), &d, 1, &opts).unwrap(),
+        &mut s,
+        &mut peer,
+        b"x",
+    ));
+    assert_eq!(e, Error::Protocol(ProtocolViolation::MissingLocation));
+}
+
+#[test]
+fn upload_is_never_done_without_a_201_with_the_right_digest() {
+    let d = sha(b"x");
+    let opts = UploadOptions {
+        skip_if_exists: false,
+        ..Default::default()
+    };
+    for final_reply in [
+        Reply::status(202),
+        Reply::status(200),
+        Reply::status(201).header("docker-content-digest", sha(b"y").as_str()),
+        Reply::status(400).body(r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#),
+    ] {
+        let mut peer = ScriptedRegistry::sequence(vec![
+            Reply::status(202).header("location", "/up/1"),
+            final_reply.clone(),
+        ]);
+        let mut s = session();
+        let r = run(Upload::known(&s, &repo("a"), &d, 1, &opts).unwrap(), &mut s, &mut peer, b"x");
+        assert!(r.is_err(), "{final_reply:?}");
+    }
+}
+
+#[test]
+fn stream_upload_hashes_while_sending_and_gives_the_digest_at_the_end() {
+    let reg = MemoryRegistry::new();
+    let data = blob(25);
+    let d = sha(&data);
+    let mut s = session();
+    let mut peer = reg.peer();
+    peer.source_read = 3; // short reads are gathered into whole chunks
+    let out = run(
+        Upload::stream(&s, &repo("a"), None, &chunked(10)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert_eq!(out.output.digest, d);
+    assert_eq!(out.output.size, 25);
+    let ranges: Vec<&str> = peer
+        .sent
+        .iter()
+        .filter_map(|r| r.header("content-range"))
+        .collect();
+    assert_eq!(ranges, ["0-9", "10-19", "20-24"]);
+    assert!(peer
+        .sent
+        .last()
+        .unwrap()
+        .uri
+        .ends_with(&format!("digest=sha256%3A{}", d.encoded())));
+    assert_eq!(reg.state.borrow().blobs[&("a".into(), d.to_string())], data);
+}
+
+#[test]
+fn empty_stream_uploads_the_empty_blob() {
+    let reg = MemoryRegistry::new();
+    let mut s = session();
+    let out = run(
+        Upload::stream(&s, &repo("a"), None, &chunked(10)).unwrap(),
+        &mut s,
+        &mut reg.peer(),
+        b"",
+    )
+    .unwrap();
+    assert_eq!(out.output.digest, sha(b""));
+    assert_eq!(out.output.size, 0);
+}
+
+#[test]
+fn stream_with_a_wrong_expected_digest_is_never_committed() {
+    let reg = MemoryRegistry::new();
+    let mut s = session();
+    let wrong = sha(b"something else");
+    let opts = UploadOptions {
+        skip_if_exists: false,
+        ..chunked(10)
+    };
+    let mut peer = reg.peer();
+    let e = err(run(
+        Upload::stream(&s, &repo("a"), Some(&wrong), &opts).unwrap(),
+        &mut s,
+        &mut peer,
+        b"data",
+    ));
+    assert!(matches!(e, Error::DigestMismatch { .. }), "{e:?}");
+    assert!(peer.sent.iter().all(|r| r.method != "PUT"));
+    assert!(reg.state.borrow().blobs.is_empty());
+}
+
+#[test]
+fn a_stream_source_that_overruns_its_request_is_misuse() {
+    let s = session();
+    let mut op = Upload::stream(&s, &repo("a"), None, &chunked(4)).unwrap();
+    let Ok(crate::Step::Send(_)) = op.poll(NOW) else {
+        panic!()
+    };
+    let head = http::Response::builder()
+        .status(202)
+        .header("location", "/u")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        op.handle_response(head, NOW).unwrap(),
+        crate::BodyPlan::Discard
+    );
+    let Ok(crate::Step::NeedSource { max: 4 }) = op.poll(NOW) else {
+        panic!()
+    };
+    let e = op.handle_source(b"12345").unwrap_err();
+    assert!(matches!(
+        e,
+        Error::Misuse(crate::Misuse::SourceOverrun { max: 4, got: 5 })
+    ));
+    // Errors are sticky.
+    assert_eq!(op.poll(NOW).unwrap_err(), e);
+}
