@@ -99,7 +99,7 @@ pub use error::{Error, Misuse, OciError, OpKind, ProtocolViolation};
 pub use list::{Catalog, ListTags, Page};
 pub use manifest::{
     AliasContent, AliasManifest, DeleteManifest, FetchedManifest, GetManifest, HeadManifest,
-    ManifestInfo, PlatformManifest, PutManifest, ReadAlias, ReadOptions,
+    ManifestInfo, PerPlatform, PlatformManifest, PutManifest, ReadAlias, ReadOptions,
 };
 pub use operation::{Body, BodyPlan, Operation, Request, SourceRange, Step, UnixTime};
 pub use reference::{Digest, Reference, ReferenceError, Repository, Tag};

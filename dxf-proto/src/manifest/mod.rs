@@ -16,7 +16,9 @@ pub use delete::DeleteManifest;
 pub use get::{FetchedManifest, GetManifest};
 pub use head::{HeadManifest, ManifestInfo};
 pub use put::PutManifest;
-pub use read::{AliasContent, AliasManifest, PlatformManifest, ReadAlias, ReadOptions};
+pub use read::{
+    AliasContent, AliasManifest, PerPlatform, PlatformManifest, ReadAlias, ReadOptions,
+};
 
 use crate::error::{Error, ProtocolViolation};
 use parse::ManifestError;

@@ -67,6 +67,87 @@ pub struct PlatformManifest {
     pub manifest: Option<AliasManifest>,
 }
 
+/// A value for a single manifest, or one per platform of an index (python-dxf returns a
+/// list for the former and a `{platform: …}` dict for the latter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PerPlatform<T> {
+    /// From an image manifest.
+    Single(T),
+    /// From an index: `(os/arch[/variant], value)` in document order.
+    Platforms(Vec<(String, T)>),
+}
+
+impl<T> PerPlatform<T> {
+    /// Applies `f` to every value.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> PerPlatform<U> {
+        match self {
+            PerPlatform::Single(t) => PerPlatform::Single(f(t)),
+            PerPlatform::Platforms(v) => {
+                PerPlatform::Platforms(v.into_iter().map(|(k, t)| (k, f(t))).collect())
+            }
+        }
+    }
+}
+
+impl AliasManifest {
+    /// Applies `f` to this image manifest, or to every resolved platform manifest of an
+    /// index (platforms not resolved are left out).
+    fn per_platform<T>(&self, f: impl Fn(&Descriptor, &[Descriptor]) -> T) -> PerPlatform<T> {
+        match &self.content {
+            AliasContent::Image { config, layers } => PerPlatform::Single(f(config, layers)),
+            AliasContent::Index { platforms } => PerPlatform::Platforms(
+                platforms
+                    .iter()
+                    .filter_map(|p| match &p.manifest.as_ref()?.content {
+                        AliasContent::Image { config, layers } => {
+                            Some((p.platform.clone(), f(config, layers)))
+                        }
+                        AliasContent::Index { .. } => None,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The layers (digest and size), per platform for an index (python-dxf `get_alias`).
+    pub fn layers(&self) -> PerPlatform<Vec<(Digest, u64)>> {
+        self.per_platform(|_, layers| layers.iter().map(|l| (l.digest.clone(), l.size)).collect())
+    }
+
+    /// The config digest, per platform for an index (python-dxf `get_digest`).
+    pub fn config_digest(&self) -> PerPlatform<Digest> {
+        self.per_platform(|config, _| config.digest.clone())
+    }
+
+    /// The manifest bodies as received, per platform for an index (python-dxf
+    /// `get_manifest`).
+    pub fn bodies(&self) -> PerPlatform<Vec<u8>> {
+        match &self.content {
+            AliasContent::Image { .. } => PerPlatform::Single(self.body.clone()),
+            AliasContent::Index { platforms } => PerPlatform::Platforms(
+                platforms
+                    .iter()
+                    .filter_map(|p| Some((p.platform.clone(), p.manifest.as_ref()?.body.clone())))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// For an index, each platform's manifest digest (python-dxf `del_alias` on a
+    /// multi-arch alias); `None` for an image manifest.
+    pub fn platform_digests(&self) -> Option<Vec<(String, Digest)>> {
+        match &self.content {
+            AliasContent::Image { .. } => None,
+            AliasContent::Index { platforms } => Some(
+                platforms
+                    .iter()
+                    .map(|p| (p.platform.clone(), p.digest.clone()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// Alias read. Output: [`AliasManifest`].
 #[derive(Debug)]
 pub struct ReadAlias(Machine<ReadFlow>);

@@ -1,0 +1,175 @@
+//! The one generic run loop: polls a dxf-proto operation, sends what it asks with ureq,
+//! hands back response heads and bodies, streams request bodies from the caller's source,
+//! and keeps the shared [`Session`](dxf_proto::Session) up to date. No protocol decisions.
+
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dxf_proto::http::{Request, Response};
+use dxf_proto::{Authed, Body, BodyPlan, Operation, Scoped, Session, Step, UnixTime};
+use ureq::SendBody;
+
+use crate::error::Result;
+
+/// Bytes read from a fed response body at a time.
+const FEED_CHUNK: usize = 64 * 1024;
+
+/// A readable, seekable blob source.
+pub trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
+/// Where request bodies come from.
+pub(crate) enum Source<'a> {
+    /// No body source (every operation but uploads).
+    None,
+    /// A seekable source for [`Body::Source`] descriptors.
+    Seekable(&'a mut dyn ReadSeek),
+    /// A stream for [`Step::NeedSource`].
+    Stream(&'a mut dyn Read),
+}
+
+/// Called with the number of body bytes just sent from the source.
+pub(crate) type Progress<'a> = Option<&'a mut dyn FnMut(u64)>;
+
+/// What the transport and the protocol state share between calls.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) agent: ureq::Agent,
+    pub(crate) session: Mutex<Session>,
+}
+
+impl Shared {
+    pub(crate) fn session(&self) -> Session {
+        self.session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn learn<O: Operation>(&self, op: &mut O) {
+        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(ev) = op.poll_session_event() {
+            session.handle_event(ev);
+        }
+    }
+}
+
+fn now() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+}
+
+/// Counts bytes as they are read and reports them.
+struct Counting<R, F> {
+    inner: R,
+    report: F,
+}
+
+impl<R: Read, F: FnMut(u64)> Read for Counting<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.report)(n as u64);
+        Ok(n)
+    }
+}
+
+/// Runs `op` (wrapped in [`Authed`]) to completion. For an operation that ends with
+/// [`BodyPlan::Deliver`], the unread response body is returned beside the output.
+pub(crate) fn run<'a, O: Operation + Scoped>(
+    shared: &Arc<Shared>,
+    op: O,
+    mut source: Source<'a>,
+    mut progress: Progress<'a>,
+) -> Result<(O::Output, Option<ureq::Body>)> {
+    let mut op = Authed::new(&shared.session(), op);
+    let mut delivered = None;
+    let mut buf = Vec::new();
+    loop {
+        let step = op.poll(now());
+        shared.learn(&mut op);
+        match step? {
+            Step::Done(out) => return Ok((out, delivered)),
+            Step::Wait(d) => std::thread::sleep(d),
+            Step::NeedSource { max } => {
+                let Source::Stream(reader) = &mut source else {
+                    return Err(io::Error::other("operation needs a stream source").into());
+                };
+                buf.resize(max.min(1 << 20), 0);
+                let n = loop {
+                    match reader.read(&mut buf) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        r => break r?,
+                    }
+                };
+                if let Some(p) = progress.as_mut() {
+                    p(n as u64);
+                }
+                let r = op.handle_source(buf.get(..n).unwrap_or_default());
+                shared.learn(&mut op);
+                r?;
+            }
+            Step::Send(req) => {
+                let (parts, body) = req.into_parts();
+                let response = match body {
+                    Body::Empty => shared.agent.run(Request::from_parts(parts, ())),
+                    Body::Bytes(bytes) => shared.agent.run(Request::from_parts(parts, bytes)),
+                    Body::Source(range) => {
+                        let Source::Seekable(src) = &mut source else {
+                            return Err(
+                                io::Error::other("operation needs a seekable source").into()
+                            );
+                        };
+                        src.seek(SeekFrom::Start(range.offset))?;
+                        let mut reader = Counting {
+                            inner: (&mut **src).take(range.len),
+                            report: |n| {
+                                if let Some(p) = progress.as_mut() {
+                                    p(n);
+                                }
+                            },
+                        };
+                        shared.agent.run(Request::from_parts(
+                            parts,
+                            SendBody::from_reader(&mut reader),
+                        ))
+                    }
+                }?;
+                let (parts, body) = response.into_parts();
+                let plan = op.handle_response(Response::from_parts(parts, ()), now());
+                shared.learn(&mut op);
+                match plan? {
+                    BodyPlan::Discard => drain(body),
+                    BodyPlan::Deliver => delivered = Some(body),
+                    BodyPlan::Feed { .. } => {
+                        let mut reader = body.into_reader();
+                        let mut chunk = vec![0; FEED_CHUNK];
+                        loop {
+                            let n = reader.read(&mut chunk)?;
+                            if n == 0 {
+                                break;
+                            }
+                            let r = op.handle_body(chunk.get(..n).unwrap_or_default());
+                            shared.learn(&mut op);
+                            r?;
+                        }
+                        let r = op.handle_body_end();
+                        shared.learn(&mut op);
+                        r?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads a small unwanted body to its end so the connection can be reused; a large one is
+/// dropped (the connection is then closed).
+fn drain(body: ureq::Body) {
+    const MAX_DRAIN: u64 = 64 * 1024;
+    let _ = io::copy(&mut body.into_reader().take(MAX_DRAIN), &mut io::sink());
+}
