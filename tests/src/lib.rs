@@ -1,0 +1,34 @@
+//! Integration-test harness for dxf: runs a real CNCF distribution registry
+//! (`docker-registry` 2.8.2) on loopback — plain HTTP, HTTPS + Basic (htpasswd), or HTTPS +
+//! Bearer tokens from an in-process token server — each with its own test CA, temp storage
+//! and port, so tests can run in parallel.
+//!
+//! ```no_run
+//! use dxf_tests::{Mode, TestRegistry};
+//!
+//! let registry = TestRegistry::start(Mode::Token);
+//! let status = std::process::Command::new("dxf")
+//!     .args(["list-repos"])
+//!     .envs(registry.dxf_env())
+//!     .status()
+//!     .unwrap();
+//! ```
+
+// This is test-support code: on any unexpected condition it should fail loudly (panic with
+// a useful message), not propagate errors.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![forbid(unsafe_code)]
+
+pub mod oci_layout;
+pub mod registry;
+pub mod tls;
+pub mod token_server;
+
+pub use registry::{Mode, Options, TestRegistry, USERNAME};
+pub use tls::TestPki;
+pub use token_server::{TokenServer, TokenServerConfig};
