@@ -24,6 +24,7 @@
 )]
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod oci_layout;
 pub mod registry;
 pub mod tls;

@@ -1,0 +1,164 @@
+//! Running command-line tools against a [`TestRegistry`]: our `dxf` binary (built on
+//! demand) and python-dxf 12.1.1 (`python3 -m dxf`), with a clean environment — only the
+//! registry's `DXF_*` variables plus whatever the test adds — so results are comparable.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use crate::TestRegistry;
+
+/// What a command did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output, raw.
+    pub stdout: Vec<u8>,
+    /// Standard error, lossy UTF-8.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard output as UTF-8 text.
+    pub fn out(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Panics with everything about the run unless it exited 0.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "command failed: {self:#?}");
+        self
+    }
+}
+
+/// The workspace's target directory (where `cargo test` put this test binary).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test-binary>
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// The `dxf` binary of this workspace, built with `cargo build -p dxf-cli` if it is not
+/// there yet (when only this package's tests are run).
+pub fn dxf_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = target_dir().join("dxf");
+        if !bin.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "dxf-cli"])
+                .status()
+                .unwrap();
+            assert!(status.success(), "cargo build -p dxf-cli failed");
+        }
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// Runs `program args` with the registry's environment plus `env` (a value of `None`
+/// removes the variable), feeding `stdin`.
+pub fn run_with(
+    program: &Path,
+    pre_args: &[&str],
+    registry: &TestRegistry,
+    args: &[&str],
+    env: &[(&str, Option<&str>)],
+    stdin: Option<&[u8]>,
+) -> Run {
+    let mut cmd = Command::new(program);
+    cmd.args(pre_args)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .envs(registry.dxf_env())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(data) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        });
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs our `dxf`.
+pub fn dxf(registry: &TestRegistry, args: &[&str]) -> Run {
+    run_with(dxf_bin(), &[], registry, args, &[], None)
+}
+
+/// Runs our `dxf` with extra environment and stdin.
+pub fn dxf_with(
+    registry: &TestRegistry,
+    args: &[&str],
+    env: &[(&str, Option<&str>)],
+    stdin: Option<&[u8]>,
+) -> Run {
+    run_with(dxf_bin(), &[], registry, args, env, stdin)
+}
+
+/// Runs python-dxf 12.1.1 (`python3 -m dxf`) with extra environment and stdin.
+pub fn python_dxf_with(
+    registry: &TestRegistry,
+    args: &[&str],
+    env: &[(&str, Option<&str>)],
+    stdin: Option<&[u8]>,
+) -> Run {
+    run_with(
+        Path::new("python3"),
+        &["-m", "dxf"],
+        registry,
+        args,
+        env,
+        stdin,
+    )
+}
+
+/// Runs python-dxf.
+pub fn python_dxf(registry: &TestRegistry, args: &[&str]) -> Run {
+    python_dxf_with(registry, args, &[], None)
+}
+
+/// Random bytes (xorshift; reproducible per seed).
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{:x}", sha2::Sha256::digest(data))
+}
