@@ -155,6 +155,45 @@ impl<O: Operation + Scoped> Authed<O> {
         &self.inner
     }
 
+    /// The token-cache key of the scope this operation is fetching a token for, while the
+    /// request just yielded by [`poll`](Operation::poll) is a token request. A driver that
+    /// runs operations concurrently can use it to fetch one token per scope at a time: hold
+    /// a lock for the key, then call [`adopt_session_token`](Self::adopt_session_token)
+    /// before sending the token request.
+    pub fn token_request_scope(&self) -> Option<String> {
+        matches!(self.phase, Phase::TokenSent { .. }).then(|| self.scope.key())
+    }
+
+    /// While a token request is pending (see [`token_request_scope`](Self::token_request_scope)):
+    /// if `session` meanwhile holds a usable token for this operation's scope (another
+    /// operation fetched it), use it instead — the pending token request must then not be
+    /// sent, and the next [`poll`](Operation::poll) continues with that token. Returns
+    /// whether the token was adopted.
+    pub fn adopt_session_token(&mut self, session: &Session, now: UnixTime) -> bool {
+        let Phase::TokenSent { resume, .. } = &self.phase else {
+            return false;
+        };
+        let resume = *resume;
+        match session.cached_token(&self.scope) {
+            Some(t) if !expired(t.expires_at, now) && !self.is_current(&t) => {
+                self.current = Current::Bearer(t);
+                self.phase = match resume {
+                    Resume::Replay => {
+                        self.fresh = true;
+                        Phase::Replay
+                    }
+                    Resume::Idle => Phase::Idle,
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_current(&self, t: &CachedToken) -> bool {
+        matches!(&self.current, Current::Bearer(c) if c.token == t.token)
+    }
+
     fn unauthorized(&self, oci: Vec<OciError>) -> Error {
         Error::Unauthorized {
             scope: self.scope.key(),

@@ -381,3 +381,62 @@ fn auth_rounds_are_bounded() {
     assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
     assert!(peer.sent.len() <= 8, "{}", peer.sent.len());
 }
+
+#[test]
+fn a_token_fetched_meanwhile_by_another_operation_is_adopted_instead_of_fetching_again() {
+    let reg = MemoryRegistry::with_auth(MemoryAuth::Bearer);
+    reg.state
+        .borrow_mut()
+        .blobs
+        .insert(("a".into(), sha(b"abc").to_string()), b"abc".to_vec());
+    let mut s = session();
+    let r = repo("a");
+    let d = sha(b"abc");
+    // Two operations start before either has a token.
+    let mut first = Authed::new(&s, head_op(&s, &r, &d));
+    let mut second = Authed::new(&s, head_op(&s, &r, &d));
+    let mut peer = reg.peer();
+    drive(&mut first, &mut peer, &mut s, NOW, b"").unwrap();
+    assert_eq!(reg.state.borrow().token_requests.len(), 1);
+    // The second meets its 401 and is about to fetch a token: it adopts the session's.
+    let crate::Step::Send(req) = second.poll(NOW).unwrap() else {
+        panic!()
+    };
+    assert!(req.headers().get("authorization").is_none());
+    let head = http::Response::builder()
+        .status(401)
+        .header(
+            "www-authenticate",
+            r#"Bearer realm="https://auth.test/token",service="test-registry""#,
+        )
+        .body(())
+        .unwrap();
+    assert_eq!(
+        second.handle_response(head, NOW).unwrap(),
+        crate::BodyPlan::Discard
+    );
+    let crate::Step::Send(token_req) = second.poll(NOW).unwrap() else {
+        panic!()
+    };
+    assert!(token_req
+        .uri()
+        .to_string()
+        .starts_with("https://auth.test/token"));
+    assert_eq!(
+        second.token_request_scope(),
+        Some("repository:a:pull".to_owned())
+    );
+    assert!(second.adopt_session_token(&s, NOW));
+    assert_eq!(second.token_request_scope(), None);
+    let crate::Step::Send(replay) = second.poll(NOW).unwrap() else {
+        panic!()
+    };
+    assert_eq!(replay.headers()["authorization"], "Bearer tok-0");
+    assert_eq!(reg.state.borrow().token_requests.len(), 1);
+    // Nothing to adopt when the session has no better token.
+    let mut third = Authed::new(
+        &Session::new("reg.test", Scheme::Https).unwrap(),
+        head_op(&s, &r, &d),
+    );
+    assert!(!third.adopt_session_token(&s, NOW));
+}
