@@ -1,0 +1,451 @@
+//! The command line: python-dxf's thirteen commands and their arguments (clap), the checks
+//! python-dxf makes after parsing (`invalid alias`), and clap's failures turned into
+//! one-line usage errors that use python-dxf's words (`too few arguments`,
+//! `too many arguments`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::error::CliError;
+
+const AFTER_HELP: &str = "\
+Environment:
+  DXF_HOST            registry host[:port] (required)
+  DXF_INSECURE=1      use plain http instead of https (no credentials are sent)
+  DXF_USERNAME        username for Basic auth (with DXF_PASSWORD)
+  DXF_PASSWORD        password for Basic auth
+  DXF_AUTHORIZATION   raw Authorization header value, used instead of username/password
+  DXF_AUTH_HOST       replaces the host of the token realm URL
+  DXF_TOKEN           bearer token to use as-is
+  DXF_PROGRESS        1: always show progress on stderr, 0: never, else if stderr is a tty
+  DXF_BLOB_INFO=1     pull-blob prints '<digest> <size>' before each blob
+  DXF_CHUNK_SIZE      pull-blob read size in bytes (default 8192)
+  DXF_SKIPTLSVERIFY=1 do not verify the registry's TLS certificate
+  DXF_TLSVERIFY       CA bundle (PEM) to verify the registry's certificate with
+  REQUESTS_CA_BUNDLE  CA bundle used when DXF_TLSVERIFY is not set
+  DXF_PLATFORM        os/arch[/variant]: pick one platform of a multi-arch alias
+
+Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
+
+/// `dxf`: the Docker registry as a blob store.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dxf",
+    version,
+    about = "Store and fetch blobs in a Docker (OCI distribution) registry",
+    after_help = AFTER_HELP,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// python-dxf's commands. Aliases are tags; `@ALIAS` in a blob argument list stands for
+/// the blobs the alias names.
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Authenticate and print the bearer token, if the registry uses tokens
+    Auth {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Actions to ask for: pull, push, *
+        #[arg(value_name = "ACTION")]
+        actions: Vec<String>,
+    },
+    /// Upload a file (unless the registry has it) and print its digest
+    PushBlob {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// File to upload
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Also point this alias at the blob
+        #[arg(value_name = "@ALIAS")]
+        alias: Option<String>,
+    },
+    /// Write blobs to stdout (with no names: those of a manifest read from stdin)
+    PullBlob {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Blob digests, or @alias for an alias's blobs
+        #[arg(value_name = "HASH|@ALIAS")]
+        names: Vec<String>,
+    },
+    /// Print blob sizes; an alias prints the sum of its blobs' sizes
+    BlobSize {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Blob digests, or @alias (with no names: a manifest read from stdin)
+        #[arg(value_name = "HASH|@ALIAS")]
+        names: Vec<String>,
+    },
+    /// Mount a blob from another repository and print its digest
+    MountBlob {
+        /// Repository to mount into
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Repository holding the blob
+        #[arg(value_name = "FROM_REPO")]
+        from_repo: String,
+        /// Blob digest
+        #[arg(value_name = "HASH")]
+        digest: String,
+        /// Also point this alias at the blob
+        #[arg(value_name = "@ALIAS")]
+        alias: Option<String>,
+    },
+    /// Delete blobs; @alias deletes the alias's manifest and then its blobs
+    DelBlob {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Blob digests, or @alias (with no names: a manifest read from stdin)
+        #[arg(value_name = "HASH|@ALIAS")]
+        names: Vec<String>,
+    },
+    /// Point an alias at blobs and print the manifest (an argument with a path separator
+    /// is a file whose digest is computed locally)
+    SetAlias {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Alias (tag) to set
+        #[arg(value_name = "ALIAS")]
+        alias: String,
+        /// Blob digests, or files (paths containing a separator)
+        #[arg(value_name = "HASH|FILE", required = true)]
+        blobs: Vec<OsString>,
+    },
+    /// Print the blob digests aliases point at (with none: a manifest read from stdin)
+    GetAlias {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Aliases
+        #[arg(value_name = "ALIAS")]
+        aliases: Vec<String>,
+    },
+    /// Delete aliases (their manifests, by digest) and print the blob digests they named
+    DelAlias {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Aliases
+        #[arg(value_name = "ALIAS")]
+        aliases: Vec<String>,
+    },
+    /// Print aliases' config digests (for dxf aliases, the first blob)
+    GetDigest {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Aliases (with none: a manifest read from stdin)
+        #[arg(value_name = "ALIAS")]
+        aliases: Vec<String>,
+    },
+    /// Print aliases' manifests as received
+    GetManifest {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Aliases
+        #[arg(value_name = "ALIAS")]
+        aliases: Vec<String>,
+    },
+    /// List a repository's aliases
+    ListAliases {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+    },
+    /// List the registry's repositories
+    ListRepos,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// Run a command.
+    Run(Command),
+    /// Print this (help or version) to stdout and exit 0.
+    Print(String),
+}
+
+/// The subcommand names, for messages.
+fn command_names() -> String {
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The usage line of subcommand `name`, e.g. `dxf push-blob <REPO> <FILE> [@ALIAS]`.
+fn usage_of(name: &str) -> String {
+    let mut cmd = Cli::command();
+    cmd.build();
+    cmd.find_subcommand_mut(name)
+        .map(|c| c.render_usage().to_string())
+        .map(|u| u.trim_start_matches("Usage:").trim().to_owned())
+        .unwrap_or_else(|| format!("dxf {name}"))
+}
+
+/// A usage error for subcommand `name`.
+fn usage_error(name: &str, problem: &str) -> CliError {
+    CliError::Usage(format!("{problem} (usage: {})", usage_of(name)))
+}
+
+/// python-dxf's `invalid alias` check: an optional trailing alias must start with `@`.
+fn check_alias(name: &str, alias: Option<&String>) -> Result<(), CliError> {
+    match alias {
+        Some(a) if !a.starts_with('@') => Err(usage_error(
+            name,
+            &format!("invalid alias {a:?}: it must start with @"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Command {
+    /// The checks python-dxf makes after argparse.
+    pub fn validate(&self) -> Result<(), CliError> {
+        match self {
+            Command::PushBlob { alias, .. } => check_alias("push-blob", alias.as_ref()),
+            Command::MountBlob { alias, .. } => check_alias("mount-blob", alias.as_ref()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The value clap reported under `kind`.
+fn context(e: &clap::Error, kind: ContextKind) -> Option<String> {
+    match e.get(kind)? {
+        ContextValue::String(s) => Some(s.clone()),
+        ContextValue::Strings(v) => Some(v.join(", ")),
+        _ => None,
+    }
+}
+
+/// clap's error as one line in python-dxf's words.
+fn clap_message(e: &clap::Error) -> String {
+    let usage = match e.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(s)) => {
+            let s = s.to_string();
+            let s = s.trim_start_matches("Usage:").trim();
+            format!(" (usage: {})", s.lines().next().unwrap_or_default().trim())
+        }
+        _ => String::new(),
+    };
+    let problem = match e.kind() {
+        ErrorKind::MissingRequiredArgument => "too few arguments".to_owned(),
+        ErrorKind::UnknownArgument => match context(e, ContextKind::InvalidArg) {
+            Some(a) if a.starts_with('-') => format!("unrecognized option {a:?}"),
+            Some(a) => format!("too many arguments: unexpected {a:?}"),
+            None => "too many arguments".to_owned(),
+        },
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            return format!("no command given (commands: {})", command_names());
+        }
+        ErrorKind::InvalidSubcommand => {
+            return format!(
+                "unknown command {:?} (commands: {})",
+                context(e, ContextKind::InvalidSubcommand).unwrap_or_default(),
+                command_names()
+            );
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.trim_start_matches("error:").trim().to_owned()
+        }
+    };
+    format!("{problem}{usage}")
+}
+
+/// Parses the command line (`args` includes the program name).
+pub fn parse<I, T>(args: I) -> Result<Parsed, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => {
+            cli.command.validate()?;
+            Ok(Parsed::Run(cli.command))
+        }
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                let mut text = e.to_string();
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                Ok(Parsed::Print(text))
+            }
+            _ => Err(CliError::Usage(clap_message(&e))),
+        },
+    }
+}
+
+/// The alias an `@ALIAS` argument names, if it is one.
+pub fn alias_of(name: &str) -> Option<&str> {
+    name.strip_prefix('@')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Parsed, CliError> {
+        parse(std::iter::once("dxf").chain(args.iter().copied()))
+    }
+
+    fn usage(args: &[&str]) -> String {
+        match run(args) {
+            Err(CliError::Usage(m)) => m,
+            other => panic!("{args:?}: expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_python_command_parses() {
+        let ok: &[&[&str]] = &[
+            &["auth", "r"],
+            &["auth", "r", "pull", "push"],
+            &["push-blob", "r", "f"],
+            &["push-blob", "r", "f", "@a"],
+            &["pull-blob", "r"],
+            &["pull-blob", "r", "sha256:x", "@a"],
+            &["blob-size", "r"],
+            &["mount-blob", "r", "other", "sha256:x"],
+            &["mount-blob", "r", "other", "sha256:x", "@a"],
+            &["del-blob", "r", "@a"],
+            &["set-alias", "r", "a", "sha256:x", "./f"],
+            &["get-alias", "r"],
+            &["get-alias", "r", "a", "b"],
+            &["del-alias", "r", "a"],
+            &["get-digest", "r", "a"],
+            &["get-manifest", "r"],
+            &["list-aliases", "r"],
+            &["list-repos"],
+        ];
+        for args in ok {
+            assert!(
+                matches!(run(args), Ok(Parsed::Run(_))),
+                "{args:?}: {:?}",
+                run(args)
+            );
+        }
+    }
+
+    #[test]
+    fn parsed_values() {
+        assert_eq!(
+            run(&["push-blob", "r", "dir/f", "@a"]).unwrap(),
+            Parsed::Run(Command::PushBlob {
+                repo: "r".into(),
+                file: PathBuf::from("dir/f"),
+                alias: Some("@a".into())
+            })
+        );
+        assert_eq!(
+            run(&["set-alias", "r", "a", "x", "./y"]).unwrap(),
+            Parsed::Run(Command::SetAlias {
+                repo: "r".into(),
+                alias: "a".into(),
+                blobs: vec!["x".into(), "./y".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn too_few_arguments() {
+        for args in [
+            &["push-blob", "r"][..],
+            &["push-blob"],
+            &["mount-blob", "r", "other"],
+            &["set-alias", "r", "a"],
+            &["set-alias", "r"],
+            &["get-alias"],
+            &["list-aliases"],
+        ] {
+            let m = usage(args);
+            assert!(m.contains("too few arguments"), "{args:?}: {m}");
+            assert!(m.contains("usage: dxf "), "{args:?}: {m}");
+            assert!(!m.contains('\n'), "{args:?}: {m}");
+        }
+    }
+
+    #[test]
+    fn too_many_arguments() {
+        for args in [
+            &["push-blob", "r", "f", "@a", "x"][..],
+            &["mount-blob", "r", "o", "h", "@a", "x"],
+            &["list-aliases", "r", "x"],
+            &["list-repos", "x"],
+        ] {
+            let m = usage(args);
+            assert!(m.contains("too many arguments"), "{args:?}: {m}");
+            assert!(!m.contains('\n'), "{args:?}: {m}");
+        }
+    }
+
+    #[test]
+    fn invalid_alias() {
+        let m = usage(&["push-blob", "r", "f", "alias"]);
+        assert!(m.contains("invalid alias"), "{m}");
+        assert!(
+            m.contains("usage: dxf push-blob <REPO> <FILE> [@ALIAS]"),
+            "{m}"
+        );
+        let m = usage(&["mount-blob", "r", "o", "h", "alias"]);
+        assert!(m.contains("invalid alias"), "{m}");
+    }
+
+    #[test]
+    fn missing_and_unknown_commands() {
+        assert!(usage(&[]).contains("no command given"));
+        let m = usage(&["frobnicate"]);
+        assert!(m.contains("unknown command \"frobnicate\""), "{m}");
+        assert!(m.contains("push-blob"), "{m}");
+        assert!(usage(&["pull-blob", "r", "--frob"]).contains("unrecognized option"));
+    }
+
+    #[test]
+    fn help_and_version_are_printed() {
+        match run(&["--version"]).unwrap() {
+            Parsed::Print(s) => assert!(s.starts_with("dxf "), "{s}"),
+            other => panic!("{other:?}"),
+        }
+        match run(&["--help"]).unwrap() {
+            Parsed::Print(s) => {
+                assert!(s.contains("push-blob") && s.contains("DXF_HOST"), "{s}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match run(&["pull-blob", "--help"]).unwrap() {
+            Parsed::Print(s) => assert!(s.contains("HASH|@ALIAS") && s.ends_with('\n'), "{s}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn alias_arguments() {
+        assert_eq!(alias_of("@x"), Some("x"));
+        assert_eq!(alias_of("@"), Some(""));
+        assert_eq!(alias_of("sha256:x"), None);
+    }
+}

@@ -1,0 +1,409 @@
+//! The environment variables python-dxf's command line reads, each named by a documented
+//! constant, and their reading and validation into [`Env`] and a [`dxf_ureq::Config`].
+//!
+//! Semantics follow python-dxf 12.1.1's `main.py`: flags are on only for the exact value
+//! `1`; an empty value counts as unset, except for the credential variables, which (as in
+//! python-dxf) count as given whenever they are set at all.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use dxf_ureq::{Config, Credentials, TlsVerify};
+
+use crate::error::CliError;
+
+/// Registry `host[:port]`. Required by every command.
+pub const DXF_HOST: &str = "DXF_HOST";
+/// `1`: talk plain http instead of https (credentials are then never sent).
+pub const DXF_INSECURE: &str = "DXF_INSECURE";
+/// Username for Basic auth to the registry or to the token realm (with [`DXF_PASSWORD`]).
+pub const DXF_USERNAME: &str = "DXF_USERNAME";
+/// Password for Basic auth (with [`DXF_USERNAME`]).
+pub const DXF_PASSWORD: &str = "DXF_PASSWORD";
+/// A raw `Authorization` header value, used when username/password are not both set.
+pub const DXF_AUTHORIZATION: &str = "DXF_AUTHORIZATION";
+/// Replaces the host of the token realm URL.
+pub const DXF_AUTH_HOST: &str = "DXF_AUTH_HOST";
+/// A bearer token used as-is, with no auth round trip (ignored by `auth`).
+pub const DXF_TOKEN: &str = "DXF_TOKEN";
+/// `1`: always show progress bars on stderr; `0`: never; otherwise only if stderr is a tty.
+pub const DXF_PROGRESS: &str = "DXF_PROGRESS";
+/// `1`: `pull-blob` prints `<digest> <size>` on its own line before each blob.
+pub const DXF_BLOB_INFO: &str = "DXF_BLOB_INFO";
+/// Read size for `pull-blob`, a positive integer (default [`DEFAULT_CHUNK_SIZE`]).
+pub const DXF_CHUNK_SIZE: &str = "DXF_CHUNK_SIZE";
+/// `1`: do not verify the registry's TLS certificate.
+pub const DXF_SKIPTLSVERIFY: &str = "DXF_SKIPTLSVERIFY";
+/// Path of a PEM CA bundle to verify the registry's certificate with.
+pub const DXF_TLSVERIFY: &str = "DXF_TLSVERIFY";
+/// CA bundle path honoured when [`DXF_TLSVERIFY`] is unset (as python-requests does).
+pub const REQUESTS_CA_BUNDLE: &str = "REQUESTS_CA_BUNDLE";
+/// CA bundle path honoured when [`REQUESTS_CA_BUNDLE`] is unset too (python-requests).
+pub const CURL_CA_BUNDLE: &str = "CURL_CA_BUNDLE";
+/// `os/architecture[/variant]`: the platform to pick from a multi-arch alias.
+pub const DXF_PLATFORM: &str = "DXF_PLATFORM";
+
+/// python-dxf's default `pull-blob` read size.
+pub const DEFAULT_CHUNK_SIZE: usize = 8192;
+/// The largest `DXF_CHUNK_SIZE` accepted (256 MiB): the read buffer is allocated up front.
+pub const MAX_CHUNK_SIZE: usize = 256 * 1024 * 1024;
+
+/// When to draw progress bars (`DXF_PROGRESS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressSetting {
+    /// `1`: always, even when stderr is not a terminal.
+    Always,
+    /// `0`: never.
+    Never,
+    /// Anything else: only when stderr is a terminal.
+    IfTerminal,
+}
+
+/// The `DXF_*` settings, read once at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Env {
+    /// `DXF_HOST`, if set and non-empty.
+    pub host: Option<String>,
+    /// `DXF_INSECURE=1`.
+    pub insecure: bool,
+    /// From `DXF_USERNAME`+`DXF_PASSWORD`, else `DXF_AUTHORIZATION`.
+    pub credentials: Credentials,
+    /// `DXF_AUTH_HOST`, if non-empty.
+    pub auth_host: Option<String>,
+    /// `DXF_TOKEN`, if non-empty.
+    pub token: Option<String>,
+    /// `DXF_PROGRESS`.
+    pub progress: ProgressSetting,
+    /// `DXF_BLOB_INFO=1`.
+    pub blob_info: bool,
+    /// `DXF_CHUNK_SIZE` as given (validated only by the command that uses it, `pull-blob`,
+    /// so that a stray value does not break the commands python-dxf lets it pass for).
+    pub chunk_size: Option<String>,
+    /// `DXF_SKIPTLSVERIFY`, `DXF_TLSVERIFY`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`.
+    pub tls: TlsVerify,
+    /// `DXF_PLATFORM`, if non-empty.
+    pub platform: Option<String>,
+}
+
+/// A variable's value as UTF-8 text; `None` when unset.
+fn text(
+    get: &impl Fn(&str) -> Option<OsString>,
+    name: &'static str,
+) -> Result<Option<String>, CliError> {
+    match get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .into_string()
+            .map(Some)
+            .map_err(|_| CliError::Env(format!("{name} is not valid UTF-8"))),
+    }
+}
+
+/// A variable's value, `None` when unset or empty.
+fn non_empty(
+    get: &impl Fn(&str) -> Option<OsString>,
+    name: &'static str,
+) -> Result<Option<String>, CliError> {
+    Ok(text(get, name)?.filter(|v| !v.is_empty()))
+}
+
+/// Whether a variable is exactly `1`.
+fn flag(get: &impl Fn(&str) -> Option<OsString>, name: &str) -> bool {
+    get(name).is_some_and(|v| v == "1")
+}
+
+/// A path variable, `None` when unset or empty.
+fn path(get: &impl Fn(&str) -> Option<OsString>, name: &str) -> Option<PathBuf> {
+    get(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub fn from_process() -> Result<Env, CliError> {
+        Env::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Reads the settings through `get` (the process environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Result<Env, CliError> {
+        // python-dxf: username and password when both are set (even empty), else the raw
+        // Authorization value when set, else anonymous.
+        let credentials = match (
+            text(&get, DXF_USERNAME)?,
+            text(&get, DXF_PASSWORD)?,
+            text(&get, DXF_AUTHORIZATION)?,
+        ) {
+            (Some(username), Some(password), _) => Credentials::Basic { username, password },
+            (_, _, Some(raw)) => Credentials::Authorization(raw),
+            _ => Credentials::None,
+        };
+        // python-dxf: DXF_SKIPTLSVERIFY=1 wins, then DXF_TLSVERIFY; python-requests then
+        // falls back to REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE.
+        let tls = if flag(&get, DXF_SKIPTLSVERIFY) {
+            TlsVerify::Skip
+        } else {
+            [DXF_TLSVERIFY, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE]
+                .iter()
+                .find_map(|name| path(&get, name))
+                .map_or(TlsVerify::WebPki, TlsVerify::CaBundle)
+        };
+        let progress = match get(DXF_PROGRESS) {
+            Some(v) if v == "1" => ProgressSetting::Always,
+            Some(v) if v == "0" => ProgressSetting::Never,
+            _ => ProgressSetting::IfTerminal,
+        };
+        Ok(Env {
+            host: non_empty(&get, DXF_HOST)?,
+            insecure: flag(&get, DXF_INSECURE),
+            credentials,
+            auth_host: non_empty(&get, DXF_AUTH_HOST)?,
+            token: non_empty(&get, DXF_TOKEN)?,
+            progress,
+            blob_info: flag(&get, DXF_BLOB_INFO),
+            chunk_size: non_empty(&get, DXF_CHUNK_SIZE)?,
+            tls,
+            platform: non_empty(&get, DXF_PLATFORM)?,
+        })
+    }
+
+    /// The client configuration. `use_token` is false for `auth`, which (as in python-dxf)
+    /// always authenticates afresh instead of using `DXF_TOKEN`.
+    pub fn config(&self, use_token: bool) -> Result<Config, CliError> {
+        let host = self.host.as_deref().ok_or_else(|| {
+            CliError::Env(format!(
+                "{DXF_HOST} is not set: set it to the registry's host[:port]"
+            ))
+        })?;
+        let mut config = Config::new(host);
+        config.insecure = self.insecure;
+        config.credentials = self.credentials.clone();
+        config.auth_host = self.auth_host.clone();
+        config.token = if use_token { self.token.clone() } else { None };
+        // python-dxf refuses to authenticate over plain http at all.
+        config.allow_credentials_over_http = false;
+        config.transport.tls = self.tls.clone();
+        Ok(config)
+    }
+
+    /// The `pull-blob` read size: `DXF_CHUNK_SIZE` as a positive integer (at most
+    /// [`MAX_CHUNK_SIZE`]), or [`DEFAULT_CHUNK_SIZE`].
+    pub fn chunk_size(&self) -> Result<usize, CliError> {
+        match &self.chunk_size {
+            None => Ok(DEFAULT_CHUNK_SIZE),
+            Some(raw) => parse_chunk_size(raw),
+        }
+    }
+}
+
+/// Parses a `DXF_CHUNK_SIZE` value.
+pub fn parse_chunk_size(raw: &str) -> Result<usize, CliError> {
+    let bad = || {
+        CliError::Env(format!(
+            "{DXF_CHUNK_SIZE} must be a positive integer number of bytes \
+             (at most {MAX_CHUNK_SIZE}), not {raw:?}"
+        ))
+    };
+    let digits = raw.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match digits.parse::<usize>() {
+        Ok(n) if (1..=MAX_CHUNK_SIZE).contains(&n) => Ok(n),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
+        Env::from_lookup(|name| map.get(name).cloned()).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let e = env(&[]);
+        assert_eq!(e.host, None);
+        assert!(!e.insecure);
+        assert_eq!(e.credentials, Credentials::None);
+        assert_eq!(e.progress, ProgressSetting::IfTerminal);
+        assert!(!e.blob_info);
+        assert_eq!(e.tls, TlsVerify::WebPki);
+        assert_eq!(e.platform, None);
+        assert_eq!(e.chunk_size().unwrap(), DEFAULT_CHUNK_SIZE);
+    }
+
+    #[test]
+    fn missing_host_is_a_clear_error() {
+        let err = env(&[]).config(true).unwrap_err();
+        assert!(err.to_string().contains("DXF_HOST is not set"), "{err}");
+        let err = env(&[(DXF_HOST, "")]).config(true).unwrap_err();
+        assert!(err.to_string().contains("DXF_HOST"), "{err}");
+    }
+
+    #[test]
+    fn flags_need_exactly_one() {
+        for v in ["0", "true", "yes", " 1", ""] {
+            let e = env(&[
+                (DXF_INSECURE, v),
+                (DXF_BLOB_INFO, v),
+                (DXF_SKIPTLSVERIFY, v),
+            ]);
+            assert!(!e.insecure && !e.blob_info, "{v:?}");
+            assert_eq!(e.tls, TlsVerify::WebPki, "{v:?}");
+        }
+        let e = env(&[(DXF_INSECURE, "1"), (DXF_BLOB_INFO, "1")]);
+        assert!(e.insecure && e.blob_info);
+    }
+
+    #[test]
+    fn progress_setting() {
+        assert_eq!(
+            env(&[(DXF_PROGRESS, "1")]).progress,
+            ProgressSetting::Always
+        );
+        assert_eq!(env(&[(DXF_PROGRESS, "0")]).progress, ProgressSetting::Never);
+        assert_eq!(
+            env(&[(DXF_PROGRESS, "yes")]).progress,
+            ProgressSetting::IfTerminal
+        );
+    }
+
+    #[test]
+    fn credentials_precedence() {
+        let basic = Credentials::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        assert_eq!(
+            env(&[
+                (DXF_USERNAME, "u"),
+                (DXF_PASSWORD, "p"),
+                (DXF_AUTHORIZATION, "Bearer x")
+            ])
+            .credentials,
+            basic
+        );
+        // Username alone is ignored, as in python-dxf.
+        assert_eq!(
+            env(&[(DXF_USERNAME, "u"), (DXF_AUTHORIZATION, "Bearer x")]).credentials,
+            Credentials::Authorization("Bearer x".into())
+        );
+        assert_eq!(env(&[(DXF_USERNAME, "u")]).credentials, Credentials::None);
+        // Set-but-empty counts (python tests `is not None`).
+        assert_eq!(
+            env(&[(DXF_USERNAME, ""), (DXF_PASSWORD, "")]).credentials,
+            Credentials::Basic {
+                username: String::new(),
+                password: String::new()
+            }
+        );
+    }
+
+    #[test]
+    fn tls_precedence() {
+        let all = [
+            (DXF_SKIPTLSVERIFY, "1"),
+            (DXF_TLSVERIFY, "/a.pem"),
+            (REQUESTS_CA_BUNDLE, "/b.pem"),
+            (CURL_CA_BUNDLE, "/c.pem"),
+        ];
+        assert_eq!(env(&all).tls, TlsVerify::Skip);
+        assert_eq!(
+            env(&all[1..]).tls,
+            TlsVerify::CaBundle(PathBuf::from("/a.pem"))
+        );
+        assert_eq!(
+            env(&all[2..]).tls,
+            TlsVerify::CaBundle(PathBuf::from("/b.pem"))
+        );
+        assert_eq!(
+            env(&all[3..]).tls,
+            TlsVerify::CaBundle(PathBuf::from("/c.pem"))
+        );
+        assert_eq!(
+            env(&[(DXF_TLSVERIFY, ""), (REQUESTS_CA_BUNDLE, "/b.pem")]).tls,
+            TlsVerify::CaBundle(PathBuf::from("/b.pem"))
+        );
+    }
+
+    #[test]
+    fn config_mapping() {
+        let e = env(&[
+            (DXF_HOST, "localhost:5000"),
+            (DXF_INSECURE, "1"),
+            (DXF_AUTH_HOST, "auth.example"),
+            (DXF_TOKEN, "tok"),
+        ]);
+        let c = e.config(true).unwrap();
+        assert_eq!(c.host, "localhost:5000");
+        assert!(c.insecure);
+        assert!(!c.allow_credentials_over_http);
+        assert_eq!(c.auth_host.as_deref(), Some("auth.example"));
+        assert_eq!(c.token.as_deref(), Some("tok"));
+        assert_eq!(e.config(false).unwrap().token, None);
+        let e = env(&[(DXF_HOST, "h"), (DXF_TOKEN, ""), (DXF_AUTH_HOST, "")]);
+        let c = e.config(true).unwrap();
+        assert_eq!((c.token, c.auth_host), (None, None));
+    }
+
+    #[test]
+    fn chunk_size_parsing() {
+        assert_eq!(parse_chunk_size("1").unwrap(), 1);
+        assert_eq!(parse_chunk_size("65536").unwrap(), 65536);
+        assert_eq!(parse_chunk_size(" 42\n").unwrap(), 42);
+        assert_eq!(
+            parse_chunk_size(&MAX_CHUNK_SIZE.to_string()).unwrap(),
+            MAX_CHUNK_SIZE
+        );
+        for bad in [
+            "0",
+            "-1",
+            "+5",
+            "1.5",
+            "abc",
+            "8k",
+            "1e3",
+            " ",
+            "99999999999999999999999",
+            &(MAX_CHUNK_SIZE + 1).to_string(),
+        ] {
+            let err = parse_chunk_size(bad).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("DXF_CHUNK_SIZE must be a positive integer"),
+                "{bad:?}: {err}"
+            );
+        }
+        // Empty counts as unset.
+        assert_eq!(
+            env(&[(DXF_CHUNK_SIZE, "")]).chunk_size().unwrap(),
+            DEFAULT_CHUNK_SIZE
+        );
+        assert!(env(&[(DXF_CHUNK_SIZE, "x")]).chunk_size().is_err());
+    }
+
+    #[test]
+    fn platform_and_blank_values() {
+        assert_eq!(
+            env(&[(DXF_PLATFORM, "linux/arm/v7")]).platform.as_deref(),
+            Some("linux/arm/v7")
+        );
+        assert_eq!(env(&[(DXF_PLATFORM, "")]).platform, None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_values_are_rejected_by_name() {
+        use std::os::unix::ffi::OsStringExt;
+        let err =
+            Env::from_lookup(|name| (name == DXF_HOST).then(|| OsString::from_vec(vec![0xff])))
+                .unwrap_err();
+        assert!(err.to_string().contains("DXF_HOST"), "{err}");
+    }
+}

@@ -1,0 +1,138 @@
+//! [`CliError`]: everything a `dxf` invocation can fail with. Its `Display` is the one line
+//! printed after `dxf: `; [`crate::exit::code`] turns it into the exit status.
+
+use std::fmt;
+use std::io;
+
+/// A failed `dxf` invocation.
+#[derive(Debug)]
+pub enum CliError {
+    /// Wrong arguments (python-dxf's `too few arguments`, `too many arguments`,
+    /// `invalid alias`, or anything clap rejects).
+    Usage(String),
+    /// A missing or invalid environment variable.
+    Env(String),
+    /// A registry operation failed; `context` names what it was about (a digest, an
+    /// alias, a file), when there is something to name.
+    Dxf {
+        /// What the operation was about.
+        context: Option<String>,
+        /// The failure.
+        error: dxf_ureq::Error,
+    },
+    /// A local file or standard input could not be read.
+    Input {
+        /// The file (or `standard input`).
+        what: String,
+        /// The failure.
+        error: io::Error,
+    },
+    /// Standard output could not be written.
+    Output(io::Error),
+}
+
+impl CliError {
+    /// A registry failure about `context`.
+    pub fn dxf(context: impl Into<String>, error: impl Into<dxf_ureq::Error>) -> CliError {
+        CliError::Dxf {
+            context: Some(context.into()),
+            error: error.into(),
+        }
+    }
+
+    /// A failure reading `what`.
+    pub fn input(what: impl Into<String>, error: io::Error) -> CliError {
+        CliError::Input {
+            what: what.into(),
+            error,
+        }
+    }
+
+    /// Whether this is a write to a closed pipe (e.g. `dxf list-repos | head -1`), which is
+    /// not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<dxf_ureq::Error> for CliError {
+    fn from(error: dxf_ureq::Error) -> CliError {
+        CliError::Dxf {
+            context: None,
+            error,
+        }
+    }
+}
+
+impl From<dxf_ureq::dxf_proto::Error> for CliError {
+    fn from(error: dxf_ureq::dxf_proto::Error) -> CliError {
+        CliError::from(dxf_ureq::Error::from(error))
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(m) | CliError::Env(m) => f.write_str(m),
+            // An invalid name's message already quotes the name.
+            CliError::Dxf {
+                context: Some(c),
+                error,
+            } if !c.is_empty()
+                && !matches!(
+                    error.proto(),
+                    Some(dxf_ureq::dxf_proto::Error::InvalidReference(_))
+                ) =>
+            {
+                write!(f, "{c}: {error}")
+            }
+            CliError::Dxf { error, .. } => write!(f, "{error}"),
+            CliError::Input { what, error } => write!(f, "{what}: {error}"),
+            CliError::Output(e) => write!(f, "writing standard output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line_with_context() {
+        let e = CliError::dxf(
+            "@latest",
+            dxf_ureq::dxf_proto::Error::PlatformNotFound("linux/s390x".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "@latest: platform linux/s390x not found in the index"
+        );
+        let e = CliError::input(
+            "data.bin",
+            io::Error::new(io::ErrorKind::NotFound, "No such file"),
+        );
+        assert_eq!(e.to_string(), "data.bin: No such file");
+        assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn invalid_names_are_not_repeated() {
+        let bad = dxf_ureq::dxf_proto::Reference::parse("bad tag").unwrap_err();
+        let e = CliError::dxf("bad tag", dxf_ureq::dxf_proto::Error::from(bad));
+        assert!(e.to_string().starts_with("invalid tag"), "{e}");
+        let e = CliError::dxf("", dxf_ureq::dxf_proto::Error::CredentialsOverPlainHttp);
+        assert_eq!(
+            e.to_string(),
+            "refusing to authenticate over plain http (credentials and tokens need https)"
+        );
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised() {
+        assert!(CliError::Output(io::ErrorKind::BrokenPipe.into()).is_broken_pipe());
+        assert!(!CliError::Output(io::ErrorKind::Other.into()).is_broken_pipe());
+        assert!(!CliError::Usage("x".into()).is_broken_pipe());
+    }
+}

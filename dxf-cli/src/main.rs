@@ -1,0 +1,82 @@
+//! `dxf`: a drop-in replacement for python-dxf 12.1.1's command-line tool, storing and
+//! fetching blobs in a Docker (OCI distribution) registry, built on `dxf-ureq`.
+//!
+//! `main` parses the command line, runs the one command, prints one line `dxf: <message>`
+//! on stderr when it fails, and exits with the code [`exit::code`] gives.
+//!
+//! Commands, arguments, environment variables, stdout bytes and exit codes are python-dxf's.
+//! Where python-dxf crashes or misbehaves, `dxf` does this instead:
+//! - errors are one line, never a traceback; usage errors name the command's usage;
+//! - a missing `DXF_HOST` is a clear error (exit 1) rather than a `KeyError`;
+//! - `DXF_CHUNK_SIZE` works (a positive integer; anything else is refused, exit 1);
+//! - invalid digests, tags and repository names are refused before sending (exit 2, the
+//!   code python-dxf gets from the registry's 404);
+//! - `del-blob @alias` of a multi-arch alias deletes each distinct blob and manifest once
+//!   (python-dxf aborts on a layer shared by two platforms); `del-blob` of an index on stdin
+//!   deletes every platform's blobs (python-dxf raises a `TypeError`);
+//! - `pull-blob` of an index on stdin honours `DXF_PLATFORM`;
+//! - `auth` against a Basic registry checks the credentials (python-dxf prints nothing and
+//!   exits 0 even when they are wrong; `dxf` exits 13);
+//! - a closed stdout pipe ends the command without a message (exit 1);
+//! - `--version` and per-command `--help`.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod cli;
+mod commands;
+mod env;
+mod error;
+mod exit;
+mod output;
+mod progress;
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use crate::cli::Parsed;
+use crate::env::Env;
+use crate::error::CliError;
+
+/// Bytes of stdout buffered between writes (flushed at exit, also on failure).
+const STDOUT_BUFFER: usize = 64 * 1024;
+
+fn main() -> ExitCode {
+    let code = match cli::parse(std::env::args_os()) {
+        Ok(Parsed::Print(text)) => {
+            // Help or version; a closed stdout is not worth a complaint.
+            let _ = io::stdout().write_all(text.as_bytes());
+            exit::OK
+        }
+        Ok(Parsed::Run(command)) => match Env::from_process().and_then(|env| {
+            let mut out = BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
+            let result = commands::run(command, &env, &mut out, &mut io::stdin().lock());
+            // What was written before a failure still goes out, as with python-dxf.
+            let flushed = out.flush().map_err(CliError::Output);
+            result.and(flushed)
+        }) {
+            Ok(()) => exit::OK,
+            Err(e) => fail(&e),
+        },
+        Err(e) => fail(&e),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints `dxf: <message>` on one line (nothing for a closed stdout pipe) and returns the
+/// exit code.
+fn fail(error: &CliError) -> u8 {
+    if !error.is_broken_pipe() {
+        let message = error.to_string().replace(['\n', '\r'], " ");
+        let _ = writeln!(io::stderr(), "dxf: {message}");
+    }
+    exit::code(error)
+}
