@@ -410,9 +410,9 @@ impl fmt::Display for Error {
             }
             Error::UnsupportedMediaType(t) => write!(f, "unsupported manifest media type {t}"),
             Error::PlatformNotFound(p) => write!(f, "platform {p} not found in the index"),
-            Error::CredentialsOverPlainHttp => {
-                f.write_str("refusing to authenticate over plain http (credentials and tokens need https)")
-            }
+            Error::CredentialsOverPlainHttp => f.write_str(
+                "refusing to authenticate over plain http (credentials and tokens need https)",
+            ),
             Error::UnsupportedDigestAlgorithm(a) => {
                 write!(
                     f,

@@ -424,6 +424,18 @@ impl Repository {
         )?)
     }
 
+    /// Reads a manifest the caller already has (python-dxf `get_alias(manifest=…)`, the
+    /// CLI's stdin): nothing is fetched for it; an index has its platforms resolved from
+    /// this repository as `options` says.
+    pub fn read_manifest(&self, manifest: Vec<u8>, options: ReadOptions) -> Result<AliasManifest> {
+        self.run(ReadAlias::from_manifest(
+            &self.session(),
+            &self.name,
+            manifest,
+            options,
+        )?)
+    }
+
     fn read_resolved(&self, alias: &str, platform: Option<&str>) -> Result<AliasManifest> {
         self.read_alias(
             alias,

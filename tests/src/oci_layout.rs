@@ -26,6 +26,8 @@ pub struct PlatformImage {
 pub struct MultiArch {
     /// The index digest.
     pub index_digest: String,
+    /// The index bytes.
+    pub index: Vec<u8>,
     /// The platforms, in index order.
     pub platforms: Vec<PlatformImage>,
 }
@@ -103,6 +105,7 @@ pub fn write_multi_arch(dir: &Path, tag: &str) -> MultiArch {
     .unwrap();
     MultiArch {
         index_digest,
+        index,
         platforms,
     }
 }

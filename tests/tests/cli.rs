@@ -565,6 +565,16 @@ mod multi_arch {
             blobs.stdout.len() as u64,
             amd.layers.iter().map(|l| l.1).sum::<u64>()
         );
+        // The index given on stdin resolves the same way as the alias, in both tools.
+        for args in [
+            ["get-alias", "ma/img"],
+            ["get-digest", "ma/img"],
+            ["blob-size", "ma/img"],
+        ] {
+            let ours = dxf_with(&reg, &args, &[], Some(&image.index)).ok();
+            let theirs = python_dxf_with(&reg, &args, &[], Some(&image.index)).ok();
+            assert_eq!(ours.out(), theirs.out(), "{args:?}");
+        }
         // An unknown platform is an error.
         let r = dxf_with(
             &reg,

@@ -163,6 +163,8 @@ pub(crate) struct ReadFlow {
     max_platforms: usize,
     /// The index being resolved, and the platforms still to fetch.
     index: Option<(AliasManifest, usize)>,
+    /// A top manifest the caller already has (python-dxf's `get_alias(manifest=…)`).
+    given: Option<Vec<u8>>,
 }
 
 impl ReadAlias {
@@ -182,7 +184,28 @@ impl ReadAlias {
             limit: session.limits().manifest_body,
             max_platforms: session.limits().max_platforms,
             index: None,
+            given: None,
         })))
+    }
+
+    /// Reads a manifest the caller already has (e.g. from stdin; python-dxf's
+    /// `get_alias(manifest=…)`): nothing is fetched for it — its digest is computed — and
+    /// an index has its platforms resolved from `repo` as for [`ReadAlias::new`].
+    pub fn from_manifest(
+        session: &Session,
+        repo: &Repository,
+        manifest: Vec<u8>,
+        options: ReadOptions,
+    ) -> Result<ReadAlias, Error> {
+        let limit = session.limits().manifest_body;
+        if manifest.len() as u64 > limit {
+            return Err(Error::BodyTooLarge { limit });
+        }
+        let mut digest = crate::digest::Sha256::new();
+        digest.update(&manifest);
+        let mut op = ReadAlias::new(session, repo, &Reference::Digest(digest.finish()), options)?;
+        op.0.flow.given = Some(manifest);
+        Ok(op)
     }
 }
 
@@ -261,6 +284,12 @@ impl Flow for ReadFlow {
     }
 
     fn start(&mut self) -> Result<Next<AliasManifest>, Error> {
+        if let Some(body) = self.given.take() {
+            // The digest in `reference` was computed from this body; nothing to verify.
+            let (head, ()) = http::Response::new(()).into_parts();
+            let manifest = decode(&head, body, &self.reference)?;
+            return self.on_top(manifest);
+        }
         Ok(Next::Send(manifest_request(Method::GET, &self.url)?))
     }
 
@@ -278,22 +307,29 @@ impl Flow for ReadFlow {
         body: Vec<u8>,
     ) -> Result<Next<AliasManifest>, Error> {
         let manifest = decode(&head, body, &self.reference)?;
-        if let Some((index, pos)) = &mut self.index {
-            // A platform manifest: it must be an image (python-dxf does not recurse further).
-            if let AliasContent::Index { .. } = manifest.content {
-                return Err(Error::UnsupportedMediaType(manifest.media_type));
-            }
-            if self.options.platform.is_some() {
-                return Ok(Next::Done(manifest));
-            }
-            if let AliasContent::Index { platforms } = &mut index.content {
-                if let Some(slot) = platforms.get_mut(*pos) {
-                    slot.manifest = Some(manifest);
-                }
-            }
-            *pos += 1;
-            return self.next_platform();
+        let Some((index, pos)) = &mut self.index else {
+            return self.on_top(manifest);
+        };
+        // A platform manifest: it must be an image (python-dxf does not recurse further).
+        if let AliasContent::Index { .. } = manifest.content {
+            return Err(Error::UnsupportedMediaType(manifest.media_type));
         }
+        if self.options.platform.is_some() {
+            return Ok(Next::Done(manifest));
+        }
+        if let AliasContent::Index { platforms } = &mut index.content {
+            if let Some(slot) = platforms.get_mut(*pos) {
+                slot.manifest = Some(manifest);
+            }
+        }
+        *pos += 1;
+        self.next_platform()
+    }
+}
+
+impl ReadFlow {
+    /// The alias's own manifest: an image is the result; an index is resolved as asked.
+    fn on_top(&mut self, manifest: AliasManifest) -> Result<Next<AliasManifest>, Error> {
         let AliasContent::Index { platforms } = &manifest.content else {
             return Ok(Next::Done(manifest));
         };

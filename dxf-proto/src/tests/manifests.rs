@@ -420,3 +420,67 @@ fn missing_manifest_keeps_manifest_unknown() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_manifest_given_by_the_caller_is_read_without_fetching_it() {
+    let m = alias_manifest(&[b"one", b"two"]);
+    let s = session();
+    let mut s2 = s.clone();
+    let mut peer = ScriptedRegistry::sequence(vec![]);
+    let op = ReadAlias::from_manifest(
+        &s,
+        &repo("a"),
+        m.clone().into_bytes(),
+        ReadOptions::default(),
+    )
+    .unwrap();
+    let out = run(op, &mut s2, &mut peer, b"").unwrap().output;
+    assert!(peer.sent.is_empty());
+    assert_eq!(out.digest, sha(m.as_bytes()));
+    assert_eq!(out.body, m.as_bytes());
+}
+
+#[test]
+fn a_given_index_has_its_platforms_fetched() {
+    let (reg, amd, arm) = multi_arch();
+    let index = {
+        let st = reg.state.borrow();
+        let d = st.tags[&("a".to_owned(), "multi".to_owned())].clone();
+        st.manifests[&("a".to_owned(), d)].1.clone()
+    };
+    let mut s = session();
+    let mut peer = reg.peer();
+    let opts = ReadOptions {
+        platform: None,
+        resolve_platforms: true,
+    };
+    let op = ReadAlias::from_manifest(&s, &repo("a"), index.clone(), opts).unwrap();
+    let out = run(op, &mut s, &mut peer, b"").unwrap().output;
+    assert_eq!(
+        peer.sent.len(),
+        2,
+        "only the platform manifests are fetched"
+    );
+    let AliasContent::Index { platforms } = out.content else {
+        panic!()
+    };
+    assert_eq!(platforms[0].manifest.as_ref().unwrap().body, amd.as_bytes());
+    assert_eq!(platforms[1].manifest.as_ref().unwrap().body, arm.as_bytes());
+    let opts = ReadOptions {
+        platform: Some("linux/arm/v7".into()),
+        resolve_platforms: true,
+    };
+    let op = ReadAlias::from_manifest(&s, &repo("a"), index, opts).unwrap();
+    assert_eq!(
+        run(op, &mut s, &mut reg.peer(), b"").unwrap().output.body,
+        arm.as_bytes()
+    );
+    let too_big = vec![b' '; 4 * 1024 * 1024 + 1];
+    assert!(matches!(
+        ReadAlias::from_manifest(&s, &repo("a"), too_big, ReadOptions::default()),
+        Err(Error::BodyTooLarge { .. })
+    ));
+    let e = ReadAlias::from_manifest(&s, &repo("a"), b"not json".to_vec(), ReadOptions::default())
+        .map(|op| err(run(op, &mut s.clone(), &mut reg.peer(), b"")));
+    assert!(matches!(e, Ok(Error::Protocol(_))), "{e:?}");
+}
