@@ -65,8 +65,10 @@ pub struct Registry {
     shared: Arc<Shared>,
 }
 
-/// Called during a transfer with (bytes done, total bytes when known).
-pub type ProgressFn<'a> = &'a mut dyn FnMut(u64, Option<u64>);
+/// Called during a push with (the blob's digest when known, bytes sent so far, total bytes
+/// when known) — python-dxf's `progress(digest, chunk, total)`. A stream pushed without
+/// an expected digest has no digest until it ends.
+pub type ProgressFn<'a> = &'a mut dyn FnMut(Option<&Digest>, u64, Option<u64>);
 
 /// Choices for a push.
 #[derive(Default)]
@@ -297,7 +299,7 @@ impl Repository {
         let mut report = |n: u64| {
             done += n;
             if let Some(p) = progress.as_mut() {
-                p(done, Some(len));
+                p(Some(&digest), done, Some(len));
             }
         };
         Ok(run(
@@ -330,10 +332,11 @@ impl Repository {
         )?;
         let mut progress = options.progress;
         let mut done = 0u64;
+        let expected = options.digest.clone();
         let mut report = |n: u64| {
             done += n;
             if let Some(p) = progress.as_mut() {
-                p(done, None);
+                p(expected.as_ref(), done, None);
             }
         };
         Ok(run(self.shared(), op, Source::Stream(reader), Some(&mut report))?.0)

@@ -629,3 +629,135 @@ mod multi_arch {
         }
     }
 }
+
+fn basic_header(reg: &TestRegistry) -> String {
+    use base64::Engine as _;
+    let (u, p) = reg.credentials().unwrap();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+    )
+}
+
+#[test]
+fn dxf_authorization_replaces_username_and_password() {
+    for mode in [Mode::Basic, Mode::Token] {
+        let reg = TestRegistry::start(mode);
+        let files = Files::new();
+        let p = files.write("x", b"raw authorization");
+        let header = basic_header(&reg);
+        let env = [
+            ("DXF_USERNAME", None),
+            ("DXF_PASSWORD", None),
+            ("DXF_AUTHORIZATION", Some(header.as_str())),
+        ];
+        let out = dxf_with(&reg, &["push-blob", "authz/x", &p], &env, None).ok();
+        assert_eq!(out.out(), format!("{}\n", sha256(b"raw authorization")));
+        let bad = [
+            ("DXF_USERNAME", None),
+            ("DXF_PASSWORD", None),
+            ("DXF_AUTHORIZATION", Some("Basic bm9ib2R5Om5vcGU=")),
+        ];
+        assert_eq!(
+            dxf_with(&reg, &["list-aliases", "authz/x"], &bad, None).code,
+            13
+        );
+    }
+}
+
+#[test]
+fn progress_bars_follow_dxf_progress() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let files = Files::new();
+    let data = random_bytes(3 << 20, 77);
+    let p = files.write("x", &data);
+    let digest = sha256(&data);
+    let shown = dxf_with(
+        &reg,
+        &["push-blob", "prog/x", &p],
+        &[("DXF_PROGRESS", Some("1"))],
+        None,
+    )
+    .ok();
+    assert_eq!(
+        shown.out(),
+        format!("{digest}\n"),
+        "progress never touches stdout"
+    );
+    assert!(shown.stderr.contains(&digest[..8]), "{:?}", shown.stderr);
+    assert!(shown.stderr.contains("100%"), "{:?}", shown.stderr);
+    // Skipped push: no bar. DXF_PROGRESS=0, or unset with stderr not a tty: no bar.
+    let skipped = dxf_with(
+        &reg,
+        &["push-blob", "prog/x", &p],
+        &[("DXF_PROGRESS", Some("1"))],
+        None,
+    )
+    .ok();
+    assert_eq!(skipped.stderr, "");
+    let pulled = dxf_with(
+        &reg,
+        &["pull-blob", "prog/x", &digest],
+        &[("DXF_PROGRESS", Some("1"))],
+        None,
+    )
+    .ok();
+    assert!(pulled.stdout == data);
+    assert!(pulled.stderr.contains("100%"), "{:?}", pulled.stderr);
+    for setting in [Some("0"), None] {
+        let quiet = dxf_with(
+            &reg,
+            &["pull-blob", "prog/x", &digest],
+            &[("DXF_PROGRESS", setting)],
+            None,
+        )
+        .ok();
+        assert_eq!(quiet.stderr, "");
+    }
+}
+
+#[test]
+fn dxf_chunk_size_sets_the_read_size_and_is_validated() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let files = Files::new();
+    let data = random_bytes(100_000, 78);
+    let p = files.write("x", &data);
+    let digest = sha256(&data);
+    dxf(&reg, &["push-blob", "chunk/x", &p]).ok();
+    for size in ["1", "3", "65536"] {
+        let r = dxf_with(
+            &reg,
+            &["pull-blob", "chunk/x", &digest],
+            &[("DXF_CHUNK_SIZE", Some(size))],
+            None,
+        )
+        .ok();
+        assert!(r.stdout == data, "DXF_CHUNK_SIZE={size}");
+    }
+    for bad in ["abc", "0", "-5", "1.5"] {
+        let r = dxf_with(
+            &reg,
+            &["pull-blob", "chunk/x", &digest],
+            &[("DXF_CHUNK_SIZE", Some(bad))],
+            None,
+        );
+        assert_ne!(r.code, 0, "DXF_CHUNK_SIZE={bad}");
+        assert_eq!(r.out(), "");
+        assert!(r.stderr.contains("DXF_CHUNK_SIZE"), "{r:#?}");
+    }
+}
+
+#[test]
+fn missing_host_and_credentials_over_plain_http_are_clean_errors() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let r = dxf_with(&reg, &["list-repos"], &[("DXF_HOST", None)], None);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("DXF_HOST"), "{r:#?}");
+    assert_eq!(r.out(), "");
+    // Plain http to an https registry: one clean line, no output.
+    let basic = TestRegistry::start(Mode::Basic);
+    let env = [("DXF_INSECURE", Some("1")), ("DXF_TLSVERIFY", None)];
+    let r = dxf_with(&basic, &["list-repos"], &env, None);
+    assert_ne!(r.code, 0);
+    assert_eq!(r.stderr.lines().count(), 1, "{r:#?}");
+}

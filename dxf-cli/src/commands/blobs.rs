@@ -36,7 +36,7 @@ pub fn push(
     let mut bar: Option<Bar> = None;
     {
         // The bar appears with the first byte sent: none when the upload is skipped.
-        let mut report = |done: u64, total: Option<u64>| {
+        let mut report = |_: Option<&Digest>, done: u64, total: Option<u64>| {
             if bar.is_none() {
                 bar = progress.bar(&digest, total);
             }
