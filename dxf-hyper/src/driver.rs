@@ -1,0 +1,282 @@
+//! The one generic async run loop: polls a dxf-proto operation, sends what it asks with the
+//! pooled hyper client, hands back response heads and bodies, streams request bodies from
+//! the caller's file or stream, and keeps the shared [`Session`] up to date — fetching one
+//! token per scope at a time across all tasks. No protocol decisions.
+
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::io::{self, SeekFrom};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use dxf_proto::http::{Request, Response};
+use dxf_proto::{Authed, Body, BodyPlan, Operation, Scoped, Session, Step, UnixTime};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use tokio::fs::File;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+
+use crate::body::ReqBody;
+use crate::error::{timed_out, Result};
+use crate::tls::HttpClient;
+
+/// Bytes read from an upload file per request-body chunk (two are buffered ahead).
+const FEED_CHUNK: usize = 256 * 1024;
+/// Most bytes read from a stream source per `handle_source` call.
+const MAX_SOURCE_READ: usize = 1 << 20;
+/// Most bytes of an unwanted body read so the connection can be reused.
+const MAX_DRAIN: usize = 64 * 1024;
+/// Token-lock map size at which unused locks are forgotten.
+const MAX_TOKEN_LOCKS: usize = 256;
+
+/// Where request bodies come from.
+pub(crate) enum Source<'a> {
+    /// No body source (every operation but uploads).
+    None,
+    /// A file for [`Body::Source`] descriptors.
+    File(&'a mut File),
+    /// A stream for [`Step::NeedSource`].
+    Stream(&'a mut (dyn AsyncRead + Unpin + Send)),
+}
+
+/// Called with the number of body bytes just read from the source.
+pub(crate) type Progress<'a> = Option<&'a mut (dyn FnMut(u64) + Send)>;
+
+/// What all clones of a registry share: the pool, the session, and one lock per token scope.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) client: HttpClient,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) session: Mutex<Session>,
+    pub(crate) token_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Shared {
+    pub(crate) fn session(&self) -> Session {
+        self.session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn learn<O: Operation>(&self, op: &mut O) {
+        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(ev) = op.poll_session_event() {
+            session.handle_event(ev);
+        }
+    }
+
+    fn token_lock(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .token_locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if locks.len() >= MAX_TOKEN_LOCKS {
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        locks.entry(key).or_default().clone()
+    }
+}
+
+pub(crate) fn now() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+}
+
+/// `fut`, failing with [`io::ErrorKind::TimedOut`] after `timeout`.
+async fn within<T>(
+    timeout: Option<Duration>,
+    what: &str,
+    fut: impl Future<Output = T>,
+) -> io::Result<T> {
+    match timeout {
+        Some(t) => tokio::time::timeout(t, fut)
+            .await
+            .map_err(|_| timed_out(what)),
+        None => Ok(fut.await),
+    }
+}
+
+/// Runs `op` (wrapped in [`Authed`]) to completion. For an operation that ends with
+/// [`BodyPlan::Deliver`], the unread response body is returned beside the output.
+pub(crate) async fn run<O: Operation + Scoped>(
+    shared: &Shared,
+    op: O,
+    mut source: Source<'_>,
+    mut progress: Progress<'_>,
+) -> Result<(O::Output, Option<Incoming>)> {
+    let mut op = Authed::new(&shared.session(), op);
+    let mut delivered = None;
+    let mut buf = Vec::new();
+    loop {
+        let step = op.poll(now());
+        shared.learn(&mut op);
+        let req = match step? {
+            Step::Done(out) => return Ok((out, delivered)),
+            Step::Wait(d) => {
+                tokio::time::sleep(d).await;
+                continue;
+            }
+            Step::NeedSource { max } => {
+                let Source::Stream(reader) = &mut source else {
+                    return Err(io::Error::other("operation needs a stream source").into());
+                };
+                buf.resize(max.clamp(1, MAX_SOURCE_READ), 0);
+                let n = loop {
+                    match reader.read(&mut buf).await {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        r => break r?,
+                    }
+                };
+                if let Some(p) = progress.as_mut() {
+                    p(n as u64);
+                }
+                let r = op.handle_source(buf.get(..n).unwrap_or_default());
+                shared.learn(&mut op);
+                r?;
+                continue;
+            }
+            Step::Send(req) => req,
+        };
+        // Single flight: one token request per scope at a time; whoever waited adopts the
+        // token the holder fetched instead of fetching its own.
+        let _token_guard = match op.token_request_scope() {
+            Some(key) => {
+                let guard = shared.token_lock(key).lock_owned().await;
+                if op.adopt_session_token(&shared.session(), now()) {
+                    continue;
+                }
+                Some(guard)
+            }
+            None => None,
+        };
+        let response = send(shared, req, &mut source, &mut progress).await?;
+        let (parts, mut body) = response.into_parts();
+        let plan = op.handle_response(Response::from_parts(parts, ()), now());
+        shared.learn(&mut op);
+        match plan? {
+            BodyPlan::Discard => drain(body, shared.timeout).await,
+            BodyPlan::Deliver => delivered = Some(body),
+            BodyPlan::Feed { .. } => {
+                while let Some(data) = next_data(&mut body, shared.timeout).await? {
+                    let r = op.handle_body(&data);
+                    shared.learn(&mut op);
+                    r?;
+                }
+                let r = op.handle_body_end();
+                shared.learn(&mut op);
+                r?;
+            }
+        }
+    }
+}
+
+/// Sends `req`; a [`Body::Source`] range is streamed from the file while the request is in
+/// flight (same task: dropping the future stops both).
+async fn send(
+    shared: &Shared,
+    req: dxf_proto::Request,
+    source: &mut Source<'_>,
+    progress: &mut Progress<'_>,
+) -> Result<Response<Incoming>> {
+    let (parts, body) = req.into_parts();
+    let (body, feeding) = match body {
+        Body::Empty => (ReqBody::full(None), None),
+        Body::Bytes(bytes) => (ReqBody::full(Some(bytes)), None),
+        Body::Source(range) => {
+            let Source::File(file) = source else {
+                return Err(io::Error::other("operation needs a seekable source").into());
+            };
+            file.seek(SeekFrom::Start(range.offset)).await?;
+            let (tx, body) = ReqBody::channel(range.len);
+            let reader = (&mut **file).take(range.len);
+            (
+                body,
+                Some(feed(reader, range.len, tx, progress, shared.timeout)),
+            )
+        }
+    };
+    let sending = shared.client.request(Request::from_parts(parts, body));
+    tokio::pin!(sending);
+    if let Some(feeding) = feeding {
+        tokio::pin!(feeding);
+        tokio::select! {
+            // Answered before the whole body went out (an error status): dropping the
+            // feeder ends the body short, so the connection is not reused.
+            r = &mut sending => return Ok(r?),
+            r = &mut feeding => r?,
+        }
+    }
+    Ok(within(shared.timeout, "waiting for a response", sending).await??)
+}
+
+/// Streams `len` bytes of `reader` into the request body channel.
+async fn feed(
+    mut reader: impl AsyncRead + Unpin,
+    len: u64,
+    tx: mpsc::Sender<Bytes>,
+    progress: &mut Progress<'_>,
+    timeout: Option<Duration>,
+) -> Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(FEED_CHUNK).min(FEED_CHUNK);
+        let mut chunk = BytesMut::with_capacity(want);
+        let n = reader.read_buf(&mut chunk).await?;
+        if n == 0 {
+            let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
+            return Err(e.into());
+        }
+        left = left.saturating_sub(n as u64);
+        if let Some(p) = progress.as_mut() {
+            p(n as u64);
+        }
+        if within(timeout, "sending a request body", tx.send(chunk.freeze()))
+            .await?
+            .is_err()
+        {
+            // The connection stopped taking the body; its response says why.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The next data chunk of a response body, `None` at its end.
+async fn next_data(body: &mut Incoming, timeout: Option<Duration>) -> Result<Option<Bytes>> {
+    loop {
+        let frame = within(
+            timeout,
+            "reading a response",
+            poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)),
+        )
+        .await?;
+        match frame.transpose()? {
+            None => return Ok(None),
+            Some(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+/// Reads a small unwanted body to its end so the connection can be reused; a large or
+/// broken one is dropped (the connection is then closed).
+async fn drain(mut body: Incoming, timeout: Option<Duration>) {
+    let mut seen = 0;
+    while !body.is_end_stream() && seen <= MAX_DRAIN {
+        match next_data(&mut body, timeout).await {
+            Ok(Some(data)) => seen += data.len(),
+            _ => return,
+        }
+    }
+}

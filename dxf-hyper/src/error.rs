@@ -1,0 +1,57 @@
+//! [`Error`]: what a dxf-hyper call can fail with — the protocol core's typed errors, the
+//! transport's, and local IO (timeouts included).
+
+use std::io;
+
+/// A dxf-hyper failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The registry conversation failed (status, auth, digest, protocol violation…).
+    #[error(transparent)]
+    Proto(#[from] dxf_proto::Error),
+    /// A request could not be sent or its response head not received (DNS, TCP, TLS…).
+    #[error("{}", chain(.0))]
+    Transport(#[from] hyper_util::client::legacy::Error),
+    /// A response body could not be read (connection closed, malformed framing…).
+    #[error("{}", chain(.0))]
+    Http(#[from] hyper::Error),
+    /// Reading a local file or stream failed, or the transport timed out
+    /// ([`io::ErrorKind::TimedOut`]).
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// A TLS setting could not be applied (unreadable or empty CA bundle).
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+}
+
+impl Error {
+    /// The protocol error inside, if this is one — also when it travelled through an
+    /// `io::Error` from a [`BlobReader`](crate::BlobReader).
+    pub fn proto(&self) -> Option<&dxf_proto::Error> {
+        match self {
+            Error::Proto(e) => Some(e),
+            Error::Io(e) => e.get_ref()?.downcast_ref::<dxf_proto::Error>(),
+            _ => None,
+        }
+    }
+}
+
+/// `e` and its sources, `: `-separated (hyper's own messages name only the stage).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error for a transport wait that ran out of time.
+pub(crate) fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("timed out {what}"))
+}
