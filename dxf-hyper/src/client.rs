@@ -472,6 +472,7 @@ impl Repository {
 
     /// Points `alias` at these blobs (python-dxf `set_alias`); returns the manifest JSON.
     pub async fn set_alias(&self, alias: &str, digests: &[Digest]) -> Result<String> {
+        reference(alias)?; // an invalid alias is refused before any request
         let manifest = self.make_manifest(digests).await?;
         self.set_manifest(alias, manifest.as_bytes()).await?;
         Ok(manifest)

@@ -412,6 +412,7 @@ impl Repository {
 
     /// Points `alias` at these blobs (python-dxf `set_alias`); returns the manifest JSON.
     pub fn set_alias(&self, alias: &str, digests: &[Digest]) -> Result<String> {
+        reference(alias)?; // an invalid alias is refused before any request
         let manifest = self.make_manifest(digests)?;
         self.set_manifest(alias, manifest.as_bytes())?;
         Ok(manifest)

@@ -10,7 +10,7 @@ use dxf_proto::http::{Request, Response};
 use dxf_proto::{Authed, Body, BodyPlan, Operation, Scoped, Session, Step, UnixTime};
 use ureq::SendBody;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Bytes read from a fed response body at a time.
 const FEED_CHUNK: usize = 64 * 1024;
@@ -115,6 +115,11 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
             }
             Step::Send(req) => {
                 let (parts, body) = req.into_parts();
+                let host = parts
+                    .uri
+                    .authority()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
                 let response = match body {
                     Body::Empty => shared.agent.run(Request::from_parts(parts, ())),
                     Body::Bytes(bytes) => shared.agent.run(Request::from_parts(parts, bytes)),
@@ -138,7 +143,8 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
                             SendBody::from_reader(&mut reader),
                         ))
                     }
-                }?;
+                }
+                .map_err(|source| Error::Transport { host, source })?;
                 let (parts, body) = response.into_parts();
                 let plan = op.handle_response(Response::from_parts(parts, ()), now());
                 shared.learn(&mut op);

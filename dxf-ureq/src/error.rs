@@ -10,9 +10,14 @@ pub enum Error {
     /// The registry conversation failed (status, auth, digest, protocol violation…).
     #[error(transparent)]
     Proto(#[from] dxf_proto::Error),
-    /// The connection failed (DNS, TCP, TLS, timeout, truncated body…).
-    #[error("{0}")]
-    Transport(#[from] ureq::Error),
+    /// The connection to `host` failed (DNS, TCP, TLS, timeout…).
+    #[error("{host}: {}", transport_message(.source))]
+    Transport {
+        /// `host[:port]` of the request that failed.
+        host: String,
+        /// What ureq reported.
+        source: ureq::Error,
+    },
     /// Reading a local file or stream failed.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -30,6 +35,14 @@ impl Error {
             Error::Io(e) => e.get_ref()?.downcast_ref::<dxf_proto::Error>(),
             _ => None,
         }
+    }
+}
+
+/// ureq's message without its `io: ` prefix (the host is already named).
+fn transport_message(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) => format!("connection failed: {io}"),
+        other => other.to_string(),
     }
 }
 

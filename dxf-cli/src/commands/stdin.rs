@@ -2,9 +2,9 @@
 //! read under the manifest size cap and resolved by dxf-proto: an image manifest is used as
 //! it is; an index has its platforms' manifests fetched (all, or only the `DXF_PLATFORM` one).
 
-use std::io::Read;
+use std::io::{self, Read};
 
-use dxf_ureq::dxf_proto::{AliasManifest, Error as Proto, Limits, ReadOptions};
+use dxf_ureq::dxf_proto::{AliasManifest, Error as Proto, Limits, ProtocolViolation, ReadOptions};
 use dxf_ureq::Repository;
 
 use crate::error::CliError;
@@ -38,7 +38,17 @@ pub fn read_manifest(
         resolve_platforms: true,
     };
     repo.read_manifest(body, options)
-        .map_err(|e| CliError::dxf(STDIN, e))
+        .map_err(|e| match e.proto() {
+            // Not a manifest: the user's input is wrong, not the registry.
+            Some(Proto::Protocol(ProtocolViolation::BadJson { detail, .. })) => CliError::input(
+                STDIN,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not a manifest: {detail}"),
+                ),
+            ),
+            _ => CliError::dxf(STDIN, e),
+        })
 }
 
 #[cfg(test)]
