@@ -4,8 +4,9 @@
 //! `\uXXXX`, astral ones as a surrogate pair) — plus the helpers that write them to stdout.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write;
+
+use dxf_ureq::dxf_proto::pyjson::Json as PyJson;
 
 use crate::error::CliError;
 
@@ -20,55 +21,24 @@ pub enum Json {
     Int(u64),
 }
 
-/// `s` as a Python `json.dumps` string literal (`ensure_ascii=True`).
-pub fn py_json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn value(v: &Json) -> String {
-    match v {
-        Json::Str(s) => py_json_string(s),
-        Json::Int(n) => n.to_string(),
-        Json::StrList(items) => {
-            let items: Vec<String> = items.iter().map(|s| py_json_string(s)).collect();
-            format!("[{}]", items.join(", "))
+impl From<Json> for PyJson {
+    fn from(v: Json) -> PyJson {
+        match v {
+            Json::Str(s) => PyJson::Str(s),
+            Json::Int(n) => PyJson::Int(n),
+            Json::StrList(items) => PyJson::Arr(items.into_iter().map(PyJson::Str).collect()),
         }
     }
 }
 
-/// `{key: value, ...}` as `json.dumps(d, sort_keys=True)` prints it. When a key repeats,
-/// its first value is kept.
+/// `{key: value, ...}` as `json.dumps(d, sort_keys=True)` prints it (dxf-proto's Python
+/// JSON writer). When a key repeats, its first value is kept.
 pub fn py_json_object(entries: impl IntoIterator<Item = (String, Json)>) -> String {
     let mut sorted = BTreeMap::new();
     for (k, v) in entries {
-        sorted.entry(k).or_insert(v);
+        sorted.entry(k).or_insert_with(|| PyJson::from(v));
     }
-    let items: Vec<String> = sorted
-        .iter()
-        .map(|(k, v)| format!("{}: {}", py_json_string(k), value(v)))
-        .collect();
-    format!("{{{}}}", items.join(", "))
+    PyJson::Obj(sorted).python()
 }
 
 /// Writes raw bytes to stdout.
@@ -139,8 +109,11 @@ mod tests {
     fn string_escapes_match_python_ensure_ascii() {
         // json.dumps('a"b\\c\n\r\t\b\f\x01\x7f/é€😀')
         assert_eq!(
-            py_json_string("a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{7f}/é€😀"),
-            "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u007f/\\u00e9\\u20ac\\ud83d\\ude00\""
+            py_json_object([(
+                "k".to_owned(),
+                Json::Str("a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{7f}/é€😀".into())
+            )]),
+            "{\"k\": \"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u007f/\\u00e9\\u20ac\\ud83d\\ude00\"}"
         );
     }
 

@@ -75,6 +75,7 @@ pub mod headers;
 mod list;
 pub mod manifest;
 mod operation;
+pub mod pyjson;
 mod reference;
 mod session;
 mod url;

@@ -11,6 +11,7 @@ use super::media_types::{
     EMPTY_CONFIG_DIGEST, EMPTY_CONFIG_JSON, OCI_EMPTY, OCI_IMAGE_MANIFEST, OCTET_STREAM,
 };
 use super::parse::Descriptor;
+use crate::pyjson::Json;
 use crate::reference::Digest;
 
 /// The `artifactType` of OCI alias manifests unless the caller names another.
@@ -87,9 +88,7 @@ pub fn docker_alias_manifest(blobs: &[BlobDescriptor]) -> Result<String, AliasEr
         ("mediaType", Json::from(DOCKER_SCHEMA2_MANIFEST)),
         ("schemaVersion", Json::Int(2)),
     ]);
-    let mut out = String::new();
-    doc.write(&mut out, Style::Python);
-    Ok(out)
+    Ok(doc.python())
 }
 
 /// Choices for [`oci_artifact_manifest`].
@@ -167,9 +166,7 @@ pub fn oci_artifact_manifest(blobs: &[BlobDescriptor], opts: &OciArtifactOptions
     if let Some(subject) = &opts.subject {
         doc.insert("subject", descriptor(subject));
     }
-    let mut out = String::new();
-    doc.write(&mut out, Style::Compact);
-    out
+    doc.compact()
 }
 
 /// A descriptor as the OCI form writes it (the fields [`Descriptor`] has).
@@ -208,101 +205,6 @@ fn string_map(m: &BTreeMap<String, String>) -> Json {
 
 fn object<const N: usize>(fields: [(&str, Json); N]) -> Json {
     Json::Obj(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-}
-
-/// The JSON this module writes: no floats, no booleans, no null. Objects are
-/// `BTreeMap`s, so keys come out sorted by code point, as Python's `sort_keys` sorts them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Json {
-    Str(String),
-    Int(u64),
-    Arr(Vec<Json>),
-    Obj(BTreeMap<String, Json>),
-}
-
-impl From<&str> for Json {
-    fn from(s: &str) -> Self {
-        Json::Str(s.to_owned())
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Style {
-    /// Python's `json.dumps` defaults: `", "`, `": "`, `ensure_ascii=True`.
-    Python,
-    /// `","`, `":"`, UTF-8 kept.
-    Compact,
-}
-
-impl Json {
-    /// Adds a field to an object (does nothing to other values).
-    fn insert(&mut self, key: &str, value: Json) {
-        if let Json::Obj(m) = self {
-            m.insert(key.to_owned(), value);
-        }
-    }
-
-    fn write(&self, out: &mut String, style: Style) {
-        let (comma, colon) = match style {
-            Style::Python => (", ", ": "),
-            Style::Compact => (",", ":"),
-        };
-        match self {
-            Json::Str(s) => write_str(out, s, style),
-            Json::Int(n) => out.push_str(&n.to_string()),
-            Json::Arr(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(comma);
-                    }
-                    item.write(out, style);
-                }
-                out.push(']');
-            }
-            Json::Obj(fields) => {
-                out.push('{');
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(comma);
-                    }
-                    write_str(out, k, style);
-                    out.push_str(colon);
-                    v.write(out, style);
-                }
-                out.push('}');
-            }
-        }
-    }
-}
-
-/// A JSON string. [`Style::Python`] escapes as Python's `json.dumps` with `ensure_ascii`:
-/// `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, and everything else outside `' '..='~'` as
-/// lowercase `\uXXXX` (UTF-16, so surrogate pairs above U+FFFF). [`Style::Compact`] escapes
-/// as Python does with `ensure_ascii=False`: the same short forms and the other characters
-/// below U+0020; the rest stays UTF-8.
-fn write_str(out: &mut String, s: &str, style: Style) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            c if style == Style::Compact && u32::from(c) >= 0x20 => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -383,32 +285,6 @@ mod tests {
         assert_eq!(config.media_type, DOCKER_CONTAINER_IMAGE_CONFIG);
         let got: Vec<_> = layers.iter().map(|l| (l.digest.as_str(), l.size)).collect();
         assert_eq!(got, [(HELLO, u64::MAX), (ABC, 3)]);
-    }
-
-    /// The escaping of Python's `json.dumps(..., sort_keys=True)` (ensure_ascii), from
-    /// `json.dumps({"t": "a\"b\\c\n\r\t\b\f\x01\x1f\x7f é 😀 \u2028"}, sort_keys=True)`.
-    #[test]
-    fn python_string_escaping() {
-        let doc = object([(
-            "t",
-            Json::from("a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{1f}\u{7f} é 😀 \u{2028}"),
-        )]);
-        let mut out = String::new();
-        doc.write(&mut out, Style::Python);
-        assert_eq!(
-            out,
-            r#"{"t": "a\"b\\c\n\r\t\b\f\u0001\u001f\u007f \u00e9 \ud83d\ude00 \u2028"}"#
-        );
-        let mut out = String::new();
-        doc.write(&mut out, Style::Compact);
-        assert_eq!(
-            out,
-            "{\"t\":\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f\u{7f} é 😀 \u{2028}\"}"
-        );
-        let mut out = String::new();
-        Json::Obj(BTreeMap::new()).write(&mut out, Style::Python);
-        Json::Arr(vec![]).write(&mut out, Style::Python);
-        assert_eq!(out, "{}[]");
     }
 
     /// Cross-checked with Python:
@@ -502,17 +378,6 @@ mod tests {
     const OCI_SUBJECT: &str = "{\"annotations\":{\"a\":\"\\u0001\",\"org.opencontainers.image.created\":\"2024-01-01T00:00:00Z\"},\"artifactType\":\"application/vnd.example+type\",\"config\":{\"data\":\"e30=\",\"digest\":\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\",\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"size\":2},\"layers\":[],\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"schemaVersion\":2,\"subject\":{\"annotations\":{\"z\":\"ü\"},\"artifactType\":\"application/x\",\"digest\":\"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\",\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"platform\":{\"architecture\":\"arm\",\"os\":\"linux\",\"variant\":\"v7\"},\"size\":1035}}";
 
     proptest! {
-        #[test]
-        fn python_escaping_round_trips(s in any::<String>()) {
-            let mut out = String::new();
-            write_str(&mut out, &s, Style::Python);
-            prop_assert!(out.bytes().all(|b| (b' '..=b'~').contains(&b)));
-            prop_assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s.clone());
-            let mut out = String::new();
-            write_str(&mut out, &s, Style::Compact);
-            prop_assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
-        }
-
         #[test]
         fn forms_parse_back(
             blobs in proptest::collection::vec(
