@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use dxf_proto::manifest::alias::{docker_alias_manifest, BlobDescriptor};
 use dxf_proto::{
@@ -175,10 +175,7 @@ impl Registry {
             .with_limits(limits);
         session.set_token(config.token.clone());
         Ok(Registry {
-            shared: Arc::new(Shared {
-                agent: agent(&config.transport)?,
-                session: Mutex::new(session),
-            }),
+            shared: Arc::new(Shared::new(agent(&config.transport)?, session)),
         })
     }
 

@@ -2,6 +2,7 @@
 //! hands back response heads and bodies, streams request bodies from the caller's source,
 //! and keeps the shared [`Session`](dxf_proto::Session) up to date. No protocol decisions.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -37,9 +38,33 @@ pub(crate) type Progress<'a> = Option<&'a mut dyn FnMut(u64)>;
 pub(crate) struct Shared {
     pub(crate) agent: ureq::Agent,
     pub(crate) session: Mutex<Session>,
+    /// One lock per token scope: threads needing the same token fetch it once.
+    pub(crate) token_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
+/// Token-lock entries kept before unused ones are dropped.
+const MAX_TOKEN_LOCKS: usize = 256;
+
 impl Shared {
+    pub(crate) fn new(agent: ureq::Agent, session: Session) -> Shared {
+        Shared {
+            agent,
+            session: Mutex::new(session),
+            token_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn token_lock(&self, key: String) -> Arc<Mutex<()>> {
+        let mut locks = self
+            .token_locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if locks.len() >= MAX_TOKEN_LOCKS {
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        locks.entry(key).or_default().clone()
+    }
+
     pub(crate) fn session(&self) -> Session {
         self.session
             .lock()
@@ -114,6 +139,19 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
                 r?;
             }
             Step::Send(req) => {
+                // Single flight: one token request per scope at a time; whoever waited
+                // adopts the token the holder fetched instead of fetching its own.
+                let lock = op.token_request_scope().map(|key| shared.token_lock(key));
+                let _token_guard = match &lock {
+                    Some(lock) => {
+                        let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                        if op.adopt_session_token(&shared.session(), now()) {
+                            continue;
+                        }
+                        Some(guard)
+                    }
+                    None => None,
+                };
                 let (parts, body) = req.into_parts();
                 let host = parts
                     .uri

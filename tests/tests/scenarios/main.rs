@@ -383,15 +383,9 @@ fn shared_across_threads(kind: Kind, mode: Mode) {
         }
     });
     if mode == Mode::Token {
-        // dxf-ureq: threads race for the first token, the session keeps it per scope
-        // afterwards. dxf-hyper: one token request per scope (push, pull), even across
-        // threads.
-        let bound = match kind {
-            Kind::Ureq => 16,
-            Kind::Hyper => 2,
-        };
+        // Both adapters: one token request per scope (push, pull), even across threads.
         assert!(
-            reg.token_requests() <= bound,
+            reg.token_requests() <= 2,
             "{} token requests",
             reg.token_requests()
         );
