@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod fault_proxy;
 pub mod oci_layout;
 pub mod registry;
 pub mod tls;
