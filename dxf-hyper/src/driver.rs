@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use dxf_proto::http::{Request, Response};
+use dxf_proto::http::{Method, Request, Response};
 use dxf_proto::{Authed, Body, BodyPlan, Operation, Scoped, Session, Step, UnixTime};
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -187,6 +187,30 @@ async fn send(
     progress: &mut Progress<'_>,
 ) -> Result<Response<Incoming>> {
     let (parts, body) = req.into_parts();
+    // A bodiless GET or HEAD lost to the keep-alive race (the server closed the pooled
+    // connection just as it was reused; RFC 9112 §9.3.1) is sent once more.
+    if matches!(body, Body::Empty) && matches!(parts.method, Method::GET | Method::HEAD) {
+        let retry = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
+        let first = shared
+            .client
+            .request(Request::from_parts(parts, ReqBody::full(None)));
+        return match within(shared.timeout, "waiting for a response", first).await? {
+            Err(e) if is_stale_connection(&e) => {
+                let (method, uri, headers) = retry;
+                let mut again = Request::new(ReqBody::full(None));
+                *again.method_mut() = method;
+                *again.uri_mut() = uri;
+                *again.headers_mut() = headers;
+                let second = shared.client.request(again);
+                Ok(within(shared.timeout, "waiting for a response", second).await??)
+            }
+            r => Ok(r?),
+        };
+    }
     let (body, feeding) = match body {
         Body::Empty => (ReqBody::full(None), None),
         Body::Bytes(bytes) => (ReqBody::full(Some(bytes)), None),
@@ -215,6 +239,18 @@ async fn send(
         }
     }
     Ok(within(shared.timeout, "waiting for a response", sending).await??)
+}
+
+/// Whether a request failed because its connection was closed before any response came.
+fn is_stale_connection(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message() || h.is_canceled();
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Streams `len` bytes of `reader` into the request body channel.

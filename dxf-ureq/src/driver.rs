@@ -159,7 +159,7 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
                     .map(|a| a.to_string())
                     .unwrap_or_default();
                 let response = match body {
-                    Body::Empty => shared.agent.run(Request::from_parts(parts, ())),
+                    Body::Empty => send_empty(&shared.agent, parts),
                     Body::Bytes(bytes) => shared.agent.run(Request::from_parts(parts, bytes)),
                     Body::Source(range) => {
                         let Source::Seekable(src) = &mut source else {
@@ -209,6 +209,51 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
             }
         }
     }
+}
+
+/// Sends a bodiless request. A GET or HEAD that fails because the pooled connection it
+/// went out on had just been closed by the server (the keep-alive race of RFC 9112 §9.3.1:
+/// no response byte arrived) is sent once more on a fresh connection; nothing else is
+/// resent here.
+fn send_empty(
+    agent: &ureq::Agent,
+    parts: dxf_proto::http::request::Parts,
+) -> Result<Response<ureq::Body>, ureq::Error> {
+    let retry = matches!(
+        parts.method,
+        dxf_proto::http::Method::GET | dxf_proto::http::Method::HEAD
+    )
+    .then(|| {
+        (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        )
+    });
+    match agent.run(Request::from_parts(parts, ())) {
+        Err(ureq::Error::Io(e)) if retry.is_some() && is_stale_connection(&e) => {
+            let Some((method, uri, headers)) = retry else {
+                return Err(ureq::Error::Io(e));
+            };
+            let mut req = Request::new(());
+            *req.method_mut() = method;
+            *req.uri_mut() = uri;
+            *req.headers_mut() = headers;
+            agent.run(req)
+        }
+        other => other,
+    }
+}
+
+/// Whether an IO error is a connection the peer closed under us.
+fn is_stale_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 /// Reads a small unwanted body to its end so the connection can be reused; a large one is
