@@ -41,7 +41,7 @@ impl Error {
 /// ureq's message without its `io: ` prefix (the host is already named).
 fn transport_message(e: &ureq::Error) -> String {
     match e {
-        ureq::Error::Io(io) => format!("connection failed: {io}"),
+        ureq::Error::Io(io) => format!("connection error: {io}"),
         other => other.to_string(),
     }
 }

@@ -56,7 +56,7 @@ fn environment_and_connection() {
     check(
         &dxf_with(&reg, &["list-repos"], &host(dead), None),
         1,
-        "connection failed",
+        "connection error",
     );
     check(
         &dxf_with(&reg, &["list-repos"], &host("nonexistent.invalid"), None),

@@ -75,11 +75,19 @@ pub(crate) fn verify_manifest(
     reference: &Reference,
 ) -> Result<Digest, Error> {
     let announced = content_digest(head)?;
-    if let Some(d) = &announced {
-        verify_bytes(d, body)?;
-    }
+    // What was asked for comes first: "expected <requested>, got <body>".
     if let Reference::Digest(d) = reference {
         verify_bytes(d, body)?;
+    }
+    // Then the registry's claim about the body: "expected <body>, got <announced>".
+    if let Some(d) = &announced {
+        let actual = digest_of(d, body)?;
+        if &actual != d {
+            return Err(Error::DigestMismatch {
+                expected: actual,
+                actual: d.clone(),
+            });
+        }
     }
     match (announced, reference) {
         (Some(d), _) => Ok(d),

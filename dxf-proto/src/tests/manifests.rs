@@ -105,7 +105,14 @@ fn manifest_digest_mismatch_is_an_error() {
         &mut peer,
         b"",
     ));
-    assert!(matches!(e, Error::DigestMismatch { .. }), "{e:?}");
+    // Expected: what the body is; got: what the registry claimed.
+    assert_eq!(
+        e,
+        Error::DigestMismatch {
+            expected: sha(m.as_bytes()),
+            actual: sha(b"other")
+        }
+    );
     // Fetched by digest, but the body is something else (no header).
     let by_digest = Reference::Digest(sha(b"other"));
     let mut peer = ScriptedRegistry::sequence(vec![Reply::status(200).body(m)]);
