@@ -118,6 +118,9 @@ pub(crate) struct UploadFlow {
     max_chunk: u64,
     location: Option<Url>,
     acked: u64,
+    /// The furthest offset ever fully acknowledged: only passing it counts as progress (a
+    /// registry that acknowledges a chunk, then 416s and resyncs back, must not loop).
+    high_water: u64,
     stalls: u32,
     phase: Phase,
 }
@@ -207,6 +210,7 @@ impl Upload {
             max_chunk: limits.max_chunk_size,
             location: None,
             acked: 0,
+            high_water: 0,
             stalls: 0,
             phase: Phase::Checking,
         })))
@@ -360,7 +364,10 @@ impl UploadFlow {
         }
         if held == end {
             self.acked = end;
-            self.stalls = 0;
+            if end > self.high_water {
+                self.high_water = end;
+                self.stalls = 0;
+            }
         } else if held > self.acked {
             // Short acknowledgement: the registry kept only part of the chunk.
             if matches!(self.source, Source::Stream { .. }) {

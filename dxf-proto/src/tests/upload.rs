@@ -230,6 +230,34 @@ fn a_registry_that_never_progresses_stalls_the_upload() {
     assert_eq!(e, Error::Protocol(ProtocolViolation::UploadStalled));
 }
 
+/// Fuzz finding (push_chunked): a registry that acknowledges a chunk in full, then answers
+/// the next PATCH 416 and reports nothing held, made the upload loop forever — every full
+/// acknowledgement reset the stall count although the upload never got further.
+#[test]
+fn a_registry_that_acknowledges_then_forgets_stalls_the_upload() {
+    let data = blob(10);
+    let d = sha(&data);
+    let mut peer = ScriptedRegistry::new(|sent: &Sent| match sent.method.as_str() {
+        "POST" => Reply::status(202).header("location", "/up/1"),
+        "PATCH" if sent.header("content-range") == Some("0-3") => {
+            Reply::status(202).header("range", "0-3")
+        }
+        "PATCH" => Reply::status(416),
+        // Nothing held after all.
+        "GET" => Reply::status(204),
+        _ => Reply::status(400),
+    });
+    peer.max_steps = 1000;
+    let mut s = session();
+    let e = err(run(
+        Upload::known(&s, &repo("a"), &d, 10, &chunked(4)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    ));
+    assert_eq!(e, Error::Protocol(ProtocolViolation::UploadStalled));
+}
+
 #[test]
 fn patch_416_asks_the_upload_status_and_continues_from_there() {
     let data = blob(10);
