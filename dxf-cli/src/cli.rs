@@ -22,7 +22,7 @@ Environment:
   DXF_TOKEN           bearer token to use as-is
   DXF_PROGRESS        1: always show progress on stderr, 0: never, else if stderr is a tty
   DXF_BLOB_INFO=1     pull-blob prints '<digest> <size>' before each blob
-  DXF_CHUNK_SIZE      pull-blob read size in bytes (default 8192)
+  DXF_CHUNK_SIZE      pull-blob: largest write to stdout in bytes (default: no limit)
   DXF_SKIPTLSVERIFY=1 do not verify the registry's TLS certificate
   DXF_TLSVERIFY       CA bundle (PEM) to verify the registry's certificate with
   REQUESTS_CA_BUNDLE  CA bundle used when DXF_TLSVERIFY is not set
@@ -59,6 +59,7 @@ pub enum Command {
         actions: Vec<String>,
     },
     /// Upload a file (unless the registry has it) and print its digest
+    #[command(override_usage = PUSH_BLOB_USAGE)]
     PushBlob {
         /// Repository
         #[arg(value_name = "REPO")]
@@ -69,6 +70,16 @@ pub enum Command {
         /// Also point this alias at the blob
         #[arg(value_name = "@ALIAS")]
         alias: Option<String>,
+        /// With --jobs: more files to upload (then a last @ALIAS names them all)
+        #[arg(value_name = "FILE", hide = true)]
+        more: Vec<String>,
+        /// Hash while sending (chunked upload, digest at the final PUT) instead of hashing
+        /// the file first; always uploads (there is no digest to check for beforehand)
+        #[arg(long)]
+        single_pass: bool,
+        /// Upload several files, N at a time; prints one digest per file, in order
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
     },
     /// Write blobs to stdout (with no names: those of a manifest read from stdin)
     PullBlob {
@@ -171,6 +182,10 @@ pub enum Command {
     ListRepos,
 }
 
+/// `push-blob`'s usage: python-dxf's form first (the one error messages quote).
+const PUSH_BLOB_USAGE: &str = "dxf push-blob <REPO> <FILE> [@ALIAS]
+       dxf push-blob [--single-pass] --jobs <N> <REPO> <FILE>... [@ALIAS]";
+
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
@@ -195,7 +210,10 @@ fn usage_of(name: &str) -> String {
     cmd.build();
     cmd.find_subcommand_mut(name)
         .map(|c| c.render_usage().to_string())
-        .map(|u| u.trim_start_matches("Usage:").trim().to_owned())
+        .map(|u| {
+            let u = u.trim_start_matches("Usage:").trim();
+            u.lines().next().unwrap_or_default().trim().to_owned()
+        })
         .unwrap_or_else(|| format!("dxf {name}"))
 }
 
@@ -219,7 +237,17 @@ impl Command {
     /// The checks python-dxf makes after argparse.
     pub fn validate(&self) -> Result<(), CliError> {
         match self {
-            Command::PushBlob { alias, .. } => check_alias("push-blob", alias.as_ref()),
+            Command::PushBlob {
+                alias, more, jobs, ..
+            } => match (jobs, more.first()) {
+                // python-dxf's rules without --jobs: REPO FILE [@ALIAS].
+                (None, Some(extra)) => Err(usage_error(
+                    "push-blob",
+                    &format!("too many arguments: unexpected {extra:?}"),
+                )),
+                (None, None) => check_alias("push-blob", alias.as_ref()),
+                (Some(_), _) => Ok(()),
+            },
             Command::MountBlob { alias, .. } => check_alias("mount-blob", alias.as_ref()),
             _ => Ok(()),
         }
@@ -295,6 +323,24 @@ where
     }
 }
 
+/// `push-blob`'s files and alias: FILE [@ALIAS], or with `--jobs` FILE... where a last
+/// argument starting with `@` is the alias.
+pub fn push_targets(
+    file: PathBuf,
+    alias: Option<String>,
+    more: Vec<String>,
+) -> (Vec<PathBuf>, Option<String>) {
+    let mut rest: Vec<String> = alias.into_iter().chain(more).collect();
+    let alias = match rest.last() {
+        Some(a) if a.starts_with('@') => rest.pop(),
+        _ => None,
+    };
+    let files = std::iter::once(file)
+        .chain(rest.into_iter().map(PathBuf::from))
+        .collect();
+    (files, alias)
+}
+
 /// The alias an `@ALIAS` argument names, if it is one.
 pub fn alias_of(name: &str) -> Option<&str> {
     name.strip_prefix('@')
@@ -358,9 +404,55 @@ mod tests {
             Parsed::Run(Command::PushBlob {
                 repo: "r".into(),
                 file: PathBuf::from("dir/f"),
-                alias: Some("@a".into())
+                alias: Some("@a".into()),
+                more: vec![],
+                single_pass: false,
+                jobs: None,
             })
         );
+        assert_eq!(
+            run(&[
+                "push-blob",
+                "--single-pass",
+                "--jobs",
+                "4",
+                "r",
+                "f",
+                "g",
+                "h",
+                "@a"
+            ])
+            .unwrap(),
+            Parsed::Run(Command::PushBlob {
+                repo: "r".into(),
+                file: PathBuf::from("f"),
+                alias: Some("g".into()),
+                more: vec!["h".into(), "@a".into()],
+                single_pass: true,
+                jobs: Some(4),
+            })
+        );
+        assert_eq!(
+            push_targets("f".into(), Some("g".into()), vec!["h".into(), "@a".into()]),
+            (
+                vec![PathBuf::from("f"), "g".into(), "h".into()],
+                Some("@a".into())
+            )
+        );
+        assert_eq!(
+            push_targets("f".into(), Some("@a".into()), vec![]),
+            (vec![PathBuf::from("f")], Some("@a".into()))
+        );
+        assert_eq!(
+            push_targets("f".into(), Some("g".into()), vec![]),
+            (vec![PathBuf::from("f"), "g".into()], None)
+        );
+        for bad in [
+            &["push-blob", "--jobs", "0", "r", "f"][..],
+            &["push-blob", "--jobs", "x", "r", "f"],
+        ] {
+            assert!(matches!(run(bad), Err(CliError::Usage(_))), "{bad:?}");
+        }
         assert_eq!(
             run(&["set-alias", "r", "a", "x", "./y"]).unwrap(),
             Parsed::Run(Command::SetAlias {

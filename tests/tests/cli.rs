@@ -761,3 +761,55 @@ fn missing_host_and_credentials_over_plain_http_are_clean_errors() {
     assert_ne!(r.code, 0);
     assert_eq!(r.stderr.lines().count(), 1, "{r:#?}");
 }
+
+#[test]
+fn single_pass_and_parallel_pushes() {
+    for mode in [Mode::Plain, Mode::Token] {
+        let reg = TestRegistry::start(mode);
+        let files = Files::new();
+        let blobs: Vec<Vec<u8>> = (0..5)
+            .map(|i| random_bytes(300_000 + i * 1000, 200 + 2 * i as u64))
+            .collect();
+        let paths: Vec<String> = blobs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| files.write(&format!("p{i}"), b))
+            .collect();
+        // Single pass: same digest as the default mode, bytes round-trip.
+        let one = dxf(&reg, &["push-blob", "--single-pass", "sp/x", &paths[0]]).ok();
+        assert_eq!(one.out(), format!("{}\n", sha256(&blobs[0])));
+        assert!(
+            dxf(&reg, &["pull-blob", "sp/x", &sha256(&blobs[0])])
+                .ok()
+                .stdout
+                == blobs[0]
+        );
+        // Several files, 3 at a time, one alias for all: digests in argument order.
+        let mut args = vec!["push-blob", "--jobs", "3", "sp/x"];
+        args.extend(paths.iter().map(String::as_str));
+        args.push("@all");
+        let out = dxf(&reg, &args).ok();
+        let digests: Vec<String> = blobs.iter().map(|b| sha256(b)).collect();
+        assert_eq!(lines(&out), digests);
+        assert_eq!(
+            lines(&dxf(&reg, &["get-alias", "sp/x", "all"]).ok()),
+            digests
+        );
+        assert!(dxf(&reg, &["pull-blob", "sp/x", "@all"]).ok().stdout == blobs.concat());
+        // A missing file among them: nothing printed, clean error.
+        let r = dxf(
+            &reg,
+            &[
+                "push-blob",
+                "--jobs",
+                "2",
+                "sp/x",
+                &paths[1],
+                "/nonexistent",
+            ],
+        );
+        assert_ne!(r.code, 0);
+        assert_eq!(r.out(), "");
+        assert_eq!(r.stderr.lines().count(), 1, "{r:#?}");
+    }
+}

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::path::Path;
+use std::io::{self, BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dxf_ureq::dxf_proto::{Digest, PerPlatform};
 use dxf_ureq::{hash_reader, PushOptions, Repository};
@@ -15,24 +16,114 @@ use crate::error::CliError;
 use crate::output::{self, Json};
 use crate::progress::{Bar, Progress};
 
+/// `push-blob`'s own choices (none of them: python-dxf's way).
+#[derive(Clone, Copy, Debug)]
+pub struct PushHow {
+    /// Hash while sending (a stream upload) instead of hashing the file first.
+    pub single_pass: bool,
+    /// Files uploaded at a time.
+    pub jobs: usize,
+}
+
 /// `push-blob REPO FILE [@ALIAS]`: hashes the file, uploads it unless a HEAD finds it,
-/// sets the alias if asked, prints the digest.
+/// sets the alias if asked, prints the digest. With `--jobs`, several files (up to that
+/// many at a time, sharing one connection pool); the alias then names all of them, and the
+/// digests are printed in argument order once every upload succeeded.
 pub fn push(
     env: &Env,
     out: &mut dyn Write,
     repo: &str,
-    file: &Path,
+    files: &[PathBuf],
     alias: Option<&str>,
+    how: PushHow,
 ) -> Result<(), CliError> {
     let repo = connect(env, repo)?;
+    // Bars for a single upload only (several would interleave on stderr).
+    let progress = match files {
+        [_] if !how.single_pass => Progress::new(env.progress),
+        _ => Progress::Off,
+    };
+    let digests = if how.jobs <= 1 || files.len() <= 1 {
+        files
+            .iter()
+            .map(|f| push_one(&repo, f, how.single_pass, progress))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        push_parallel(&repo, files, how)?
+    };
+    if let Some(alias) = alias.and_then(alias_of) {
+        repo.set_alias(alias, &digests)
+            .map_err(about(&format!("@{alias}")))?;
+    }
+    for d in &digests {
+        output::line(out, d.as_str())?;
+    }
+    Ok(())
+}
+
+/// Uploads `files` on `how.jobs` threads; the first failure (in argument order) wins and
+/// stops further uploads from starting.
+fn push_parallel(
+    repo: &Repository,
+    files: &[PathBuf],
+    how: PushHow,
+) -> Result<Vec<Digest>, CliError> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let mut done: Vec<(usize, Result<Digest, CliError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..how.jobs.min(files.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        let r = push_one(repo, file, how.single_pass, Progress::Off);
+                        if r.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        mine.push((i, r));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    if done.len() < files.len() && done.iter().all(|(_, r)| r.is_ok()) {
+        return Err(CliError::input(
+            "push-blob",
+            io::Error::other("an upload thread failed"),
+        ));
+    }
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Uploads one file and returns its digest.
+fn push_one(
+    repo: &Repository,
+    file: &Path,
+    single_pass: bool,
+    progress: Progress,
+) -> Result<Digest, CliError> {
     let what = file.display().to_string();
+    if single_pass {
+        let mut f = File::open(file).map_err(|e| CliError::input(&what, e))?;
+        let pushed = repo
+            .push_blob_reader(&mut f, PushOptions::new())
+            .map_err(about(&what))?;
+        return Ok(pushed.digest);
+    }
     let digest = {
         let mut f = File::open(file).map_err(|e| CliError::input(&what, e))?;
         hash_reader(&mut f)
             .map_err(|e| CliError::input(&what, e))?
             .0
     };
-    let progress = Progress::new(env.progress);
     let mut bar: Option<Bar> = None;
     {
         // The bar appears with the first byte sent: none when the upload is skipped.
@@ -52,11 +143,7 @@ pub fn push(
         repo.push_blob_path(file, options).map_err(about(&what))?;
     }
     drop(bar);
-    if let Some(alias) = alias.and_then(alias_of) {
-        repo.set_alias(alias, std::slice::from_ref(&digest))
-            .map_err(about(&format!("@{alias}")))?;
-    }
-    output::line(out, digest.as_str())
+    Ok(digest)
 }
 
 /// The items `names` stand for (all resolved before anything is printed), or those of
@@ -86,7 +173,8 @@ fn resolve(
 }
 
 /// `pull-blob REPO [HASH|@ALIAS...]`: writes each blob to stdout, verified while
-/// streaming, reading `DXF_CHUNK_SIZE` bytes at a time. A blob that fails verification has
+/// streaming (hashed on a second thread), in writes of at most `DXF_CHUNK_SIZE` bytes when
+/// it is set, else of whatever the verified reader holds (up to 128 KiB). A blob that fails verification has
 /// already been written when the failure is known (at its end): the command then stops
 /// with an error, as python-dxf does. With no names, pulls the blobs of the manifest on
 /// stdin; unlike python-dxf (which passes no platform there, an oversight: `blob-size`,
@@ -98,15 +186,19 @@ pub fn pull(
     repo: &str,
     names: &[String],
 ) -> Result<(), CliError> {
-    let chunk_size = env.chunk_size()?;
+    let chunk_size = env
+        .chunk_size
+        .is_some()
+        .then(|| env.chunk_size())
+        .transpose()?;
     let repo = connect(env, repo)?;
     let items = resolve(env, &repo, input, names)?;
     let progress = Progress::new(env.progress);
-    let mut buf = vec![0u8; chunk_size];
+    let max_write = chunk_size.unwrap_or(usize::MAX);
     for item in items {
         match item {
             Item::Json(line) => output::line(out, &line)?,
-            Item::Blob(digest) => pull_one(env, out, &repo, &digest, progress, &mut buf)?,
+            Item::Blob(digest) => pull_one(env, out, &repo, &digest, progress, max_write)?,
         }
     }
     Ok(())
@@ -118,7 +210,7 @@ fn pull_one(
     repo: &Repository,
     digest: &Digest,
     progress: Progress,
-    buf: &mut [u8],
+    max_write: usize,
 ) -> Result<(), CliError> {
     let what = digest.as_str();
     let mut blob = repo.pull_blob(digest, None).map_err(about(what))?;
@@ -133,13 +225,17 @@ fn pull_one(
     }
     let bar = progress.bar(digest, size);
     loop {
-        let n = match blob.read(buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
+        // Straight from the reader's buffer: no copy into one of ours.
+        let chunk = match blob.fill_buf() {
+            Ok([]) => return Ok(()),
+            Ok(chunk) => chunk,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CliError::dxf(what, e)),
         };
-        output::raw(out, buf.get(..n).unwrap_or_default())?;
+        let chunk = chunk.get(..max_write).unwrap_or(chunk);
+        output::raw(out, chunk)?;
+        let n = chunk.len();
+        blob.consume(n);
         if let Some(b) = &bar {
             b.add(n as u64);
         }

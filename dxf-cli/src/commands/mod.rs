@@ -31,8 +31,20 @@ pub fn run(
 ) -> Result<(), CliError> {
     match command {
         Command::Auth { repo, actions } => registry::auth(env, out, &repo, &actions),
-        Command::PushBlob { repo, file, alias } => {
-            blobs::push(env, out, &repo, &file, alias.as_deref())
+        Command::PushBlob {
+            repo,
+            file,
+            alias,
+            more,
+            single_pass,
+            jobs,
+        } => {
+            let (files, alias) = crate::cli::push_targets(file, alias, more);
+            let how = blobs::PushHow {
+                single_pass,
+                jobs: jobs.map_or(1, usize::from),
+            };
+            blobs::push(env, out, &repo, &files, alias.as_deref(), how)
         }
         Command::PullBlob { repo, names } => blobs::pull(env, out, input, &repo, &names),
         Command::BlobSize { repo, names } => blobs::size(env, out, input, &repo, &names),
