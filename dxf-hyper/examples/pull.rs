@@ -11,27 +11,12 @@
 use std::error::Error;
 use std::io::Write;
 
-use dxf_hyper::{Config, Credentials, Digest, Registry, TlsVerify};
+use dxf_hyper::{Digest, Registry};
 use tokio::io::AsyncReadExt;
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn config() -> Result<Config, Box<dyn Error>> {
-    let mut config = Config::new(&env("DXF_HOST").ok_or("DXF_HOST is not set")?);
-    config.insecure = env("DXF_INSECURE").is_some_and(|v| v != "0");
-    if let (Some(username), Some(password)) = (env("DXF_USERNAME"), env("DXF_PASSWORD")) {
-        config.credentials = Credentials::Basic { username, password };
-    }
-    if let Some(ca) = env("DXF_TLSVERIFY") {
-        config.transport.tls = TlsVerify::CaBundle(ca.into());
-    }
-    if env("DXF_SKIPTLSVERIFY").is_some_and(|v| v != "0") {
-        config.transport.tls = TlsVerify::Skip;
-    }
-    Ok(config)
-}
+#[path = "common/env_config.rs"]
+mod env_config;
+use env_config::config;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
