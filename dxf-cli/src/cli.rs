@@ -323,7 +323,7 @@ where
     }
 }
 
-/// `push-blob`'s files and alias: FILE [@ALIAS], or with `--jobs` FILE... where a last
+/// `push-blob`'s files and alias: `FILE [@ALIAS]`, or with `--jobs` `FILE...` where a last
 /// argument starting with `@` is the alias.
 pub fn push_targets(
     file: PathBuf,
