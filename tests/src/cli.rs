@@ -41,20 +41,25 @@ fn target_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
-/// The `dxf` binary of this workspace, built with `cargo build -p dxf-cli` if it is not
-/// there yet (when only this package's tests are run).
+/// The `dxf` binary of this workspace, brought up to date with `cargo build -p dxf-cli`
+/// once per test process (a no-op when it is current; never a stale binary).
 pub fn dxf_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let bin = target_dir().join("dxf");
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "dxf-cli"])
-                .status()
-                .unwrap();
-            assert!(status.success(), "cargo build -p dxf-cli failed");
+        let target = target_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "dxf-cli"]);
+        if target.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
         }
+        // Build into the directory this test binary lives in (its parent is the target dir).
+        if let Some(dir) = target.parent() {
+            build.env("CARGO_TARGET_DIR", dir);
+        }
+        let status = build.status().unwrap();
+        assert!(status.success(), "cargo build -p dxf-cli failed");
+        let bin = target.join("dxf");
         assert!(bin.exists(), "{} was not built", bin.display());
         bin
     })
