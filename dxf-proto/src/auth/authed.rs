@@ -65,8 +65,10 @@ enum ChallengePlan {
 
 #[derive(Debug, Clone, Copy)]
 enum Resume {
+    /// Re-send the inner operation's last request (after a challenge).
     Replay,
-    Idle,
+    /// Send the inner operation's request that waited for the token (proactive fetch).
+    Pending,
 }
 
 #[derive(Debug)]
@@ -90,6 +92,7 @@ enum Phase {
         buf: Vec<u8>,
     },
     Replay,
+    SendPending,
 }
 
 /// Any [`Operation`] with authentication added; see the module docs.
@@ -109,6 +112,8 @@ pub struct Authed<O> {
     realm: Option<BearerRealm>,
     phase: Phase,
     template: Option<Template>,
+    /// The inner request held back while a token is fetched for it.
+    pending: Option<Request>,
     fresh: bool,
     rounds: u32,
     events: VecDeque<SessionEvent>,
@@ -143,6 +148,7 @@ impl<O: Operation + Scoped> Authed<O> {
             realm: session.realm().cloned(),
             phase: Phase::Idle,
             template: None,
+            pending: None,
             fresh: false,
             rounds: 0,
             events: VecDeque::new(),
@@ -182,7 +188,7 @@ impl<O: Operation + Scoped> Authed<O> {
                         self.fresh = true;
                         Phase::Replay
                     }
-                    Resume::Idle => Phase::Idle,
+                    Resume::Pending => Phase::SendPending,
                 };
                 true
             }
@@ -356,35 +362,47 @@ impl<O: Operation + Scoped> Authed<O> {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Idle) {
                 Phase::Idle => {
+                    let req = match self.inner.poll(now)? {
+                        Step::Send(req) => req,
+                        other => return Ok(other),
+                    };
+                    self.fresh = false;
+                    self.remember(&req);
                     if let Current::Bearer(t) = &self.current {
                         if expired(t.expires_at, now) {
                             self.current = Current::None;
                         }
                     }
+                    // The realm is known but there is no usable token: fetch it before the
+                    // request goes out (saves the 401 round trip; a stream body cannot be
+                    // replayed). Only ever for a request the inner operation wants sent.
                     if let (Current::None, Some(realm)) = (&self.current, &self.realm) {
                         if !self.scope.items().is_empty()
                             && self.rounds < self.max_rounds
                             && self.may_send_credentials_to(&self.registry)
                         {
                             self.rounds += 1;
-                            let (req, scopes) = self.token_request(&realm.clone(), None)?;
+                            let (token_req, scopes) = self.token_request(&realm.clone(), None)?;
+                            self.pending = Some(req);
                             self.phase = Phase::TokenSent {
-                                resume: Resume::Idle,
+                                resume: Resume::Pending,
                                 scopes,
                             };
-                            return Ok(Step::Send(req));
+                            return Ok(Step::Send(token_req));
                         }
                     }
-                    return match self.inner.poll(now)? {
-                        Step::Send(req) => {
-                            self.fresh = false;
-                            self.remember(&req);
-                            let req = self.stamp(req)?;
-                            self.phase = Phase::InnerSent;
-                            Ok(Step::Send(req))
-                        }
-                        other => Ok(other),
-                    };
+                    let req = self.stamp(req)?;
+                    self.phase = Phase::InnerSent;
+                    return Ok(Step::Send(req));
+                }
+                Phase::SendPending => {
+                    let req = self
+                        .pending
+                        .take()
+                        .ok_or(Misuse::UnexpectedCall("poll without a pending request"))?;
+                    let req = self.stamp(req)?;
+                    self.phase = Phase::InnerSent;
+                    return Ok(Step::Send(req));
                 }
                 Phase::Replay => {
                     let req = self.replay()?;
@@ -536,7 +554,7 @@ impl<O: Operation + Scoped> Authed<O> {
                         self.fresh = true;
                         self.phase = Phase::Replay;
                     }
-                    Resume::Idle => self.phase = Phase::Idle,
+                    Resume::Pending => self.phase = Phase::SendPending,
                 }
                 Ok(())
             }

@@ -440,3 +440,40 @@ fn a_token_fetched_meanwhile_by_another_operation_is_adopted_instead_of_fetching
     );
     assert!(!third.adopt_session_token(&s, NOW));
 }
+
+/// Fuzz finding (push_chunked): a token that expired between the last response and the
+/// next poll made the wrapper fetch a new one although the operation had nothing left to
+/// send. Tokens are fetched only for a request the inner operation wants sent.
+#[test]
+fn no_token_is_fetched_once_the_operation_has_nothing_left_to_send() {
+    let reg = MemoryRegistry::with_auth(MemoryAuth::Bearer);
+    reg.state
+        .borrow_mut()
+        .blobs
+        .insert(("a".into(), sha(b"abc").to_string()), b"abc".to_vec());
+    let mut s = session();
+    let r = repo("a");
+    let d = sha(b"abc");
+    let mut peer = reg.peer();
+    run(head_op(&s, &r, &d), &mut s, &mut peer, b"").unwrap(); // learns realm + token
+    let mut op = Authed::new(&s, head_op(&s, &r, &d));
+    let crate::Step::Send(req) = op.poll(NOW).unwrap() else {
+        panic!()
+    };
+    assert_eq!(req.headers()["authorization"], "Bearer tok-0");
+    let head = http::Response::builder()
+        .status(200)
+        .header("content-length", "3")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        op.handle_response(head, NOW).unwrap(),
+        crate::BodyPlan::Discard
+    );
+    // Much later: the token has expired, but the operation is done — no token request.
+    match op.poll(NOW.plus(100_000)).unwrap() {
+        crate::Step::Done(info) => assert_eq!(info.size, 3),
+        other => panic!("expected Done, got {other:?}"),
+    }
+    assert_eq!(reg.state.borrow().token_requests.len(), 1);
+}
