@@ -95,12 +95,40 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_certs(d):
+    """A CA and a leaf for 127.0.0.1 signed by it (rustls refuses a self-signed CA as the
+    server's own certificate). Returns (ca.pem, leaf.pem, leaf.key)."""
+    os.makedirs(d, exist_ok=True)
+    ca, ca_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    leaf, key, csr = (os.path.join(d, n) for n in ("leaf.pem", "leaf.key", "leaf.csr"))
+    ext = os.path.join(d, "leaf.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for argv in (
+        ["openssl", "req", "-x509"] + ec + ["-keyout", ca_key, "-out", ca,
+                                            "-subj", "/CN=dxf bench CA", "-days", "2"],
+        ["openssl", "req"] + ec + ["-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+         "-CAcreateserial", "-out", leaf, "-days", "2", "-extfile", ext],
+    ):
+        subprocess.run(argv, check=True, capture_output=True)
+    return ca, leaf, key
+
+
 class Registry:
-    def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "registry")
+    def __init__(self, workdir, tls=False):
+        self.dir = os.path.join(workdir, "registry-tls" if tls else "registry")
         os.makedirs(os.path.join(self.dir, "storage"))
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
+        self.scheme = "https" if tls else "http"
+        self.ca = None
+        tls_config = ""
+        if tls:
+            self.ca, leaf, key = make_certs(os.path.join(self.dir, "certs"))
+            tls_config = f"  tls:\n    certificate: {leaf}\n    key: {key}\n"
         config = os.path.join(self.dir, "config.yml")
         with open(config, "w") as f:
             f.write(
@@ -109,14 +137,20 @@ class Registry:
                 f"storage:\n  filesystem:\n    rootdirectory: {self.dir}/storage\n"
                 "  delete:\n    enabled: true\n"
                 "  maintenance:\n    uploadpurging:\n      enabled: false\n"
-                f"http:\n  addr: {self.host}\n  secret: bench-{os.getpid()}\n")
+                f"http:\n  addr: {self.host}\n  secret: bench-{os.getpid()}\n" + tls_config)
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         self.log = open(os.path.join(self.dir, "log"), "wb")
         self.proc = subprocess.Popen(["docker-registry", "serve", config], env=env,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        ctx = None
+        if tls:
+            import ssl
+            ctx = ssl.create_default_context(cafile=self.ca)
         for _ in range(200):
             try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).read()
+                urllib.request.urlopen(f"{self.scheme}://{self.host}/v2/", timeout=1,
+                                       context=ctx).read()
+                self.ctx = ctx
                 return
             except OSError:
                 if self.proc.poll() is not None:
@@ -125,12 +159,21 @@ class Registry:
         raise RuntimeError("docker-registry did not start; see " + self.log.name)
 
     def url(self, path):
-        return f"http://{self.host}/v2/{REPO}/{path}"
+        return f"{self.scheme}://{self.host}/v2/{REPO}/{path}"
+
+    def env(self):
+        """The DXF_* settings of a client of this registry."""
+        env = dict(os.environ, DXF_HOST=self.host, DXF_PROGRESS="0")
+        if self.ca:
+            env["DXF_TLSVERIFY"] = self.ca
+        else:
+            env["DXF_INSECURE"] = "1"
+        return env
 
     def delete_blob(self, digest):
         req = urllib.request.Request(self.url(f"blobs/{digest}"), method="DELETE")
         try:
-            urllib.request.urlopen(req).read()
+            urllib.request.urlopen(req, context=self.ctx).read()
         except urllib.error.HTTPError as e:
             if e.code != 404:
                 raise
@@ -167,14 +210,14 @@ class Tools:
         self.hyper_push = args.hyper_push
         self.pydxf = args.python_dxf
         self.reg = reg
-        self.env = dict(os.environ, DXF_HOST=reg.host, DXF_INSECURE="1", DXF_PROGRESS="0")
+        self.env = reg.env()
         help_text = subprocess.run([self.dxf, "push-blob", "--help"], capture_output=True,
                                    text=True).stdout
         self.single_pass = "--single-pass" in help_text
         self.jobs = "--jobs" in help_text
 
 
-def run_rounds(name, tools, before, runs, how=None):
+def run_rounds(name, tools, before, runs, how=None, env=None):
     """tools: [(label, argv)]. before(): called before every single run (e.g. delete the blob).
     Returns {label: [Sample]} without the warm-up round."""
     how = how or measure
@@ -182,7 +225,7 @@ def run_rounds(name, tools, before, runs, how=None):
     for r in range(runs + 1):
         for label, argv in tools:
             before()
-            s = how(argv, env=ENV)
+            s = how(argv, env=env or ENV)
             if r:
                 results[label].append(s)
         log(f"  {name}: round {r}/{runs} done")
@@ -236,6 +279,35 @@ def pull_case(t, path, digest, size, runs):
     ]
     res = run_rounds(f"pull {size_name(size)}", tools, lambda: None, runs)
     return res
+
+
+def tls_case(t, tls, path, digest, size, runs):
+    """dxf over https: the same transfers as plain http, against curl on the same registry
+    (TLS costs the client CPU and buffers: the RSS goal holds here too)."""
+    env = tls.env()
+    curl = ["curl", "-sf", "--cacert", tls.ca]
+    base = tls.url("blobs/uploads/")
+    hexd = digest.split(":", 1)[1]
+    cacert = f"--cacert '{tls.ca}'"
+    post = f"loc=$(curl -sf {cacert} -X POST -o /dev/null -w '%header{{location}}' '{base}')\n"
+    push = [
+        ("curl -T, digest known (ceiling)",
+         sh(post + f"curl -sf {cacert} -H 'Expect:' -T '{path}' -o /dev/null "
+            f"\"$loc&digest=sha256:{hexd}\"")),
+        ("dxf", [t.dxf, "push-blob", REPO, path]),
+        ("dxf --single-pass", [t.dxf, "push-blob", "--single-pass", REPO, path]),
+    ]
+    pushes = run_rounds(f"tls push {size_name(size)}", push, lambda: tls.delete_blob(digest),
+                        runs, env=env)
+    subprocess.run([t.dxf, "push-blob", REPO, path], env=env, check=True, capture_output=True)
+    pull = [
+        ("curl -o /dev/null (ceiling)", curl + ["-o", "/dev/null", tls.url(f"blobs/{digest}")]),
+        ("openssl dgst of the file", ["openssl", "dgst", "-sha256", path]),
+        ("dxf", [t.dxf, "pull-blob", REPO, digest]),
+        ("dxf-hyper (pull example)", [t.hyper_pull, REPO, digest]),
+    ]
+    pulls = run_rounds(f"tls pull {size_name(size)}", pull, lambda: None, runs, env=env)
+    return push[0][0], pushes, pulls
 
 
 def small_case(t, digest, runs):
@@ -324,9 +396,10 @@ def table_header(first):
             "|---|---:|---:|---:|---:|---:|"]
 
 
-def goals(pushes, pulls, small, many, binary_bytes):
+def goals(pushes, pulls, small, many, binary_bytes, tls=None):
     """The issue's goals, each with its measured value."""
     rows = []
+    tls = tls or {}
 
     def row(goal, value, ok):
         rows.append(f"| {goal} | {value} | {'met' if ok else '**missed**'} |")
@@ -358,6 +431,12 @@ def goals(pushes, pulls, small, many, binary_bytes):
             m = max(rss) / 1024
             row(f"peak RSS ≤ 8 MiB, every size, push and pull (`{label}`, plain http)",
                 f"{m:.1f} MiB", m <= 8)
+        rss = [s.rss_kib for _, push, pull in tls.values() for d in (push, pull)
+               if label in d for s in d[label]]
+        if rss:
+            m = max(rss) / 1024
+            row(f"peak RSS ≤ 8 MiB, every size, push and pull (`{label}`, https)",
+                f"{m:.1f} MiB", m <= 8)
     for op in ["get-alias", "blob-size", "list-aliases"]:
         if op in small:
             w = med([s.wall for s in small[op]["dxf"]])
@@ -385,7 +464,7 @@ def main():
     ap.add_argument("--hyper-push", required=True)
     ap.add_argument("--python-dxf", required=True)
     ap.add_argument("--sizes", help="comma-separated MiB, e.g. 1,64,1024")
-    ap.add_argument("--skip", default="", help="comma-separated: push,pull,small,many")
+    ap.add_argument("--skip", default="", help="comma-separated: push,pull,small,many,tls")
     ap.add_argument("--out")
     ap.add_argument("--size-info", default="")
     ap.add_argument("--binary-bytes", type=int)
@@ -405,8 +484,11 @@ def main():
     if not os.access("/usr/bin/time", os.X_OK):
         sys.exit("bench: /usr/bin/time (GNU time) is needed")
     reg = Registry(WORKDIR)
+    tls_reg = None
     t0 = time.monotonic()
     try:
+        if "tls" not in skip:
+            tls_reg = Registry(WORKDIR, tls=True)
         t = Tools(args, reg)
         ENV = t.env
         lines = []
@@ -414,7 +496,7 @@ def main():
         lines.append(f"`bench/run.sh{' --quick' if args.quick else ''}` — "
                      f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
                      f"{os.cpu_count()} CPUs, load at start {load[0]:.2f}, "
-                     f"docker-registry (plain http, loopback, fresh storage), "
+                     f"docker-registry (plain http, loopback, fresh storage; a second one over https for the TLS rows), "
                      f"medians of {runs} runs after a warm-up "
                      f"(small operations: {small_runs}).{(' ' + args.note) if args.note else ''}")
         lines.append("")
@@ -424,7 +506,7 @@ def main():
                      "digest known. CPU and RSS are the client's (process tree; RSS of its "
                      "largest process).")
         first_digest = None
-        pushes, pulls = {}, {}
+        pushes, pulls, tls = {}, {}, {}
         for size in sizes:
             path = os.path.join(WORKDIR, f"blob-{size}")
             log(f"generating {size_name(size)}")
@@ -445,6 +527,15 @@ def main():
                 lines += table_header("client")
                 lines += transfer_rows(res, size, ["curl -o /dev/null (ceiling)",
                                                    "openssl dgst of the file"])
+            if tls_reg:
+                tls[size] = tls_case(t, tls_reg, path, digest, size, runs)
+                ref, push, pull = tls[size]
+                lines += ["", f"### Over TLS: push and pull {size_name(size)} (https, loopback)",
+                          ""] + table_header("client")
+                lines += [r.replace("| ", "| push: ", 1) for r in transfer_rows(push, size, [ref])]
+                lines += [r.replace("| ", "| pull: ", 1) for r in
+                          transfer_rows(pull, size, ["curl -o /dev/null (ceiling)",
+                                                     "openssl dgst of the file"])]
             if size > MiB:
                 os.unlink(path)
 
@@ -480,7 +571,7 @@ def main():
 
         if args.size_info:
             lines += ["", "### Binary", "", args.size_info]
-        lines += goals(pushes, pulls, small, many, args.binary_bytes)
+        lines += goals(pushes, pulls, small, many, args.binary_bytes, tls)
         load = os.getloadavg()
         lines += ["", f"Load at the end {load[0]:.2f}; the whole run took "
                       f"{time.monotonic() - t0:.0f} s."]
@@ -491,6 +582,8 @@ def main():
                 f.write(text)
     finally:
         reg.stop()
+        if tls_reg:
+            tls_reg.stop()
         shutil.rmtree(WORKDIR, ignore_errors=True)
 
 

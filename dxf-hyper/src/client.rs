@@ -97,6 +97,10 @@ pub struct PushOptions<'a> {
     pub digest: Option<Digest>,
     /// Monolithic (python-dxf) or chunked, for files.
     pub mode: UploadMode,
+    /// For files without `digest`: hash while sending — one `PATCH` of the whole file,
+    /// the digest in the closing `PUT` — instead of reading the file twice. There is then
+    /// no existence check (it needs the digest), and progress reports carry no digest.
+    pub single_pass: bool,
     /// Progress reports.
     pub progress: Option<ProgressFn<'a>>,
 }
@@ -106,6 +110,7 @@ impl std::fmt::Debug for PushOptions<'_> {
         f.debug_struct("PushOptions")
             .field("skip_if_exists", &self.skip_if_exists)
             .field("digest", &self.digest)
+            .field("single_pass", &self.single_pass)
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
@@ -343,9 +348,33 @@ impl Repository {
     }
 
     /// Pushes the file at `path` and returns its digest (python-dxf `push_blob(filename)`).
-    /// The file is hashed first unless `options.digest` is given.
+    /// The file is hashed first unless `options.digest` is given or `options.single_pass`.
     pub async fn push_blob_path(&self, path: &Path, options: PushOptions<'_>) -> Result<Pushed> {
         let mut file = tokio::fs::File::open(path).await?;
+        if options.single_pass && options.digest.is_none() {
+            let meta = file.metadata().await?;
+            if !meta.is_file() {
+                // A pipe or device has no length to announce: chunks, as a stream.
+                return self.push_blob_reader(&mut file, options).await;
+            }
+            let len = meta.len();
+            let upload = UploadOptions {
+                skip_if_exists: false,
+                mode: UploadMode::Chunked,
+                chunk_size: None,
+            };
+            let op = Upload::sized_stream(&self.session(), &self.name, len, None, &upload)?;
+            let mut progress = options.progress;
+            let mut done = 0u64;
+            let mut report = |n: u64| {
+                done += n;
+                if let Some(p) = progress.as_mut() {
+                    p(None, done, Some(len));
+                }
+            };
+            let source = Source::Stream(&mut file);
+            return Ok(run(self.shared(), op, source, Some(&mut report)).await?.0);
+        }
         let (digest, len) = match options.digest.clone() {
             Some(d) => (d, file.metadata().await?.len()),
             None => hash_reader(&mut file).await?,

@@ -38,7 +38,7 @@ pub(crate) enum Source<'a> {
     None,
     /// A file for [`Body::Source`] descriptors.
     File(&'a mut File),
-    /// A stream for [`Step::NeedSource`].
+    /// A stream for [`Step::NeedSource`] and [`Body::Stream`] bodies.
     Stream(&'a mut (dyn AsyncRead + Unpin + Send)),
 }
 
@@ -157,7 +157,10 @@ pub(crate) async fn run<O: Operation + Scoped>(
             }
             None => None,
         };
-        let response = send(shared, req, &mut source, &mut progress).await?;
+        let response = {
+            let mut relay = |data: &[u8]| op.handle_source(data);
+            send(shared, req, &mut source, &mut progress, &mut relay).await?
+        };
         let (parts, mut body) = response.into_parts();
         let plan = op.handle_response(Response::from_parts(parts, ()), now());
         shared.learn(&mut op);
@@ -178,13 +181,15 @@ pub(crate) async fn run<O: Operation + Scoped>(
     }
 }
 
-/// Sends `req`; a [`Body::Source`] range is streamed from the file while the request is in
-/// flight (same task: dropping the future stops both).
+/// Sends `req`; a [`Body::Source`] range is streamed from the file, a [`Body::Stream`] body
+/// relayed from the stream source through `relay`, while the request is in flight (same
+/// task: dropping the future stops both).
 async fn send(
     shared: &Shared,
     req: dxf_proto::Request,
     source: &mut Source<'_>,
     progress: &mut Progress<'_>,
+    relay: &mut impl FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>,
 ) -> Result<Response<Incoming>> {
     let (parts, body) = req.into_parts();
     // A bodiless GET or HEAD lost to the keep-alive race (the server closed the pooled
@@ -220,10 +225,23 @@ async fn send(
             };
             file.seek(SeekFrom::Start(range.offset)).await?;
             let (tx, body) = ReqBody::channel(range.len);
-            let reader = (&mut **file).take(range.len);
+            let reader: Box<dyn AsyncRead + Unpin + Send + '_> =
+                Box::new((&mut **file).take(range.len));
             (
                 body,
-                Some(feed(reader, range.len, tx, progress, shared.timeout)),
+                Some(feed(reader, range.len, tx, progress, None, shared.timeout)),
+            )
+        }
+        Body::Stream { len } => {
+            let Source::Stream(reader) = source else {
+                return Err(io::Error::other("operation needs a stream source").into());
+            };
+            let (tx, body) = ReqBody::channel(len);
+            let reader: Box<dyn AsyncRead + Unpin + Send + '_> =
+                Box::new((&mut **reader).take(len));
+            (
+                body,
+                Some(feed(reader, len, tx, progress, Some(relay), shared.timeout)),
             )
         }
     };
@@ -253,12 +271,14 @@ fn is_stale_connection(e: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
-/// Streams `len` bytes of `reader` into the request body channel.
-async fn feed(
-    mut reader: impl AsyncRead + Unpin,
+/// Streams `len` bytes of `reader` into the request body channel; with `relay`, every
+/// piece (and the end) goes to the operation first, which decides about a short source.
+async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
+    mut reader: Box<dyn AsyncRead + Unpin + Send + '_>,
     len: u64,
     tx: mpsc::Sender<Bytes>,
     progress: &mut Progress<'_>,
+    mut relay: Option<&mut R>,
     timeout: Option<Duration>,
 ) -> Result<()> {
     let mut left = len;
@@ -266,6 +286,9 @@ async fn feed(
         let want = usize::try_from(left).unwrap_or(FEED_CHUNK).min(FEED_CHUNK);
         let mut chunk = BytesMut::with_capacity(want);
         let n = reader.read_buf(&mut chunk).await?;
+        if let Some(relay) = relay.as_mut() {
+            relay(&chunk)?;
+        }
         if n == 0 {
             let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
             return Err(e.into());
@@ -281,6 +304,9 @@ async fn feed(
             // The connection stopped taking the body; its response says why.
             return Ok(());
         }
+    }
+    if let Some(relay) = relay.as_mut() {
+        relay(&[])?;
     }
     Ok(())
 }

@@ -64,6 +64,10 @@ pub(crate) trait Flow {
     fn on_source(&mut self, _data: &[u8]) -> Result<Next<Self::Output>, Error> {
         Err(Misuse::UnexpectedCall("handle_source").into())
     }
+    /// Bytes of a [`Body::Stream`](crate::Body::Stream) request body, as they are sent.
+    fn on_relay(&mut self, _data: &[u8]) -> Result<(), Error> {
+        Err(Misuse::UnexpectedCall("handle_source").into())
+    }
     /// Events for the session.
     fn poll_event(&mut self) -> Option<SessionEvent> {
         None
@@ -263,6 +267,11 @@ impl<F: Flow> Machine<F> {
                 let next = self.flow.on_source(data);
                 self.state = State::Ready(self.guard(next)?);
                 Ok(())
+            }
+            State::AwaitingHead { head_request } => {
+                self.state = State::AwaitingHead { head_request };
+                let r = self.flow.on_relay(data);
+                self.guard(r)
             }
             State::Failed(e) => {
                 self.state = State::Failed(e.clone());

@@ -678,6 +678,22 @@ fn drive<O: Operation>(
             }
             Step::Send(req) => {
                 peer.check_request(&req);
+                if let crate::Body::Stream { len } = req.body() {
+                    // Relay the stream source as the body, each piece handed over first,
+                    // then the end.
+                    let want = usize::try_from(*len).unwrap_or(usize::MAX);
+                    let rest = source.get(stream_pos..).unwrap_or_default();
+                    let all = rest.get(..want.min(rest.len())).unwrap_or_default();
+                    stream_pos += all.len();
+                    let pieces = all.chunks(source_read.max(1)).chain([&[][..]]);
+                    for piece in pieces {
+                        let r = op.handle_source(piece);
+                        drain(op, session);
+                        if let Err(e) = r {
+                            return failed(op, e, now);
+                        }
+                    }
+                }
                 let (head, body, split) = peer.answer(&req);
                 let r = op.handle_response(head, now);
                 drain(op, session);
@@ -757,7 +773,18 @@ fn check_manifest_digest(digest: &Digest, body: &[u8]) {
     }
 }
 
-fn push(data: &[u8], mode: UploadMode, stream: bool) {
+/// How an upload's bytes come.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    /// A seekable source of known digest and length.
+    Known,
+    /// A stream of unknown length, chunked.
+    Stream,
+    /// A stream of known length relayed as one PATCH body.
+    Relayed,
+}
+
+fn push(data: &[u8], mode: UploadMode, feed: Feed) {
     let mut inp = Input { data };
     let mut setup = decode_setup(&mut inp);
     // options: bit 0 skip_if_exists, bit 1 expected digest (stream), bits 2-7 chunk size.
@@ -774,21 +801,12 @@ fn push(data: &[u8], mode: UploadMode, stream: bool) {
     let digest = sha256(&setup.blob);
     let mut peer = Peer::new(&setup, decode_replies(&mut inp));
     let a = repo("a");
-    let op = if stream {
-        Upload::stream(
-            &setup.session,
-            &a,
-            (o & 2 != 0).then_some(&digest),
-            &options,
-        )
-    } else {
-        Upload::known(
-            &setup.session,
-            &a,
-            &digest,
-            setup.blob.len() as u64,
-            &options,
-        )
+    let expected = (o & 2 != 0).then_some(&digest);
+    let len = setup.blob.len() as u64;
+    let op = match feed {
+        Feed::Stream => Upload::stream(&setup.session, &a, expected, &options),
+        Feed::Relayed => Upload::sized_stream(&setup.session, &a, len, expected, &options),
+        Feed::Known => Upload::known(&setup.session, &a, &digest, len, &options),
     };
     let op = match op {
         Ok(op) => op,
@@ -833,17 +851,23 @@ fn push(data: &[u8], mode: UploadMode, stream: bool) {
 
 /// Chunked upload of a known source. Options byte: bit 0 skip-if-exists, bits 2-7 chunk size.
 pub fn push_chunked(data: &[u8]) {
-    push(data, UploadMode::Chunked, false);
+    push(data, UploadMode::Chunked, Feed::Known);
 }
 
 /// Monolithic upload of a known source. Options byte as [`push_chunked`].
 pub fn push_monolithic(data: &[u8]) {
-    push(data, UploadMode::Monolithic, false);
+    push(data, UploadMode::Monolithic, Feed::Known);
 }
 
 /// Upload of a stream source. Options byte as [`push_chunked`], bit 1: expected digest given.
 pub fn push_stream(data: &[u8]) {
-    push(data, UploadMode::Chunked, true);
+    push(data, UploadMode::Chunked, Feed::Stream);
+}
+
+/// Single-pass upload of a stream of known length (one relayed `PATCH`). Options byte as
+/// [`push_stream`].
+pub fn push_single_pass(data: &[u8]) {
+    push(data, UploadMode::Chunked, Feed::Relayed);
 }
 
 /// Blob download of the setup blob's digest. Options byte: bit 0 expected length given,

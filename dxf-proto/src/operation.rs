@@ -51,6 +51,15 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// Stream exactly `len` bytes of the caller's blob source starting at `offset`.
     Source(SourceRange),
+    /// Relay exactly `len` bytes of the caller's *stream* source as this body, passing
+    /// every piece to [`Operation::handle_source`] before it goes out (the operation hashes
+    /// them; nothing is kept), and an empty slice when the source ends — early or after
+    /// `len` bytes. An error from `handle_source` aborts the request. Such a request is
+    /// never replayed.
+    Stream {
+        /// Number of bytes to relay.
+        len: u64,
+    },
 }
 
 impl Body {
@@ -60,6 +69,7 @@ impl Body {
             Body::Empty => 0,
             Body::Bytes(b) => b.len() as u64,
             Body::Source(r) => r.len,
+            Body::Stream { len } => *len,
         }
     }
 
@@ -103,6 +113,8 @@ pub enum BodyPlan {
 /// 1. [`poll`] → [`Step::Send`]: send the request, then [`handle_response`] with the head;
 ///    according to the returned [`BodyPlan`], feed the body with [`handle_body`] and
 ///    [`handle_body_end`], or not.
+///    While sending a [`Body::Stream`] body, pass each piece read from the stream source to
+///    [`handle_source`] before writing it (at most `len` bytes in all), then an empty slice.
 /// 2. [`poll`] → [`Step::NeedSource`]: read from the stream source, then [`handle_source`].
 /// 3. [`poll`] → [`Step::Wait`]: sleep, then poll again.
 /// 4. After every `handle_*` call, drain [`poll_session_event`] into the
@@ -138,7 +150,8 @@ pub trait Operation {
     /// The end of the response body (only after [`BodyPlan::Feed`]).
     fn handle_body_end(&mut self) -> Result<(), Error>;
 
-    /// Bytes read from the stream source after [`Step::NeedSource`]; empty means end of stream.
+    /// Bytes read from the stream source after [`Step::NeedSource`] (empty means end of
+    /// stream), or relayed as a [`Body::Stream`] request body while it is being sent.
     fn handle_source(&mut self, data: &[u8]) -> Result<(), Error>;
 
     /// Something the [`Session`](crate::Session) should learn (a token, an auth scheme).

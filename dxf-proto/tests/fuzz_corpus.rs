@@ -22,6 +22,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("push_chunked", fuzzing::push_chunked),
     ("push_monolithic", fuzzing::push_monolithic),
     ("push_stream", fuzzing::push_stream),
+    ("push_single_pass", fuzzing::push_single_pass),
     ("pull", fuzzing::pull),
     ("mount", fuzzing::mount),
     ("manifest_get", fuzzing::manifest_get),
@@ -718,6 +719,14 @@ mod seeds {
         ] {
             out.push(("oci_error", name.into(), c.get(name).body.clone()));
         }
+
+        // The single-pass upload reads the same input layout as the stream upload.
+        let streamed: Vec<_> = out
+            .iter()
+            .filter(|(t, _, _)| *t == "push_stream")
+            .map(|(_, n, d)| ("push_single_pass", n.clone(), d.clone()))
+            .collect();
+        out.extend(streamed);
 
         // Write, replacing earlier seeds.
         for (target, _, _) in &out {

@@ -80,6 +80,10 @@ pub struct PushOptions<'a> {
     pub digest: Option<Digest>,
     /// Monolithic (python-dxf) or chunked, for files.
     pub mode: UploadMode,
+    /// For files without `digest`: hash while sending — one `PATCH` of the whole file,
+    /// the digest in the closing `PUT` — instead of reading the file twice. There is then
+    /// no existence check (it needs the digest), and progress reports carry no digest.
+    pub single_pass: bool,
     /// Progress reports.
     pub progress: Option<ProgressFn<'a>>,
 }
@@ -90,6 +94,7 @@ impl std::fmt::Debug for PushOptions<'_> {
             .field("skip_if_exists", &self.skip_if_exists)
             .field("digest", &self.digest)
             .field("mode", &self.mode)
+            .field("single_pass", &self.single_pass)
             .finish()
     }
 }
@@ -274,10 +279,38 @@ impl Repository {
     }
 
     /// Pushes the file at `path` and returns its digest (python-dxf `push_blob(filename)`).
-    /// The file is hashed first unless `options.digest` is given.
+    /// The file is hashed first unless `options.digest` is given or `options.single_pass`.
     pub fn push_blob_path(&self, path: &Path, options: PushOptions<'_>) -> Result<Pushed> {
         let mut file = File::open(path)?;
-        let len = file.metadata()?.len();
+        let meta = file.metadata()?;
+        let len = meta.len();
+        if options.single_pass && options.digest.is_none() && !meta.is_file() {
+            // A pipe or device has no length to announce: chunks, as a stream.
+            return self.push_blob_reader(&mut file, options);
+        }
+        if options.single_pass && options.digest.is_none() {
+            let upload = UploadOptions {
+                skip_if_exists: false,
+                mode: UploadMode::Chunked,
+                chunk_size: None,
+            };
+            let op = Upload::sized_stream(&self.session(), &self.name, len, None, &upload)?;
+            let mut progress = options.progress;
+            let mut done = 0u64;
+            let mut report = |n: u64| {
+                done += n;
+                if let Some(p) = progress.as_mut() {
+                    p(None, done, Some(len));
+                }
+            };
+            return Ok(run(
+                self.shared(),
+                op,
+                Source::Stream(&mut file),
+                Some(&mut report),
+            )?
+            .0);
+        }
         let digest = match options.digest.clone() {
             Some(d) => d,
             None => {

@@ -26,7 +26,7 @@ pub(crate) enum Source<'a> {
     None,
     /// A seekable source for [`Body::Source`] descriptors.
     Seekable(&'a mut dyn ReadSeek),
-    /// A stream for [`Step::NeedSource`].
+    /// A stream for [`Step::NeedSource`] and [`Body::Stream`] bodies.
     Stream(&'a mut dyn Read),
 }
 
@@ -103,6 +103,37 @@ impl<R: Read, F: FnMut(u64)> Read for Counting<R, F> {
     }
 }
 
+/// Relays a stream source as a request body, handing every piece (and the end) to the
+/// operation before it goes out; the operation's refusal aborts the request.
+struct Relay<'r, R, O, F> {
+    inner: io::Take<R>,
+    op: &'r mut O,
+    report: F,
+    ended: bool,
+    refused: Option<dxf_proto::Error>,
+}
+
+impl<R: Read, O: Operation, F: FnMut(u64)> Read for Relay<'_, R, O, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.ended {
+            return Ok(0);
+        }
+        let n = loop {
+            match self.inner.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
+        self.ended = n == 0;
+        if let Err(e) = self.op.handle_source(buf.get(..n).unwrap_or_default()) {
+            self.refused = Some(e.clone());
+            return Err(io::Error::other(e));
+        }
+        (self.report)(n as u64);
+        Ok(n)
+    }
+}
+
 /// Runs `op` (wrapped in [`Authed`]) to completion. For an operation that ends with
 /// [`BodyPlan::Deliver`], the unread response body is returned beside the output.
 pub(crate) fn run<'a, O: Operation + Scoped>(
@@ -159,6 +190,30 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
                     .map(|a| a.to_string())
                     .unwrap_or_default();
                 let response = match body {
+                    Body::Stream { len } => {
+                        let Source::Stream(reader) = &mut source else {
+                            return Err(io::Error::other("operation needs a stream source").into());
+                        };
+                        let mut relay = Relay {
+                            inner: (&mut **reader).take(len),
+                            op: &mut op,
+                            report: |n| {
+                                if let Some(p) = progress.as_mut() {
+                                    p(n);
+                                }
+                            },
+                            ended: false,
+                            refused: None,
+                        };
+                        let sent = shared.agent.run(Request::from_parts(
+                            parts,
+                            SendBody::from_reader(&mut relay),
+                        ));
+                        if let Some(e) = relay.refused {
+                            return Err(e.into());
+                        }
+                        sent
+                    }
                     Body::Empty => send_empty(&shared.agent, parts),
                     Body::Bytes(bytes) => shared.agent.run(Request::from_parts(parts, bytes)),
                     Body::Source(range) => {

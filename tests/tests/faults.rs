@@ -526,6 +526,8 @@ enum How {
     Monolithic,
     Chunked,
     Stream,
+    /// A file hashed while it is sent: one relayed PATCH, then PUT ?digest.
+    SinglePass,
 }
 
 /// What the registry may hold after a cut upload.
@@ -546,6 +548,7 @@ fn push(
 ) -> Result<Digest, Failure> {
     let push = || Push {
         chunked: matches!(how, How::Chunked),
+        single_pass: matches!(how, How::SinglePass),
         ..Push::new()
     };
     match how {
@@ -600,6 +603,22 @@ fn cut_upload_fails_and_leaves_no_bad_blob(kind: Kind) {
             patch(Fault::CloseRequestAfter(CHUNK - 1)).skip(3),
             After::AbsentOrRight,
         ),
+        (
+            How::SinglePass,
+            patch(Fault::CloseRequestAfter(len / 2)),
+            After::AbsentOrRight,
+        ),
+        (
+            How::SinglePass,
+            patch(Fault::CloseRequestAfter(len - 1)),
+            After::AbsentOrRight,
+        ),
+        (
+            How::SinglePass,
+            patch(Fault::DropResponse),
+            After::AbsentOrRight,
+        ),
+        (How::SinglePass, put(Fault::DropResponse), After::Right),
         (How::Monolithic, put(Fault::DropResponse), After::Right),
         (How::Chunked, put(Fault::DropResponse), After::Right),
         (How::Stream, put(Fault::DropResponse), After::Right),

@@ -112,10 +112,9 @@ fn push_one(
 ) -> Result<Digest, CliError> {
     let what = file.display().to_string();
     if single_pass {
-        let mut f = File::open(file).map_err(|e| CliError::input(&what, e))?;
-        let pushed = repo
-            .push_blob_reader(&mut f, PushOptions::new())
-            .map_err(about(&what))?;
+        let mut options = PushOptions::new();
+        options.single_pass = true;
+        let pushed = repo.push_blob_path(file, options).map_err(about(&what))?;
         return Ok(pushed.digest);
     }
     let digest = {

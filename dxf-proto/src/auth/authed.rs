@@ -242,6 +242,8 @@ impl<O: Operation + Scoped> Authed<O> {
     fn remember(&mut self, req: &Request) {
         let body = match req.body() {
             Body::Bytes(b) if b.len() > MAX_REPLAY_BODY => None,
+            // Relayed from a stream: gone once sent.
+            Body::Stream { .. } => None,
             other => Some(other.clone()),
         };
         self.template = Some(Template {
@@ -617,7 +619,8 @@ impl<O: Operation + Scoped> Operation for Authed<O> {
             return Err(e.clone());
         }
         let r = match self.phase {
-            Phase::Idle => self.inner.handle_source(data),
+            // Idle: after `NeedSource`; InnerSent: relaying a `Body::Stream` request body.
+            Phase::Idle | Phase::InnerSent => self.inner.handle_source(data),
             _ => Err(Misuse::UnexpectedCall("handle_source").into()),
         };
         self.sticky(r)

@@ -6,7 +6,11 @@
 //!   bodies are [`Body::Source`] descriptors the driver streams (and can replay);
 //! - **stream** (`Upload::stream`): the core asks for bytes with [`Step::NeedSource`], hashes
 //!   them, and sends them as `PATCH` bodies; the digest is computed here and given at the
-//!   final `PUT` (single pass; memory bounded by the chunk size).
+//!   final `PUT` (single pass; memory bounded by the chunk size);
+//! - **sized stream** (`Upload::sized_stream`): the length is known but not the digest (a
+//!   file pushed in one pass): one `PATCH` whose [`Body::Stream`] body the driver relays
+//!   from the source, handing every piece to the core to hash as it goes out, then the
+//!   closing `PUT ?digest=` (single pass, no buffer here, no chunk round trips).
 //!
 //! Tolerated registry quirks: a new `Location` after every response (always the newest is
 //! used, relative or absolute, query kept), `PATCH` answered 201 (ECR), a short `Range`
@@ -91,6 +95,21 @@ enum Source {
         pending: Vec<u8>,
         eof: bool,
     },
+    /// Relayed by the driver as one `PATCH` body of `len` bytes; `fed` of them hashed.
+    Relayed {
+        expected: Option<Digest>,
+        hasher: Sha256,
+        len: u64,
+        fed: u64,
+    },
+}
+
+impl Source {
+    /// Whether bytes once sent cannot be sent again (no short acknowledgement can be
+    /// made good).
+    fn is_unrepeatable(&self) -> bool {
+        !matches!(self, Source::Known { .. })
+    }
 }
 
 #[derive(Debug)]
@@ -176,6 +195,42 @@ impl Upload {
                 hasher: Sha256::new(),
                 pending: Vec::new(),
                 eof: false,
+            },
+            &options,
+            expected,
+        )
+    }
+
+    /// Upload of a stream of exactly `len` bytes whose digest is not known yet, in one
+    /// pass: one `PATCH` with a [`Body::Stream`] body that the driver relays from its stream
+    /// source through [`handle_source`](crate::Operation::handle_source), hashed here, then
+    /// the closing `PUT` with the computed digest. With `expected`, the digest must match it
+    /// before the upload is committed (and `skip_if_exists` applies). A source that gives
+    /// fewer or more than `len` bytes fails the upload.
+    pub fn sized_stream(
+        session: &Session,
+        repo: &Repository,
+        len: u64,
+        expected: Option<&Digest>,
+        options: &UploadOptions,
+    ) -> Result<Upload, Error> {
+        if let Some(d) = expected {
+            if !d.is_sha256() {
+                return Err(Error::UnsupportedDigestAlgorithm(d.algorithm().to_owned()));
+            }
+        }
+        let options = UploadOptions {
+            mode: UploadMode::Chunked,
+            ..options.clone()
+        };
+        Self::build(
+            session,
+            repo,
+            Source::Relayed {
+                expected: expected.cloned(),
+                hasher: Sha256::new(),
+                len,
+                fed: 0,
             },
             &options,
             expected,
@@ -316,6 +371,35 @@ impl UploadFlow {
                 }
                 self.commit(digest, Body::Empty)
             }
+            Source::Relayed {
+                expected,
+                hasher,
+                len,
+                fed,
+            } => {
+                let (len, fed) = (*len, *fed);
+                if self.acked == 0 && fed == 0 && len > 0 {
+                    let req = chunk_request(self.current_location()?, Body::Stream { len }, 0)?;
+                    self.phase = Phase::Patching { end: len };
+                    return Ok(Next::Send(req));
+                }
+                if fed != len {
+                    return Err(Error::LengthMismatch {
+                        expected: len,
+                        actual: fed,
+                    });
+                }
+                let digest = std::mem::take(hasher).finish();
+                if let Some(expected) = expected {
+                    if *expected != digest {
+                        return Err(Error::DigestMismatch {
+                            expected: expected.clone(),
+                            actual: digest,
+                        });
+                    }
+                }
+                self.commit(digest, Body::Empty)
+            }
         }
     }
 
@@ -370,7 +454,7 @@ impl UploadFlow {
             }
         } else if held > self.acked {
             // Short acknowledgement: the registry kept only part of the chunk.
-            if matches!(self.source, Source::Stream { .. }) {
+            if self.source.is_unrepeatable() {
                 return Err(ProtocolViolation::BadRange(format!(
                     "registry kept {held} of {end} streamed bytes"
                 ))
@@ -434,13 +518,17 @@ impl Flow for UploadFlow {
                     Source::Known { digest, len } => (digest.clone(), *len),
                     Source::Stream {
                         expected: Some(d), ..
+                    }
+                    | Source::Relayed {
+                        expected: Some(d), ..
                     } => (
                         d.clone(),
                         content_length(&head)?.ok_or_else(|| {
                             ProtocolViolation::BadContentLength("missing on blob HEAD".into())
                         })?,
                     ),
-                    Source::Stream { expected: None, .. } => {
+                    Source::Stream { expected: None, .. }
+                    | Source::Relayed { expected: None, .. } => {
                         return Err(crate::error::Misuse::UnexpectedCall("check").into())
                     }
                 };
@@ -458,8 +546,18 @@ impl Flow for UploadFlow {
             }
             Phase::Patching { end } => {
                 self.take_location(&head, false)?;
+                if let Source::Relayed { len, fed, .. } = &self.source {
+                    // The source, not the registry, decides first: a short source is the
+                    // cause of whatever the registry says about the bytes it got.
+                    if fed != len {
+                        return Err(Error::LengthMismatch {
+                            expected: *len,
+                            actual: *fed,
+                        });
+                    }
+                }
                 if head.status == StatusCode::RANGE_NOT_SATISFIABLE {
-                    if matches!(self.source, Source::Stream { .. }) {
+                    if self.source.is_unrepeatable() {
                         return Err(Error::UnexpectedStatus {
                             op: OpKind::Upload,
                             status: head.status,
@@ -483,7 +581,7 @@ impl Flow for UploadFlow {
                 let held = held_bytes(&head)?.unwrap_or(0);
                 let total = match &self.source {
                     Source::Known { len, .. } => *len,
-                    Source::Stream { .. } => self.acked,
+                    Source::Stream { .. } | Source::Relayed { .. } => self.acked,
                 };
                 if held > total {
                     return Err(ProtocolViolation::RangeBeyondSent {
@@ -498,7 +596,7 @@ impl Flow for UploadFlow {
             Phase::Committing { digest } => {
                 check_announced(&digest, &head)?;
                 let size = match &self.source {
-                    Source::Known { len, .. } => *len,
+                    Source::Known { len, .. } | Source::Relayed { len, .. } => *len,
                     Source::Stream { .. } => self.acked,
                 };
                 Ok(Next::Done(Pushed {
@@ -527,6 +625,36 @@ impl Flow for UploadFlow {
             pending.extend_from_slice(data);
         }
         self.advance()
+    }
+
+    fn on_relay(&mut self, data: &[u8]) -> Result<(), Error> {
+        let (
+            Source::Relayed {
+                hasher, len, fed, ..
+            },
+            Phase::Patching { .. },
+        ) = (&mut self.source, &self.phase)
+        else {
+            return Err(crate::error::Misuse::UnexpectedCall("handle_source").into());
+        };
+        let left = len.saturating_sub(*fed);
+        if data.is_empty() && left > 0 {
+            // The source ended early (a file that shrank): never commit.
+            return Err(Error::LengthMismatch {
+                expected: *len,
+                actual: *fed,
+            });
+        }
+        if data.len() as u64 > left {
+            return Err(crate::error::Misuse::SourceOverrun {
+                max: usize::try_from(left).unwrap_or(usize::MAX),
+                got: data.len(),
+            }
+            .into());
+        }
+        hasher.update(data);
+        *fed += data.len() as u64;
+        Ok(())
     }
 }
 

@@ -44,7 +44,8 @@ impl Reply {
     }
 }
 
-/// A request as the peer saw it, with a [`Body::Source`] resolved to the bytes sent.
+/// A request as the peer saw it, with a [`Body::Source`] or [`Body::Stream`] resolved to
+/// the bytes sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sent {
     /// Method, e.g. `PATCH`.
@@ -111,8 +112,9 @@ impl ScriptedRegistry {
         ScriptedRegistry::new(move |_| queue.pop_front().unwrap_or_else(|| Reply::status(599)))
     }
 
-    fn answer(&mut self, req: &Request, source: &[u8]) -> Reply {
+    fn answer(&mut self, req: &Request, source: &[u8], relayed: Vec<u8>) -> Reply {
         let body = match req.body() {
+            Body::Stream { .. } => relayed,
             Body::Empty => Vec::new(),
             Body::Bytes(b) => b.clone(),
             Body::Source(r) => {
@@ -216,7 +218,24 @@ pub fn drive<O: Operation>(
                 r?;
             }
             Step::Send(req) => {
-                let reply = peer.answer(&req, source);
+                let mut relayed = Vec::new();
+                if let Body::Stream { len } = req.body() {
+                    // Relay the stream source as the body, handing each piece over first.
+                    let want = usize::try_from(*len).unwrap_or(usize::MAX);
+                    let rest = source.get(stream_pos..).unwrap_or_default();
+                    let all = rest.get(..want.min(rest.len())).unwrap_or_default();
+                    for piece in all.chunks(peer.source_read.max(1)) {
+                        let r = op.handle_source(piece);
+                        drain(op, session);
+                        r?;
+                        relayed.extend_from_slice(piece);
+                    }
+                    stream_pos += all.len();
+                    let r = op.handle_source(&[]);
+                    drain(op, session);
+                    r?;
+                }
+                let reply = peer.answer(&req, source, relayed);
                 let plan = op.handle_response(to_response(&reply)?, now);
                 drain(op, session);
                 match plan? {

@@ -496,3 +496,183 @@ fn a_stream_source_that_overruns_its_request_is_misuse() {
     // Errors are sticky.
     assert_eq!(op.poll(NOW).unwrap_err(), e);
 }
+
+fn single_pass() -> UploadOptions {
+    UploadOptions {
+        skip_if_exists: false,
+        ..UploadOptions::default()
+    }
+}
+
+#[test]
+fn sized_stream_relays_one_patch_hashed_as_it_goes_and_commits_the_computed_digest() {
+    let reg = MemoryRegistry::new();
+    let data = blob(25);
+    let d = sha(&data);
+    let mut s = session();
+    let mut peer = reg.peer();
+    peer.source_read = 3; // the driver relays in small pieces: all are hashed
+    let out = run(
+        Upload::sized_stream(&s, &repo("a"), 25, None, &single_pass()).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert_eq!(out.output.digest, d);
+    assert_eq!(out.output.size, 25);
+    assert!(!out.output.skipped);
+    let methods: Vec<&str> = peer.sent.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["POST", "PATCH", "PUT"]);
+    let patch = &peer.sent[1];
+    assert_eq!(patch.header("content-range"), Some("0-24"));
+    assert_eq!(patch.header("content-length"), Some("25"));
+    assert_eq!(patch.body, data);
+    let put = &peer.sent[2];
+    assert!(put.body.is_empty());
+    assert!(put
+        .uri
+        .ends_with(&format!("digest=sha256%3A{}", d.encoded())));
+    assert_eq!(reg.state.borrow().blobs[&("a".into(), d.to_string())], data);
+}
+
+#[test]
+fn empty_sized_stream_commits_the_empty_blob_without_a_patch() {
+    let reg = MemoryRegistry::new();
+    let mut s = session();
+    let mut peer = reg.peer();
+    let out = run(
+        Upload::sized_stream(&s, &repo("a"), 0, None, &single_pass()).unwrap(),
+        &mut s,
+        &mut peer,
+        b"",
+    )
+    .unwrap();
+    assert_eq!(out.output.digest, sha(b""));
+    let methods: Vec<&str> = peer.sent.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["POST", "PUT"]);
+}
+
+#[test]
+fn sized_stream_with_a_known_digest_skips_an_existing_blob() {
+    let reg = MemoryRegistry::new();
+    let data = blob(9);
+    let d = sha(&data);
+    reg.state
+        .borrow_mut()
+        .blobs
+        .insert(("a".into(), d.to_string()), data.clone());
+    let mut s = session();
+    let mut peer = reg.peer();
+    let out = run(
+        Upload::sized_stream(&s, &repo("a"), 9, Some(&d), &UploadOptions::default()).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert!(out.output.skipped);
+    assert_eq!(peer.sent.len(), 1);
+    assert_eq!(peer.sent[0].method, "HEAD");
+}
+
+#[test]
+fn sized_stream_with_a_wrong_expected_digest_is_never_committed() {
+    let reg = MemoryRegistry::new();
+    let mut s = session();
+    let wrong = sha(b"something else");
+    let mut peer = reg.peer();
+    let e = err(run(
+        Upload::sized_stream(&s, &repo("a"), 4, Some(&wrong), &single_pass()).unwrap(),
+        &mut s,
+        &mut peer,
+        b"data",
+    ));
+    assert!(matches!(e, Error::DigestMismatch { .. }), "{e:?}");
+    assert!(peer.sent.iter().all(|r| r.method != "PUT"));
+}
+
+#[test]
+fn a_sized_stream_source_that_ends_early_is_never_committed() {
+    let reg = MemoryRegistry::new();
+    let mut s = session();
+    let mut peer = reg.peer();
+    let e = err(run(
+        Upload::sized_stream(&s, &repo("a"), 10, None, &single_pass()).unwrap(),
+        &mut s,
+        &mut peer,
+        b"only six",
+    ));
+    assert_eq!(
+        e,
+        Error::LengthMismatch {
+            expected: 10,
+            actual: 8
+        }
+    );
+    assert!(peer.sent.iter().all(|r| r.method != "PUT"));
+}
+
+#[test]
+fn a_relayed_patch_cannot_be_resent_so_a_short_acknowledgement_or_416_fails() {
+    let data = blob(20);
+    for (reply, what) in [
+        (Reply::status(202).header("range", "0-9"), "short"),
+        (Reply::status(416), "416"),
+    ] {
+        let mut s = session();
+        let mut peer = scripted(data.clone(), move |_, _, _| reply.clone());
+        let r = run(
+            Upload::sized_stream(&s, &repo("a"), 20, None, &single_pass()).unwrap(),
+            &mut s,
+            &mut peer,
+            &data,
+        );
+        assert!(r.is_err(), "{what}: {r:?}");
+        let patches = peer.sent.iter().filter(|r| r.method == "PATCH").count();
+        assert_eq!(patches, 1, "{what}: the relayed body was sent once");
+        assert!(peer.sent.iter().all(|r| r.method != "PUT"), "{what}");
+    }
+}
+
+#[test]
+fn relaying_more_than_the_announced_length_is_misuse() {
+    let s = session();
+    let mut op = Upload::sized_stream(&s, &repo("a"), 4, None, &single_pass()).unwrap();
+    let Ok(crate::Step::Send(_)) = op.poll(NOW) else {
+        panic!()
+    };
+    // Before the PATCH is out, source bytes are not expected.
+    let head = http::Response::builder()
+        .status(202)
+        .header("location", "/u")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        op.handle_response(head, NOW).unwrap(),
+        crate::BodyPlan::Discard
+    );
+    let Ok(crate::Step::Send(patch)) = op.poll(NOW) else {
+        panic!()
+    };
+    assert_eq!(patch.body(), &crate::Body::Stream { len: 4 });
+    op.handle_source(b"12").unwrap();
+    let e = op.handle_source(b"345").unwrap_err();
+    assert!(matches!(
+        e,
+        Error::Misuse(crate::Misuse::SourceOverrun { max: 2, got: 3 })
+    ));
+    assert_eq!(op.poll(NOW).unwrap_err(), e);
+}
+
+#[test]
+fn source_bytes_outside_a_relayed_patch_are_misuse() {
+    let s = session();
+    let mut op = Upload::sized_stream(&s, &repo("a"), 4, None, &single_pass()).unwrap();
+    let Ok(crate::Step::Send(_)) = op.poll(NOW) else {
+        panic!()
+    };
+    // The POST is in flight, not the PATCH.
+    let e = op.handle_source(b"12").unwrap_err();
+    assert!(matches!(e, Error::Misuse(_)), "{e:?}");
+}

@@ -68,6 +68,7 @@ pub struct Push<'a> {
     pub skip_if_exists: bool,
     pub digest: Option<Digest>,
     pub chunked: bool,
+    pub single_pass: bool,
     pub progress: Option<dxf_hyper::ProgressFn<'a>>,
 }
 
@@ -216,6 +217,7 @@ impl Adapter for dxf_ureq::Registry {
             } else {
                 UploadMode::Monolithic
             },
+            single_pass: push.single_pass,
             progress: push.progress.map(|p| p as _),
         };
         Ok(self.repository(repo)?.push_blob_path(path, options)?)
@@ -342,6 +344,7 @@ impl Adapter for Hyper {
             } else {
                 UploadMode::Monolithic
             },
+            single_pass: push.single_pass,
             progress: push.progress,
         };
         let repo = self.repo(repo)?;

@@ -73,6 +73,41 @@ fn every_operation(kind: Kind, mode: Mode) {
     let pushed_b = c.push_path("lib/ops", &pb, chunked).unwrap();
     assert_eq!(pushed_b.digest.as_str(), sha256(&b));
 
+    // Single-pass file push: hashed while sent (one relayed PATCH), no existence check.
+    let e = random_bytes((1 << 20) * 5 / 2 + 7, 4);
+    let pe = dir.path().join("e");
+    std::fs::write(&pe, &e).unwrap();
+    let mut relayed = Vec::new();
+    let mut progress = |d: Option<&Digest>, done: u64, total: Option<u64>| {
+        assert_eq!(d, None, "a single-pass push knows its digest at the end");
+        relayed.push((done, total));
+    };
+    let push = Push {
+        single_pass: true,
+        progress: Some(&mut progress),
+        ..Push::new()
+    };
+    let pushed_e = c.push_path("lib/ops", &pe, push).unwrap();
+    assert_eq!(pushed_e.digest.as_str(), sha256(&e));
+    assert_eq!(pushed_e.size, e.len() as u64);
+    assert!(!pushed_e.skipped);
+    let total = Some(e.len() as u64);
+    assert_eq!(relayed.last(), Some(&(e.len() as u64, total)));
+    assert_eq!(
+        c.blob_size("lib/ops", &pushed_e.digest).unwrap(),
+        e.len() as u64
+    );
+    let (_, back) = c.pull("lib/ops", &pushed_e.digest, None).unwrap();
+    assert!(back.unwrap() == e, "single-pass blob reads back");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let single = || Push {
+        single_pass: true,
+        ..Push::new()
+    };
+    let pushed_empty = c.push_path("lib/ops", &empty, single()).unwrap();
+    assert_eq!(pushed_empty.digest.as_str(), sha256(b""));
+
     // Stream push of unknown length, single pass, with progress.
     let cdata = random_bytes((1 << 20) * 3 / 2, 3);
     let mut streamed = 0;
