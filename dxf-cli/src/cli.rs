@@ -27,6 +27,8 @@ Environment:
   DXF_TLSVERIFY       CA bundle (PEM) to verify the registry's certificate with
   REQUESTS_CA_BUNDLE  CA bundle used when DXF_TLSVERIFY is not set
   DXF_PLATFORM        os/arch[/variant]: pick one platform of a multi-arch alias
+  DXF_RETRIES         retries of a GET/HEAD after a 429/5xx answer or a lost
+                      connection, with backoff and Retry-After (default 4; 0: none)
 
 Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
 

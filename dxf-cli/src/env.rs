@@ -42,6 +42,10 @@ pub const REQUESTS_CA_BUNDLE: &str = "REQUESTS_CA_BUNDLE";
 pub const CURL_CA_BUNDLE: &str = "CURL_CA_BUNDLE";
 /// `os/architecture[/variant]`: the platform to pick from a multi-arch alias.
 pub const DXF_PLATFORM: &str = "DXF_PLATFORM";
+/// Most retries of one idempotent request after a transient failure (0: none; default 4).
+pub const DXF_RETRIES: &str = "DXF_RETRIES";
+/// The largest `DXF_RETRIES` accepted.
+pub const MAX_RETRIES: u32 = 100;
 
 /// python-dxf's default `pull-blob` read size.
 pub const DEFAULT_CHUNK_SIZE: usize = 8192;
@@ -83,6 +87,8 @@ pub struct Env {
     pub tls: TlsVerify,
     /// `DXF_PLATFORM`, if non-empty.
     pub platform: Option<String>,
+    /// `DXF_RETRIES`, if set.
+    pub retries: Option<u32>,
 }
 
 /// A variable's value as UTF-8 text; `None` when unset.
@@ -162,6 +168,9 @@ impl Env {
             chunk_size: non_empty(&get, DXF_CHUNK_SIZE)?,
             tls,
             platform: non_empty(&get, DXF_PLATFORM)?,
+            retries: non_empty(&get, DXF_RETRIES)?
+                .map(|raw| parse_retries(&raw))
+                .transpose()?,
         })
     }
 
@@ -181,6 +190,9 @@ impl Env {
         // python-dxf refuses to authenticate over plain http at all.
         config.allow_credentials_over_http = false;
         config.transport.tls = self.tls.clone();
+        if let Some(n) = self.retries {
+            config.retries.max_retries = n;
+        }
         Ok(config)
     }
 
@@ -191,6 +203,17 @@ impl Env {
             None => Ok(DEFAULT_CHUNK_SIZE),
             Some(raw) => parse_chunk_size(raw),
         }
+    }
+}
+
+/// Parses a `DXF_RETRIES` value: a whole number from 0 to [`MAX_RETRIES`].
+fn parse_retries(raw: &str) -> Result<u32, CliError> {
+    let digits = raw.trim();
+    match digits.parse::<u32>() {
+        Ok(n) if n <= MAX_RETRIES && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(CliError::Env(format!(
+            "{DXF_RETRIES} must be a whole number from 0 to {MAX_RETRIES}, not {raw:?}"
+        ))),
     }
 }
 
@@ -236,6 +259,21 @@ mod tests {
         assert_eq!(e.tls, TlsVerify::WebPki);
         assert_eq!(e.platform, None);
         assert_eq!(e.chunk_size().unwrap(), DEFAULT_CHUNK_SIZE);
+        assert_eq!(e.retries, None);
+    }
+
+    #[test]
+    fn retries_are_a_bounded_whole_number() {
+        assert_eq!(env(&[(DXF_RETRIES, "0")]).retries, Some(0));
+        assert_eq!(env(&[(DXF_RETRIES, " 7 ")]).retries, Some(7));
+        for bad in ["-1", "x", "1.5", "+3", "101"] {
+            let map = |name: &str| (name == DXF_RETRIES).then(|| OsString::from(bad));
+            assert!(Env::from_lookup(map).is_err(), "{bad:?}");
+        }
+        let mut e = env(&[(DXF_HOST, "h"), (DXF_RETRIES, "2")]);
+        assert_eq!(e.config(true).unwrap().retries.max_retries, 2);
+        e.retries = None;
+        assert_eq!(e.config(true).unwrap().retries.max_retries, 4);
     }
 
     #[test]

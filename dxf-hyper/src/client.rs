@@ -15,8 +15,8 @@ use dxf_proto::manifest::alias::{docker_alias_manifest, BlobDescriptor};
 use dxf_proto::{
     AliasManifest, Catalog, Credentials, DeleteBlob, DeleteManifest, Digest, Error as ProtoError,
     GetBlob, HeadBlob, HeadManifest, ListTags, ManifestInfo, MountBlob, MountOptions, Operation,
-    Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference, Scheme, Scope,
-    Scoped, Session, Sha256, Upload, UploadMode, UploadOptions, VersionCheck, VersionInfo,
+    Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference, RetryPolicy, Scheme,
+    Scope, Scoped, Session, Sha256, Upload, UploadMode, UploadOptions, VersionCheck, VersionInfo,
 };
 use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -46,6 +46,8 @@ pub struct Config {
     pub transport: TransportConfig,
     /// Chunk size for chunked and streamed uploads (`None`: dxf-proto's default).
     pub chunk_size: Option<u64>,
+    /// Retries of idempotent requests after transient failures (`DXF_RETRIES`).
+    pub retries: RetryPolicy,
 }
 
 impl Config {
@@ -60,6 +62,7 @@ impl Config {
             allow_credentials_over_http: false,
             transport: TransportConfig::default(),
             chunk_size: None,
+            retries: RetryPolicy::default(),
         }
     }
 }
@@ -236,11 +239,15 @@ impl Registry {
         } else {
             Scheme::Https
         };
-        let mut limits = dxf_proto::Limits::default();
+        let mut limits = dxf_proto::Limits {
+            retry: config.retries,
+            ..dxf_proto::Limits::default()
+        };
         if let Some(c) = config.chunk_size {
             limits.chunk_size = c.max(1);
         }
         let mut session = Session::new(&config.host, scheme)?
+            .with_jitter_seed(crate::driver::jitter_seed())
             .with_credentials(config.credentials.clone())
             .with_auth_host(config.auth_host.clone())
             .allow_credentials_over_http(config.allow_credentials_over_http)

@@ -11,8 +11,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use dxf_proto::http::{Method, Request, Response};
-use dxf_proto::{Authed, Body, BodyPlan, Operation, Scoped, Session, Step, UnixTime};
+use dxf_proto::http::{Request, Response};
+use dxf_proto::{
+    Authed, Body, BodyPlan, Operation, Recovery, Retrying, Scoped, Session, Step, UnixTime,
+};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::fs::File;
@@ -90,6 +92,15 @@ pub(crate) fn now() -> UnixTime {
     )
 }
 
+/// Something that differs between processes and calls, for retry jitter.
+pub(crate) fn jitter_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
 /// `fut`, failing with [`io::ErrorKind::TimedOut`] after `timeout`.
 async fn within<T>(
     timeout: Option<Duration>,
@@ -104,15 +115,16 @@ async fn within<T>(
     }
 }
 
-/// Runs `op` (wrapped in [`Authed`]) to completion. For an operation that ends with
-/// [`BodyPlan::Deliver`], the unread response body is returned beside the output.
+/// Runs `op` (wrapped in [`Retrying`] and [`Authed`]) to completion. For an operation that
+/// ends with [`BodyPlan::Deliver`], the unread response body is returned beside the output.
 pub(crate) async fn run<O: Operation + Scoped>(
     shared: &Shared,
     op: O,
     mut source: Source<'_>,
     mut progress: Progress<'_>,
 ) -> Result<(O::Output, Option<Incoming>)> {
-    let mut op = Authed::new(&shared.session(), op);
+    let session = shared.session();
+    let mut op = Authed::new(&session, Retrying::new(&session, op));
     let mut delivered = None;
     let mut buf = Vec::new();
     loop {
@@ -157,9 +169,18 @@ pub(crate) async fn run<O: Operation + Scoped>(
             }
             None => None,
         };
-        let response = {
+        let sent = {
             let mut relay = |data: &[u8]| op.handle_source(data);
-            send(shared, req, &mut source, &mut progress, &mut relay).await?
+            send(shared, req, &mut source, &mut progress, &mut relay).await
+        };
+        let response = match sent {
+            Ok(r) => r,
+            Err(Failed::Op(e)) => return Err(e),
+            // No response: the operation decides whether (and when) to try again.
+            Err(Failed::Transport(e)) => match op.handle_send_failure(now()) {
+                Recovery::Retry => continue,
+                Recovery::GiveUp => return Err(e),
+            },
         };
         let (parts, mut body) = response.into_parts();
         let plan = op.handle_response(Response::from_parts(parts, ()), now());
@@ -181,6 +202,22 @@ pub(crate) async fn run<O: Operation + Scoped>(
     }
 }
 
+/// Why a request got no response.
+enum Failed {
+    /// Ours, final: the source could not be read, or the operation refused a relayed piece.
+    Op(crate::Error),
+    /// The transport's (connection, TLS, timeout): the operation decides what follows.
+    Transport(crate::Error),
+}
+
+fn local(e: impl Into<crate::Error>) -> Failed {
+    Failed::Op(e.into())
+}
+
+fn transport(e: impl Into<crate::Error>) -> Failed {
+    Failed::Transport(e.into())
+}
+
 /// Sends `req`; a [`Body::Source`] range is streamed from the file, a [`Body::Stream`] body
 /// relayed from the stream source through `relay`, while the request is in flight (same
 /// task: dropping the future stops both).
@@ -190,40 +227,18 @@ async fn send(
     source: &mut Source<'_>,
     progress: &mut Progress<'_>,
     relay: &mut impl FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>,
-) -> Result<Response<Incoming>> {
+) -> std::result::Result<Response<Incoming>, Failed> {
     let (parts, body) = req.into_parts();
-    // A bodiless GET or HEAD lost to the keep-alive race (the server closed the pooled
-    // connection just as it was reused; RFC 9112 §9.3.1) is sent once more.
-    if matches!(body, Body::Empty) && matches!(parts.method, Method::GET | Method::HEAD) {
-        let retry = (
-            parts.method.clone(),
-            parts.uri.clone(),
-            parts.headers.clone(),
-        );
-        let first = shared
-            .client
-            .request(Request::from_parts(parts, ReqBody::full(None)));
-        return match within(shared.timeout, "waiting for a response", first).await? {
-            Err(e) if is_stale_connection(&e) => {
-                let (method, uri, headers) = retry;
-                let mut again = Request::new(ReqBody::full(None));
-                *again.method_mut() = method;
-                *again.uri_mut() = uri;
-                *again.headers_mut() = headers;
-                let second = shared.client.request(again);
-                Ok(within(shared.timeout, "waiting for a response", second).await??)
-            }
-            r => Ok(r?),
-        };
-    }
     let (body, feeding) = match body {
         Body::Empty => (ReqBody::full(None), None),
         Body::Bytes(bytes) => (ReqBody::full(Some(bytes)), None),
         Body::Source(range) => {
             let Source::File(file) = source else {
-                return Err(io::Error::other("operation needs a seekable source").into());
+                return Err(local(io::Error::other("operation needs a seekable source")));
             };
-            file.seek(SeekFrom::Start(range.offset)).await?;
+            file.seek(SeekFrom::Start(range.offset))
+                .await
+                .map_err(local)?;
             let (tx, body) = ReqBody::channel(range.len);
             let reader: Box<dyn AsyncRead + Unpin + Send + '_> =
                 Box::new((&mut **file).take(range.len));
@@ -234,7 +249,7 @@ async fn send(
         }
         Body::Stream { len } => {
             let Source::Stream(reader) = source else {
-                return Err(io::Error::other("operation needs a stream source").into());
+                return Err(local(io::Error::other("operation needs a stream source")));
             };
             let (tx, body) = ReqBody::channel(len);
             let reader: Box<dyn AsyncRead + Unpin + Send + '_> =
@@ -252,23 +267,14 @@ async fn send(
         tokio::select! {
             // Answered before the whole body went out (an error status): dropping the
             // feeder ends the body short, so the connection is not reused.
-            r = &mut sending => return Ok(r?),
+            r = &mut sending => return r.map_err(transport),
             r = &mut feeding => r?,
         }
     }
-    Ok(within(shared.timeout, "waiting for a response", sending).await??)
-}
-
-/// Whether a request failed because its connection was closed before any response came.
-fn is_stale_connection(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            return h.is_incomplete_message() || h.is_canceled();
-        }
-        source = s.source();
-    }
-    false
+    within(shared.timeout, "waiting for a response", sending)
+        .await
+        .map_err(transport)?
+        .map_err(transport)
 }
 
 /// Streams `len` bytes of `reader` into the request body channel; with `relay`, every
@@ -280,25 +286,26 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
     progress: &mut Progress<'_>,
     mut relay: Option<&mut R>,
     timeout: Option<Duration>,
-) -> Result<()> {
+) -> std::result::Result<(), Failed> {
     let mut left = len;
     while left > 0 {
         let want = usize::try_from(left).unwrap_or(FEED_CHUNK).min(FEED_CHUNK);
         let mut chunk = BytesMut::with_capacity(want);
-        let n = reader.read_buf(&mut chunk).await?;
+        let n = reader.read_buf(&mut chunk).await.map_err(local)?;
         if let Some(relay) = relay.as_mut() {
-            relay(&chunk)?;
+            relay(&chunk).map_err(local)?;
         }
         if n == 0 {
             let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
-            return Err(e.into());
+            return Err(local(e));
         }
         left = left.saturating_sub(n as u64);
         if let Some(p) = progress.as_mut() {
             p(n as u64);
         }
         if within(timeout, "sending a request body", tx.send(chunk.freeze()))
-            .await?
+            .await
+            .map_err(transport)?
             .is_err()
         {
             // The connection stopped taking the body; its response says why.
@@ -306,7 +313,7 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
         }
     }
     if let Some(relay) = relay.as_mut() {
-        relay(&[])?;
+        relay(&[]).map_err(local)?;
     }
     Ok(())
 }

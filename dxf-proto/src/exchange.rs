@@ -10,7 +10,7 @@ use http::{Method, StatusCode};
 
 use crate::auth::Scope;
 use crate::error::{Error, Misuse, OpKind};
-use crate::operation::{BodyPlan, Request, Step, UnixTime};
+use crate::operation::{BodyPlan, Recovery, Request, Step, UnixTime};
 use crate::session::{SessionEvent, DEFAULT_ERROR_BODY};
 
 /// What a flow wants after it has seen a response (or at the start).
@@ -64,6 +64,12 @@ pub(crate) trait Flow {
     fn on_source(&mut self, _data: &[u8]) -> Result<Next<Self::Output>, Error> {
         Err(Misuse::UnexpectedCall("handle_source").into())
     }
+    /// The last request got no response (see
+    /// [`Operation::handle_send_failure`](crate::Operation::handle_send_failure)): the step
+    /// that recovers, or `None` to give up.
+    fn on_send_failure(&mut self) -> Option<Result<Next<Self::Output>, Error>> {
+        None
+    }
     /// Bytes of a [`Body::Stream`](crate::Body::Stream) request body, as they are sent.
     fn on_relay(&mut self, _data: &[u8]) -> Result<(), Error> {
         Err(Misuse::UnexpectedCall("handle_source").into())
@@ -72,7 +78,17 @@ pub(crate) trait Flow {
     fn poll_event(&mut self) -> Option<SessionEvent> {
         None
     }
+    /// A request to send, best effort, before an error is reported (an upload cancels its
+    /// session). Asked once per failure; its answer, whatever it is, is ignored.
+    fn cleanup(&mut self) -> Option<Request> {
+        None
+    }
 }
+
+/// Marks a cleanup request (in its extensions): its answer is ignored, and authentication
+/// does not challenge-and-retry it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cleanup;
 
 #[derive(Debug)]
 enum State<T> {
@@ -89,6 +105,15 @@ enum State<T> {
         buf: Vec<u8>,
         limit: u64,
         expected: bool,
+    },
+    /// Send the cleanup request, then report the error.
+    Cleanup {
+        req: Request,
+        error: Error,
+    },
+    /// The cleanup request is out; the error follows its answer.
+    CleaningUp {
+        error: Error,
     },
     Finished,
     Failed(Error),
@@ -118,6 +143,19 @@ impl<F: Flow> Machine<F> {
         r.map_err(|e| self.fail(e))
     }
 
+    /// Fails with `e`, unless the flow has a cleanup request: then that goes out first (the
+    /// next `poll` yields it) and `e` is reported after its answer. `Err` when failed now.
+    fn abort(&mut self, e: Error) -> Result<(), Error> {
+        match self.flow.cleanup() {
+            Some(mut req) => {
+                req.extensions_mut().insert(Cleanup);
+                self.state = State::Cleanup { req, error: e };
+                Ok(())
+            }
+            None => Err(self.fail(e)),
+        }
+    }
+
     fn status_error(&self, head: &http::response::Parts, body: &[u8]) -> Error {
         Error::from_status(self.flow.kind(), head.status, body)
     }
@@ -145,6 +183,10 @@ impl<F: Flow> Machine<F> {
                     return Ok(Step::NeedSource { max });
                 }
                 State::Ready(Next::Done(out)) => return Ok(Step::Done(out)),
+                State::Cleanup { req, error } => {
+                    self.state = State::CleaningUp { error };
+                    return Ok(Step::Send(req));
+                }
                 State::Finished => {
                     return Err(self.fail(Misuse::PolledAfterDone.into()));
                 }
@@ -163,6 +205,10 @@ impl<F: Flow> Machine<F> {
     ) -> Result<BodyPlan, Error> {
         let head_request = match std::mem::replace(&mut self.state, State::Finished) {
             State::AwaitingHead { head_request } => head_request,
+            State::CleaningUp { error } => {
+                self.state = State::Failed(error);
+                return Ok(BodyPlan::Discard);
+            }
             State::Failed(e) => {
                 self.state = State::Failed(e.clone());
                 return Err(e);
@@ -185,11 +231,16 @@ impl<F: Flow> Machine<F> {
                 limit: DEFAULT_ERROR_BODY,
             });
         }
-        let action = self.flow.on_head(&parts);
-        match self.guard(action)? {
+        let action = match self.flow.on_head(&parts) {
+            Ok(a) => a,
+            Err(e) => return self.abort(e).map(|()| BodyPlan::Discard),
+        };
+        match action {
             HeadAction::Discard => {
-                let next = self.flow.on_response(parts, Vec::new());
-                self.state = State::Ready(self.guard(next)?);
+                match self.flow.on_response(parts, Vec::new()) {
+                    Ok(next) => self.state = State::Ready(next),
+                    Err(e) => self.abort(e)?,
+                }
                 Ok(BodyPlan::Discard)
             }
             HeadAction::Feed(limit) => {
@@ -231,8 +282,10 @@ impl<F: Flow> Machine<F> {
                 expected: true,
                 ..
             } => {
-                let next = self.flow.on_response(head, buf);
-                self.state = State::Ready(self.guard(next)?);
+                match self.flow.on_response(head, buf) {
+                    Ok(next) => self.state = State::Ready(next),
+                    Err(e) => self.abort(e)?,
+                }
                 Ok(())
             }
             State::Reading {
@@ -242,7 +295,7 @@ impl<F: Flow> Machine<F> {
                 ..
             } => {
                 let e = self.status_error(&head, &buf);
-                Err(self.fail(e))
+                self.abort(e)
             }
             State::Failed(e) => {
                 self.state = State::Failed(e.clone());
@@ -264,8 +317,10 @@ impl<F: Flow> Machine<F> {
                         .into(),
                     ));
                 }
-                let next = self.flow.on_source(data);
-                self.state = State::Ready(self.guard(next)?);
+                match self.flow.on_source(data) {
+                    Ok(next) => self.state = State::Ready(next),
+                    Err(e) => self.abort(e)?,
+                }
                 Ok(())
             }
             State::AwaitingHead { head_request } => {
@@ -278,6 +333,35 @@ impl<F: Flow> Machine<F> {
                 Err(e)
             }
             _ => Err(self.fail(Misuse::UnexpectedCall("handle_source").into())),
+        }
+    }
+
+    pub(crate) fn handle_send_failure(&mut self, _now: UnixTime) -> Recovery {
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::AwaitingHead { .. } => match self.flow.on_send_failure() {
+                Some(Ok(next)) => {
+                    self.state = State::Ready(next);
+                    Recovery::Retry
+                }
+                Some(Err(e)) => {
+                    self.fail(e);
+                    Recovery::GiveUp
+                }
+                None => {
+                    self.fail(Misuse::UnexpectedCall("poll after giving up").into());
+                    Recovery::GiveUp
+                }
+            },
+            // The cleanup request got no answer: report the error it was sent for.
+            State::CleaningUp { error } => {
+                self.state = State::Failed(error);
+                Recovery::Retry
+            }
+            other => {
+                self.state = other;
+                self.fail(Misuse::UnexpectedCall("handle_send_failure").into());
+                Recovery::GiveUp
+            }
         }
     }
 
@@ -313,6 +397,12 @@ macro_rules! delegate_operation {
             }
             fn handle_source(&mut self, data: &[u8]) -> Result<(), $crate::error::Error> {
                 self.0.handle_source(data)
+            }
+            fn handle_send_failure(
+                &mut self,
+                now: $crate::operation::UnixTime,
+            ) -> $crate::operation::Recovery {
+                self.0.handle_send_failure(now)
             }
             fn poll_session_event(&mut self) -> Option<$crate::session::SessionEvent> {
                 self.0.poll_session_event()

@@ -370,6 +370,10 @@ fn decode_setup(inp: &mut Input<'_>) -> Setup {
             max_platforms: 1,
             chunk_size: 3,
             max_chunk_size: 7,
+            retry: crate::RetryPolicy {
+                max_retries: 2,
+                ..crate::RetryPolicy::default()
+            },
         }
     } else {
         Limits {
@@ -518,6 +522,27 @@ impl Peer {
         if authority != REGISTRY_HOST && !named_in_challenge && !is_auth_host {
             panic!("Authorization sent to a foreign host: {uri}");
         }
+    }
+
+    /// Whether the reply due next is a transport failure (a status of 600 or more): the
+    /// request gets no response at all. Consumes that reply.
+    fn fails(&mut self, req: &Request) -> bool {
+        let failed = match self.replies.len() {
+            0 => false,
+            n => self
+                .replies
+                .get(self.next % n)
+                .is_some_and(|r| r.status >= 600),
+        };
+        if failed {
+            self.next += 1;
+            self.log.push(Exchange {
+                method: req.method().clone(),
+                uri: req.uri().to_string(),
+                status: 0,
+            });
+        }
+        failed
     }
 
     /// The response head, the body and its split for `req`.
@@ -694,6 +719,15 @@ fn drive<O: Operation>(
                         }
                     }
                 }
+                if peer.fails(&req) {
+                    match op.handle_send_failure(now) {
+                        crate::Recovery::Retry => continue,
+                        crate::Recovery::GiveUp => {
+                            assert!(op.poll(now).is_err(), "polled on after giving up");
+                            return End::Failed;
+                        }
+                    }
+                }
                 let (head, body, split) = peer.answer(&req);
                 let r = op.handle_response(head, now);
                 drain(op, session);
@@ -741,7 +775,7 @@ fn drive_authed<O: Operation + Scoped>(
     source: &[u8],
     source_read: usize,
 ) -> End<O::Output> {
-    let mut authed = Authed::new(session, op);
+    let mut authed = Authed::new(session, crate::Retrying::new(session, op));
     let end = drive(&mut authed, session, peer, source, source_read);
     if trace() {
         for x in &peer.log {

@@ -77,6 +77,7 @@ pub mod manifest;
 mod operation;
 pub mod pyjson;
 mod reference;
+mod retry;
 mod session;
 mod url;
 mod version;
@@ -106,8 +107,9 @@ pub use manifest::{
     AliasContent, AliasManifest, DeleteManifest, FetchedManifest, GetManifest, HeadManifest,
     ManifestInfo, PerPlatform, PlatformManifest, PutManifest, ReadAlias, ReadOptions,
 };
-pub use operation::{Body, BodyPlan, Operation, Request, SourceRange, Step, UnixTime};
+pub use operation::{Body, BodyPlan, Operation, Recovery, Request, SourceRange, Step, UnixTime};
 pub use reference::{Digest, Reference, ReferenceError, Repository, Tag};
+pub use retry::{RetryPolicy, Retrying};
 pub use session::{Credentials, Limits, Scheme, Session, SessionEvent};
 pub use url::MAX_URL_LEN;
 pub use version::{VersionCheck, VersionInfo};

@@ -88,6 +88,19 @@ pub struct SourceRange {
     pub len: u64,
 }
 
+/// What an operation does after the driver could not complete its last request (no
+/// response head arrived: connection refused or reset, a timeout, a body that could not be
+/// sent).
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// Poll again: the operation waits and/or sends a request again.
+    Retry,
+    /// The operation cannot go on; the driver reports its transport error. The operation
+    /// is finished.
+    GiveUp,
+}
+
 /// What the driver does with the body of the response it just handed over.
 #[must_use]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +162,12 @@ pub trait Operation {
 
     /// The end of the response body (only after [`BodyPlan::Feed`]).
     fn handle_body_end(&mut self) -> Result<(), Error>;
+
+    /// The last [`Step::Send`] request could not be completed: no response head arrived.
+    /// On [`Recovery::Retry`], poll again; on [`Recovery::GiveUp`], report the transport
+    /// error. Requests with a body are never blindly re-sent: an upload may first ask the
+    /// registry how much it holds.
+    fn handle_send_failure(&mut self, now: UnixTime) -> Recovery;
 
     /// Bytes read from the stream source after [`Step::NeedSource`] (empty means end of
     /// stream), or relayed as a [`Body::Stream`] request body while it is being sent.

@@ -12,6 +12,7 @@ use crate::auth::Scope;
 use crate::error::Error;
 use crate::operation::UnixTime;
 use crate::reference::Repository;
+use crate::retry::RetryPolicy;
 
 /// Plain http or https to the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +95,8 @@ pub struct Limits {
     pub chunk_size: u64,
     /// Largest chunk any registry hint (`OCI-Chunk-Min-Length`) can make us use.
     pub max_chunk_size: u64,
+    /// Retries of idempotent requests after transient failures.
+    pub retry: RetryPolicy,
 }
 
 /// Default [`Limits::manifest_body`]: 4 MiB.
@@ -120,6 +123,7 @@ impl Default for Limits {
             max_platforms: 256,
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_chunk_size: 256 * 1024 * 1024,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -171,6 +175,7 @@ pub struct Session {
     preset_token: Option<String>,
     basic_accepted: bool,
     realm: Option<BearerRealm>,
+    jitter_seed: u64,
 }
 
 /// The default `User-Agent`.
@@ -206,6 +211,7 @@ impl Session {
             preset_token: None,
             basic_accepted: false,
             realm: None,
+            jitter_seed: 0x9E37_79B9_7F4A_7C15,
         })
     }
 
@@ -231,6 +237,18 @@ impl Session {
     pub fn with_user_agent(mut self, user_agent: &str) -> Session {
         user_agent.clone_into(&mut self.user_agent);
         self
+    }
+
+    /// Seeds the jitter of retry backoffs (drivers pass something that differs between
+    /// processes, e.g. the clock's nanoseconds; dxf-proto reads no randomness itself).
+    pub fn with_jitter_seed(mut self, seed: u64) -> Session {
+        self.jitter_seed = seed;
+        self
+    }
+
+    /// The jitter seed.
+    pub fn jitter_seed(&self) -> u64 {
+        self.jitter_seed
     }
 
     /// Sets the limits.

@@ -7,6 +7,10 @@
 //! [`BUFFERS`] buffers exist (bounded memory whatever the blob's size). A blob that fits in
 //! one buffer is hashed inline, without a thread. The end is reported only after the
 //! hashing thread has seen every byte and the verifier accepted them.
+//!
+//! A body that breaks midway (connection reset, cut short) is continued: a new request asks
+//! for the rest (dxf-proto's `GetBlob::resume`, `Range: bytes=N-`) and its bytes go on
+//! into the same verifier, a bounded number of times (the retry policy's count).
 
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -77,6 +81,10 @@ impl Hasher {
     }
 }
 
+/// Fetches the rest of a blob from a byte offset: the new body and the blob offset its first
+/// byte is at (the offset asked for, or 0 when the registry sent the whole blob again).
+pub(crate) type Resume = Box<dyn FnMut(u64) -> io::Result<(ureq::Body, u64)> + Send>;
+
 /// A blob being downloaded. Reads return the blob's bytes; the `read` that reaches the end
 /// returns `Ok(0)` only if the blob matched its digest and length, and an
 /// `io::ErrorKind::InvalidData` error carrying the [`dxf_proto::Error`] otherwise.
@@ -100,6 +108,11 @@ pub struct BlobReader {
     digest: Digest,
     len: Option<u64>,
     failed: Option<Failed>,
+    /// Blob bytes received so far (the offset a resume asks from).
+    received: u64,
+    /// How to continue after a broken body, and how many more times.
+    resume: Option<Resume>,
+    resumes_left: u32,
 }
 
 impl std::fmt::Debug for BlobReader {
@@ -112,8 +125,20 @@ impl std::fmt::Debug for BlobReader {
 }
 
 impl BlobReader {
-    pub(crate) fn new(body: ureq::Body, verifier: BlobVerifier, len: Option<u64>) -> BlobReader {
+    pub(crate) fn new(
+        body: ureq::Body,
+        verifier: BlobVerifier,
+        len: Option<u64>,
+        resume: Option<(Resume, u32)>,
+    ) -> BlobReader {
+        let (resume, resumes_left) = match resume {
+            Some((r, n)) => (Some(r), n),
+            None => (None, 0),
+        };
         BlobReader {
+            received: 0,
+            resume,
+            resumes_left,
             body: body.into_reader(),
             digest: verifier.expected().clone(),
             len: len.or(verifier.expected_len()),
@@ -252,8 +277,12 @@ impl BlobReader {
                     self.eof = true;
                     break;
                 }
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    filled += n;
+                    self.received += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if self.continue_after(&e) => {}
                 Err(e) if filled == 0 => {
                     self.cur = buf;
                     return Err(e);
@@ -267,6 +296,43 @@ impl BlobReader {
         self.cur = buf;
         self.end = filled;
         Ok(())
+    }
+}
+
+impl BlobReader {
+    /// After a receive error: whether the body was replaced by the rest of the blob (and
+    /// reading goes on). Never for an error of our own making, never past the bound.
+    fn continue_after(&mut self, e: &io::Error) -> bool {
+        let broken = matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::TimedOut
+                | io::ErrorKind::Other
+        ) && e
+            .get_ref()
+            .is_none_or(|inner| !inner.is::<dxf_proto::Error>());
+        if !broken || self.resumes_left == 0 {
+            return false;
+        }
+        let Some(resume) = self.resume.as_mut() else {
+            return false;
+        };
+        self.resumes_left -= 1;
+        let Ok((body, offset)) = resume(self.received) else {
+            return false;
+        };
+        let mut reader = body.into_reader();
+        // A whole blob again (the registry ignored the range): skip what was received.
+        let skip = self.received.saturating_sub(offset);
+        match io::copy(&mut (&mut reader).take(skip), &mut io::sink()) {
+            Ok(n) if n == skip => {}
+            _ => return false,
+        }
+        self.body = reader;
+        true
     }
 }
 
@@ -341,7 +407,7 @@ mod tests {
         let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
         let response = agent.get(&format!("http://{addr}/blob")).call().unwrap();
         let verifier = BlobVerifier::new(digest, expected_len).unwrap();
-        BlobReader::new(response.into_body(), verifier, expected_len)
+        BlobReader::new(response.into_body(), verifier, expected_len, None)
     }
 
     fn data(len: usize) -> Vec<u8> {

@@ -12,8 +12,8 @@ use dxf_proto::manifest::alias::{docker_alias_manifest, BlobDescriptor};
 use dxf_proto::{
     AliasManifest, Catalog, Credentials, DeleteBlob, DeleteManifest, Digest, Error as ProtoError,
     GetBlob, HeadBlob, HeadManifest, ListTags, ManifestInfo, MountBlob, MountOptions, Operation,
-    Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference, Scheme, Scope,
-    Scoped, Session, Sha256, Upload, UploadMode, UploadOptions, VersionCheck, VersionInfo,
+    Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference, RetryPolicy, Scheme,
+    Scope, Scoped, Session, Sha256, Upload, UploadMode, UploadOptions, VersionCheck, VersionInfo,
 };
 
 use crate::body::BlobReader;
@@ -40,6 +40,8 @@ pub struct Config {
     pub transport: TransportConfig,
     /// Chunk size for chunked and streamed uploads (`None`: dxf-proto's default).
     pub chunk_size: Option<u64>,
+    /// Retries of idempotent requests after transient failures (`DXF_RETRIES`).
+    pub retries: RetryPolicy,
 }
 
 impl Config {
@@ -54,6 +56,7 @@ impl Config {
             allow_credentials_over_http: false,
             transport: TransportConfig::default(),
             chunk_size: None,
+            retries: RetryPolicy::default(),
         }
     }
 }
@@ -107,6 +110,15 @@ impl<'a> PushOptions<'a> {
             ..Default::default()
         }
     }
+}
+
+/// Something that differs between processes and calls, for retry jitter.
+fn jitter_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32)
 }
 
 /// Hashes a readable source with SHA-256 (python-dxf's `hash_file`).
@@ -168,11 +180,15 @@ impl Registry {
         } else {
             Scheme::Https
         };
-        let mut limits = dxf_proto::Limits::default();
+        let mut limits = dxf_proto::Limits {
+            retry: config.retries,
+            ..dxf_proto::Limits::default()
+        };
         if let Some(c) = config.chunk_size {
             limits.chunk_size = c.max(1);
         }
         let mut session = Session::new(&config.host, scheme)?
+            .with_jitter_seed(jitter_seed())
             .with_credentials(config.credentials.clone())
             .with_auth_host(config.auth_host.clone())
             .allow_credentials_over_http(config.allow_credentials_over_http)
@@ -377,7 +393,24 @@ impl Repository {
         let op = GetBlob::new(&self.session(), &self.name, digest, expected_size)?;
         let (download, body) = run(self.shared(), op, Source::None, None)?;
         let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
-        Ok(BlobReader::new(body, download.verifier, download.len))
+        // A body that breaks midway is continued from where it broke (a ranged GET).
+        let (shared, name, blob) = (self.shared().clone(), self.name.clone(), digest.clone());
+        let total = download.len.or(expected_size);
+        let resume: crate::body::Resume = Box::new(move |offset| {
+            let op = GetBlob::resume(&shared.session(), &name, &blob, offset, total)
+                .map_err(io::Error::other)?;
+            let (download, body) =
+                run(&shared, op, Source::None, None).map_err(io::Error::other)?;
+            let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
+            Ok((body, download.offset))
+        });
+        let times = self.session().limits().retry.max_retries;
+        Ok(BlobReader::new(
+            body,
+            download.verifier,
+            download.len,
+            Some((resume, times)),
+        ))
     }
 
     /// The size of a blob (python-dxf `blob_size`).

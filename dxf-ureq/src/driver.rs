@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dxf_proto::http::{Request, Response};
-use dxf_proto::{Authed, Body, BodyPlan, Operation, Scoped, Session, Step, UnixTime};
+use dxf_proto::{
+    Authed, Body, BodyPlan, Operation, Recovery, Retrying, Scoped, Session, Step, UnixTime,
+};
 use ureq::SendBody;
 
 use crate::error::{Error, Result};
@@ -134,15 +136,16 @@ impl<R: Read, O: Operation, F: FnMut(u64)> Read for Relay<'_, R, O, F> {
     }
 }
 
-/// Runs `op` (wrapped in [`Authed`]) to completion. For an operation that ends with
-/// [`BodyPlan::Deliver`], the unread response body is returned beside the output.
+/// Runs `op` (wrapped in [`Retrying`] and [`Authed`]) to completion. For an operation that
+/// ends with [`BodyPlan::Deliver`], the unread response body is returned beside the output.
 pub(crate) fn run<'a, O: Operation + Scoped>(
     shared: &Arc<Shared>,
     op: O,
     mut source: Source<'a>,
     mut progress: Progress<'a>,
 ) -> Result<(O::Output, Option<ureq::Body>)> {
-    let mut op = Authed::new(&shared.session(), op);
+    let session = shared.session();
+    let mut op = Authed::new(&session, Retrying::new(&session, op));
     let mut delivered = None;
     let mut buf = Vec::new();
     loop {
@@ -214,7 +217,7 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
                         }
                         sent
                     }
-                    Body::Empty => send_empty(&shared.agent, parts),
+                    Body::Empty => shared.agent.run(Request::from_parts(parts, ())),
                     Body::Bytes(bytes) => shared.agent.run(Request::from_parts(parts, bytes)),
                     Body::Source(range) => {
                         let Source::Seekable(src) = &mut source else {
@@ -236,8 +239,15 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
                             SendBody::from_reader(&mut reader),
                         ))
                     }
-                }
-                .map_err(|source| Error::Transport { host, source })?;
+                };
+                let response = match response {
+                    Ok(r) => r,
+                    // No response: the operation decides whether (and when) to try again.
+                    Err(source) => match op.handle_send_failure(now()) {
+                        Recovery::Retry => continue,
+                        Recovery::GiveUp => return Err(Error::Transport { host, source }),
+                    },
+                };
                 let (parts, body) = response.into_parts();
                 let plan = op.handle_response(Response::from_parts(parts, ()), now());
                 shared.learn(&mut op);
@@ -264,51 +274,6 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
             }
         }
     }
-}
-
-/// Sends a bodiless request. A GET or HEAD that fails because the pooled connection it
-/// went out on had just been closed by the server (the keep-alive race of RFC 9112 §9.3.1:
-/// no response byte arrived) is sent once more on a fresh connection; nothing else is
-/// resent here.
-fn send_empty(
-    agent: &ureq::Agent,
-    parts: dxf_proto::http::request::Parts,
-) -> Result<Response<ureq::Body>, ureq::Error> {
-    let retry = matches!(
-        parts.method,
-        dxf_proto::http::Method::GET | dxf_proto::http::Method::HEAD
-    )
-    .then(|| {
-        (
-            parts.method.clone(),
-            parts.uri.clone(),
-            parts.headers.clone(),
-        )
-    });
-    match agent.run(Request::from_parts(parts, ())) {
-        Err(ureq::Error::Io(e)) if retry.is_some() && is_stale_connection(&e) => {
-            let Some((method, uri, headers)) = retry else {
-                return Err(ureq::Error::Io(e));
-            };
-            let mut req = Request::new(());
-            *req.method_mut() = method;
-            *req.uri_mut() = uri;
-            *req.headers_mut() = headers;
-            agent.run(req)
-        }
-        other => other,
-    }
-}
-
-/// Whether an IO error is a connection the peer closed under us.
-fn is_stale_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-    )
 }
 
 /// Reads a small unwanted body to its end so the connection can be reused; a large one is

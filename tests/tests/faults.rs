@@ -12,9 +12,11 @@
 //!   the timeout succeeds, one beyond it times out;
 //! - a server closing idle keep-alive connections is survived.
 //!
-//! Retries and resumption are not expected yet: every fault is reported as a failure —
-//! except the keep-alive race (a pooled connection the server closed just as it was
-//! reused), where a bodiless GET/HEAD is sent once more. Two tests check the proxy itself, with no client library: against the
+//! The clients above never retry (`RetryPolicy::never`), so every fault meets the operation
+//! as it is. With the default policy (`transient_faults_are_retried_and_uploads_resumed`,
+//! the keep-alive tests): a bodiless GET/HEAD answered 429/5xx, lost, or late beyond the
+//! timeout is sent again (backoff, `Retry-After`), a request with a body never is, and a
+//! chunked upload that loses a chunk asks the registry and re-sends only what is missing. Two tests check the proxy itself, with no client library: against the
 //! registry, and against a fake upstream that speaks chunked bodies.
 
 #![allow(
@@ -36,7 +38,7 @@ use adapter::{connect, Adapter, Failure, Kind, Push, Settings};
 use dxf_tests::cli::{dxf, dxf_with, random_bytes, sha256, Run};
 use dxf_tests::fault_proxy::{direct, Fault, FaultProxy, Rule, WRONG_DIGEST};
 use dxf_tests::{Mode, TestRegistry};
-use dxf_ureq::dxf_proto::{Digest, Error as ProtoError, PerPlatform};
+use dxf_ureq::dxf_proto::{Digest, Error as ProtoError, PerPlatform, RetryPolicy};
 
 /// Chunk size for chunked and streamed uploads (several PATCHes per blob).
 const CHUNK: u64 = 128 * 1024;
@@ -61,12 +63,18 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// Clients that never retry: each fault meets the operation as it is.
     fn new(kind: Kind) -> Fixture {
+        Fixture::with_retries(kind, RetryPolicy::never())
+    }
+
+    fn with_retries(kind: Kind, retries: RetryPolicy) -> Fixture {
         let reg = TestRegistry::start(Mode::Plain);
         let proxy = FaultProxy::for_registry(&reg);
         let mut settings = Settings::for_registry(&reg);
         settings.chunk_size = Some(CHUNK);
         settings.timeout = Some(TIMEOUT);
+        settings.retries = retries;
         let direct = connect(kind, &settings);
         settings.host = proxy.host();
         let via = connect(kind, &settings);
@@ -815,7 +823,7 @@ fn delayed_responses(kind: Kind) {
 /// connection (no `Connection: close` announced): each next request takes a pooled
 /// connection the server has closed.
 fn closing_server(kind: Kind) -> (Fixture, Digest, Vec<u8>) {
-    let f = Fixture::new(kind);
+    let f = Fixture::with_retries(kind, RetryPolicy::default());
     let data = random_bytes(1000, 15);
     let d = f
         .direct
@@ -869,8 +877,178 @@ macro_rules! both_adapters {
     };
 }
 
+fn transient_faults_are_retried_and_uploads_resumed(kind: Kind) {
+    let f = Fixture::with_retries(kind, RetryPolicy::default());
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(10_000, 41);
+    let d = f
+        .direct
+        .push_reader("f/retry", &data, Push::new())
+        .unwrap()
+        .digest;
+    f.direct
+        .set_alias("f/retry", "v1", std::slice::from_ref(&d))
+        .unwrap();
+
+    // 503 twice, then the registry answers: one call, three requests, one forwarded.
+    f.proxy
+        .add(Rule::on("HEAD", "/blobs/", Fault::status(503)).times(2));
+    let (requests, forwarded) = (f.proxy.requests(), f.proxy.forwarded());
+    assert_eq!(f.via.blob_size("f/retry", &d).unwrap(), data.len() as u64);
+    assert_eq!(f.proxy.requests() - requests, 3);
+    assert_eq!(f.proxy.forwarded() - forwarded, 1);
+
+    // 429 with Retry-After: 1 on the blob GET: waited for, then the pull verifies.
+    f.proxy
+        .add(Rule::on("GET", "/blobs/", Fault::too_many_requests(1)));
+    let start = Instant::now();
+    let (_, read) = f.via.pull("f/retry", &d, None).unwrap();
+    assert!(read.unwrap() == data);
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
+
+    // A lost response and a late one (beyond the timeout) on manifest GETs.
+    f.proxy
+        .add(Rule::on("GET", "/manifests/", Fault::DropResponse));
+    assert!(f.via.get_alias("f/retry", "v1", None).is_ok());
+    f.proxy.add(Rule::on(
+        "GET",
+        "/manifests/",
+        Fault::Delay(TIMEOUT + Duration::from_secs(1)),
+    ));
+    assert!(f.via.get_alias("f/retry", "v1", None).is_ok());
+    assert!(f.proxy.pending().is_empty());
+
+    // Always 503: bounded (one try and four retries), then the status as the error.
+    f.proxy
+        .add(Rule::on("HEAD", "/blobs/", Fault::status(503)).always());
+    let requests = f.proxy.requests();
+    assert_status(&f.via.blob_size("f/retry", &d).unwrap_err(), 503);
+    assert_eq!(f.proxy.requests() - requests, 5);
+    f.proxy.clear();
+
+    // Requests with a body are never sent again blindly: a 503 on the POST that starts an
+    // upload, or on the closing PUT, is the answer.
+    for (method, rule) in [
+        (
+            "POST",
+            Rule::on("POST", "/blobs/uploads/", Fault::status(503)),
+        ),
+        (
+            "PUT",
+            Rule::on("PUT", "/blobs/uploads/", Fault::status(503)),
+        ),
+    ] {
+        f.proxy.add(rule.clone());
+        let requests = f.proxy.requests();
+        let up = random_bytes(5_000, 42);
+        let e = f.via.push_reader("f/retry", &up, Push::new()).unwrap_err();
+        assert_status(&e, 503);
+        assert!(f.proxy.pending().is_empty(), "{rule:?}");
+        let sent = f.proxy.requests() - requests;
+        assert!(sent <= 4, "{rule:?}: {sent} requests");
+        if method == "PUT" {
+            // The session the registry kept is cancelled, not left behind.
+            let last = f.proxy.log().pop().unwrap();
+            assert_eq!(last.method, "DELETE", "{rule:?}");
+            assert_eq!(
+                last.status,
+                Some(204),
+                "{rule:?}: distribution cancelled it"
+            );
+        }
+    }
+
+    // A chunked file upload whose third PATCH is cut midway: the client asks the registry
+    // what it holds (never a blind replay). distribution then no longer knows the session
+    // (404 BLOB_UPLOAD_INVALID: the cut chunk left its stored size and `_state` apart), so
+    // the upload starts over once — what went before the cut is sent again, never more.
+    let len = 6 * CHUNK as usize + 321;
+    let up = random_bytes(len, 43);
+    let path = dir.path().join("chunked");
+    std::fs::write(&path, &up).unwrap();
+    f.proxy.add(
+        Rule::on(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::CloseRequestAfter(CHUNK / 2),
+        )
+        .skip(2),
+    );
+    let sent_before = f.proxy.bytes_up();
+    let chunked = Push {
+        chunked: true,
+        ..Push::new()
+    };
+    let pushed = f.via.push_path("f/resume", &path, chunked).unwrap();
+    assert_eq!(pushed.digest, digest(&up));
+    assert!(f.proxy.pending().is_empty(), "the cut happened");
+    assert!(registry_holds(&f.reg, "f/resume", &up));
+    // Bytes through the proxy beyond the blob itself: request heads and the two and a half
+    // chunks before the cut — plus, when distribution still answered the status request
+    // and refused only the next chunk, that one chunk.
+    let extra = f.proxy.bytes_up() - sent_before - len as u64;
+    eprintln!("{kind:?}: {extra} bytes beyond the blob went up for the resumed upload");
+    assert!(extra >= 2 * CHUNK, "{extra}: the upload started over");
+    assert!(extra <= 7 * CHUNK / 2 + 16 * 1024, "{extra} bytes re-sent");
+}
+
+/// A blob body cut midway is continued with a ranged GET and still verified whole; a
+/// corrupted one is never made good by that. (dxf-ureq's `BlobReader`.)
+fn broken_pull_is_resumed_and_still_verified(kind: Kind) {
+    let f = Fixture::with_retries(kind, RetryPolicy::default());
+    let len = 3 << 20;
+    let data = random_bytes(len, 44);
+    let d = f
+        .direct
+        .push_reader("f/resume-pull", &data, Push::new())
+        .unwrap()
+        .digest;
+    let cut = (len / 3) as u64;
+    f.proxy
+        .add(Rule::on("GET", "/blobs/", Fault::truncate(cut)).times(2));
+    let down = f.proxy.bytes_down();
+    let (size, read) = f.via.pull("f/resume-pull", &d, None).unwrap();
+    assert_eq!(size, Some(len as u64));
+    assert!(
+        read.unwrap() == data,
+        "the resumed blob is whole and verified"
+    );
+    assert!(f.proxy.pending().is_empty(), "both cuts happened");
+    let ranged = f
+        .proxy
+        .log()
+        .iter()
+        .filter(|x| x.method == "GET" && x.status == Some(206))
+        .count();
+    assert_eq!(ranged, 2, "two resumes, each a 206");
+    // Bytes down: the blob once, plus response heads — nothing received twice.
+    let extra = f.proxy.bytes_down() - down - len as u64;
+    assert!(extra < 4096, "{extra} bytes beyond the blob");
+
+    // Cut, then corrupted on the resume: the digest check still fails the pull.
+    f.proxy
+        .add(Rule::on("GET", "/blobs/", Fault::truncate(cut)));
+    f.proxy
+        .add(Rule::on("GET", "/blobs/", Fault::CorruptByte(10)));
+    let (_, read) = f.via.pull("f/resume-pull", &d, None).unwrap();
+    let e = read.unwrap_err();
+    assert!(
+        matches!(proto_of(&e), Some(ProtoError::DigestMismatch { .. })),
+        "{e}"
+    );
+}
+
+#[test]
+fn ureq_broken_pull_is_resumed_and_still_verified() {
+    broken_pull_is_resumed_and_still_verified(Kind::Ureq);
+}
+
 both_adapters!(
     corrupted_pull_is_an_error,
+    transient_faults_are_retried_and_uploads_resumed,
     truncated_pull_is_an_error,
     wrong_digest_header_is_an_error,
     corrupted_or_truncated_manifest_is_an_error,
@@ -886,8 +1064,44 @@ both_adapters!(
 
 /// `dxf args` through the proxy.
 fn dxf_via(reg: &TestRegistry, proxy: &FaultProxy, args: &[&str]) -> Run {
+    dxf_via_retrying(reg, proxy, "0", args)
+}
+
+/// `dxf args` through the proxy with `DXF_RETRIES=retries`.
+fn dxf_via_retrying(reg: &TestRegistry, proxy: &FaultProxy, retries: &str, args: &[&str]) -> Run {
     let host = proxy.host();
-    dxf_with(reg, args, &[("DXF_HOST", Some(&host))], None)
+    let env = [
+        ("DXF_HOST", Some(host.as_str())),
+        ("DXF_RETRIES", Some(retries)),
+    ];
+    dxf_with(reg, args, &env, None)
+}
+
+#[test]
+fn cli_transient_errors_are_retried_unless_disabled() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let proxy = FaultProxy::for_registry(&reg);
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(5_000, 17);
+    let d = sha256(&data);
+    let file = write_file(dir.path(), "blob", &data);
+    dxf(&reg, &["push-blob", "c/retry", &file, "@v1"]).ok();
+    for (method, path, args) in [
+        ("HEAD", "/blobs/", vec!["blob-size", "c/retry", d.as_str()]),
+        ("GET", "/blobs/", vec!["pull-blob", "c/retry", d.as_str()]),
+        ("GET", "/manifests/", vec!["get-alias", "c/retry", "v1"]),
+    ] {
+        proxy.add(Rule::on(method, path, Fault::status(503)).times(2));
+        let r = dxf_via_retrying(&reg, &proxy, "4", &args).ok();
+        assert!(!r.stdout.is_empty(), "{args:?}");
+        assert!(proxy.pending().is_empty(), "{args:?}");
+        proxy.add(Rule::on(method, path, Fault::status(503)).times(2));
+        let r = dxf_via_retrying(&reg, &proxy, "1", &args);
+        failed_cleanly(&r, 1, "503");
+        proxy.clear();
+    }
+    let r = dxf_via_retrying(&reg, &proxy, "many", &["blob-size", "c/retry", &d]);
+    failed_cleanly(&r, 1, "must be a whole number");
 }
 
 /// Exit `code`, one line `dxf: …` on stderr containing `needle`, no panic.

@@ -5,7 +5,8 @@
 //! never on a cross-host redirect or upload `Location`. A 401 with a parseable challenge
 //! never reaches the inner operation: the wrapper fetches a token from the realm (or switches
 //! to Basic) and re-sends the inner operation's last request once. A 401 right after that
-//! is [`Error::Unauthorized`]. When the session already knows the realm, a missing or
+//! is [`Error::Unauthorized`]. A 403 met with a cached bearer token (ECR's "token expired")
+//! gets the same treatment once. When the session already knows the realm, a missing or
 //! expiring token is fetched *before* the request, saving the 401 round trip — and keeping
 //! a stream body (which cannot be replayed) from meeting an expired token.
 
@@ -19,7 +20,8 @@ use super::challenge::parse_challenges;
 use super::token_response::parse_token_response;
 use super::Scope;
 use crate::error::{Error, Misuse, OciError, OpKind, ProtocolViolation};
-use crate::operation::{Body, BodyPlan, Operation, Request, Step, UnixTime};
+use crate::exchange::Cleanup;
+use crate::operation::{Body, BodyPlan, Operation, Recovery, Request, Step, UnixTime};
 use crate::session::{
     expired, BearerRealm, CachedToken, Credentials, Event, Session, SessionEvent,
 };
@@ -52,6 +54,8 @@ struct Template {
     version: Version,
     headers: HeaderMap,
     body: Option<Body>,
+    /// A best-effort cleanup request: its 401/403 go to the inner operation as they are.
+    cleanup: bool,
 }
 
 #[derive(Debug)]
@@ -252,6 +256,7 @@ impl<O: Operation + Scoped> Authed<O> {
             version: req.version(),
             headers: req.headers().clone(),
             body,
+            cleanup: req.extensions().get::<Cleanup>().is_some(),
         });
     }
 
@@ -442,6 +447,9 @@ impl<O: Operation + Scoped> Authed<O> {
         now: UnixTime,
     ) -> Result<BodyPlan, Error> {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::InnerSent if self.template.as_ref().is_some_and(|t| t.cleanup) => {
+                self.inner.handle_response(head, now)
+            }
             Phase::InnerSent => {
                 if head.status() == StatusCode::UNAUTHORIZED {
                     let (parts, ()) = head.into_parts();
@@ -456,6 +464,20 @@ impl<O: Operation + Scoped> Authed<O> {
                     return Ok(BodyPlan::Feed {
                         limit: self.error_limit,
                     });
+                }
+                // ECR answers an expired token with 403, not 401: a cached token met with
+                // 403 is replaced once; a 403 right after a fresh token is the answer.
+                if head.status() == StatusCode::FORBIDDEN
+                    && !self.fresh
+                    && self.rounds < self.max_rounds
+                    && matches!(self.current, Current::Bearer(_))
+                {
+                    if let Some(realm) = self.realm.clone() {
+                        self.rounds += 1;
+                        self.phase =
+                            Phase::Challenged(ChallengePlan::Bearer { realm, scope: None });
+                        return Ok(BodyPlan::Discard);
+                    }
                 }
                 let plan = self.inner.handle_response(head, now)?;
                 if let BodyPlan::Feed { .. } = plan {
@@ -624,6 +646,24 @@ impl<O: Operation + Scoped> Operation for Authed<O> {
             _ => Err(Misuse::UnexpectedCall("handle_source").into()),
         };
         self.sticky(r)
+    }
+
+    fn handle_send_failure(&mut self, now: UnixTime) -> Recovery {
+        if self.failed.is_some() {
+            return Recovery::GiveUp;
+        }
+        match self.phase {
+            // The inner operation's request: it decides.
+            Phase::InnerSent => {
+                self.phase = Phase::Idle;
+                self.inner.handle_send_failure(now)
+            }
+            // A token request (or nothing) failed: give up.
+            _ => {
+                self.failed = Some(Misuse::UnexpectedCall("poll after giving up").into());
+                Recovery::GiveUp
+            }
+        }
     }
 
     fn poll_session_event(&mut self) -> Option<SessionEvent> {

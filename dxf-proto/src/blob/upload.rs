@@ -16,7 +16,8 @@
 //! used, relative or absolute, query kept), `PATCH` answered 201 (ECR), a short `Range`
 //! acknowledgement (resend from there, known source), a stale `Range` that stops advancing
 //! (ECR, Zot: trusted, and the closing digest check catches loss), `416` on `PATCH` (ask the
-//! session's status and continue), `OCI-Chunk-Min-Length`. Success needs a 201 on the final
+//! session's status and continue), `OCI-Chunk-Min-Length`, a chunk lost in transport (ask the
+//! status, continue from what the registry holds). Success needs a 201 on the final
 //! `PUT` whose `Docker-Content-Digest`, when present, is the blob's digest.
 //!
 //! [`Step::NeedSource`]: crate::Step::NeedSource
@@ -83,6 +84,10 @@ pub struct Pushed {
 /// Most consecutive responses without progress before an upload is abandoned.
 pub const MAX_STALLED_ROUNDS: u32 = 8;
 
+/// Most times an upload of a seekable source starts over after the registry lost its
+/// session (distribution and ACR invalidate a session whose chunk was cut midway).
+pub const MAX_RESTARTS: u32 = 2;
+
 #[derive(Debug)]
 enum Source {
     Known {
@@ -141,6 +146,7 @@ pub(crate) struct UploadFlow {
     /// registry that acknowledges a chunk, then 416s and resyncs back, must not loop).
     high_water: u64,
     stalls: u32,
+    restarts: u32,
     phase: Phase,
 }
 
@@ -267,6 +273,7 @@ impl Upload {
             acked: 0,
             high_water: 0,
             stalls: 0,
+            restarts: 0,
             phase: Phase::Checking,
         })))
     }
@@ -428,6 +435,15 @@ impl UploadFlow {
         }
     }
 
+    /// Whether a 404 on a chunk or a status request means "the registry dropped the
+    /// session; start over" — possible for a seekable source, a bounded number of times.
+    /// (distribution and ACR invalidate a session whose chunk was cut midway.)
+    fn may_restart(&self, status: StatusCode) -> bool {
+        status == StatusCode::NOT_FOUND
+            && self.restarts < MAX_RESTARTS
+            && matches!(self.source, Source::Known { .. })
+    }
+
     fn stalled(&mut self) -> Result<(), Error> {
         self.stalls += 1;
         if self.stalls > MAX_STALLED_ROUNDS {
@@ -497,9 +513,9 @@ impl Flow for UploadFlow {
             Phase::Checking => matches!(status.as_u16(), 200 | 404),
             Phase::Starting => status == StatusCode::ACCEPTED,
             Phase::Patching { .. } => {
-                matches!(status.as_u16(), 201 | 202 | 204 | 416)
+                matches!(status.as_u16(), 201 | 202 | 204 | 416) || self.may_restart(status)
             }
-            Phase::Resyncing => matches!(status.as_u16(), 200 | 204),
+            Phase::Resyncing => matches!(status.as_u16(), 200 | 204) || self.may_restart(status),
             Phase::Committing { .. } => status == StatusCode::CREATED,
         }
     }
@@ -543,6 +559,14 @@ impl Flow for UploadFlow {
                 self.take_location(&head, true)?;
                 self.note_chunk_hint(&head);
                 self.advance()
+            }
+            // Only reached when `may_restart` let the 404 through.
+            Phase::Patching { .. } | Phase::Resyncing if head.status == StatusCode::NOT_FOUND => {
+                self.restarts += 1;
+                self.acked = 0;
+                self.high_water = 0;
+                self.location = None;
+                self.start_session()
             }
             Phase::Patching { end } => {
                 self.take_location(&head, false)?;
@@ -625,6 +649,28 @@ impl Flow for UploadFlow {
             pending.extend_from_slice(data);
         }
         self.advance()
+    }
+
+    fn cleanup(&mut self) -> Option<Request> {
+        // The upload is given up: cancel the session (spec: clients SHOULD; failures
+        // ignored). Once.
+        let url = self.location.take()?;
+        request(Method::DELETE, &url, Body::Empty, None).ok()
+    }
+
+    fn on_send_failure(&mut self) -> Option<Result<Next<Pushed>, Error>> {
+        // A chunk of a seekable source that may or may not have arrived: ask the registry
+        // how much it holds and go on from there (never a blind replay).
+        let resumable = matches!(self.source, Source::Known { .. })
+            && matches!(self.phase, Phase::Patching { .. });
+        if !resumable {
+            return None;
+        }
+        let resync = self.stalled().and_then(|()| {
+            self.phase = Phase::Resyncing;
+            request(Method::GET, self.current_location()?, Body::Empty, None).map(Next::Send)
+        });
+        Some(resync)
     }
 
     fn on_relay(&mut self, data: &[u8]) -> Result<(), Error> {

@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::digest::BlobVerifier;
 use crate::error::Error;
-use crate::operation::{Body, BodyPlan, Operation, Request, Step, UnixTime};
+use crate::operation::{Body, BodyPlan, Operation, Recovery, Request, Step, UnixTime};
 use crate::session::Session;
 
 /// A scripted response.
@@ -29,6 +29,12 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
         }
+    }
+
+    /// No response at all: the connection failed (status 0). [`drive`] then calls
+    /// [`Operation::handle_send_failure`].
+    pub fn transport_failure() -> Reply {
+        Reply::status(0)
     }
 
     /// Adds a header.
@@ -156,6 +162,8 @@ pub enum DriveError {
     StepLimit,
     /// The reply could not be turned into an `http::Response`.
     BadReply(String),
+    /// The operation gave up after a [`Reply::transport_failure`].
+    GaveUp,
 }
 
 impl From<Error> for DriveError {
@@ -170,6 +178,7 @@ impl fmt::Display for DriveError {
             DriveError::Op(e) => write!(f, "{e}"),
             DriveError::StepLimit => f.write_str("step limit reached"),
             DriveError::BadReply(s) => write!(f, "bad scripted reply: {s}"),
+            DriveError::GaveUp => f.write_str("gave up after a transport failure"),
         }
     }
 }
@@ -236,6 +245,12 @@ pub fn drive<O: Operation>(
                     r?;
                 }
                 let reply = peer.answer(&req, source, relayed);
+                if reply.status == 0 {
+                    match op.handle_send_failure(now) {
+                        Recovery::Retry => continue,
+                        Recovery::GiveUp => return Err(DriveError::GaveUp),
+                    }
+                }
                 let plan = op.handle_response(to_response(&reply)?, now);
                 drain(op, session);
                 match plan? {

@@ -7,6 +7,7 @@ mod hygiene;
 mod lists;
 mod malformed;
 mod manifests;
+mod retries;
 mod upload;
 
 use crate::testing::{drive, DriveError, Driven, ScriptedRegistry};

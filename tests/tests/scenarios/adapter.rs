@@ -9,7 +9,7 @@ use std::time::Duration;
 use dxf_tests::{Mode, TestRegistry};
 use dxf_ureq::dxf_proto::{
     AliasManifest, Credentials, Digest, Error as ProtoError, ManifestInfo, PerPlatform, Pushed,
-    ReadOptions, UploadMode, VersionInfo,
+    ReadOptions, RetryPolicy, UploadMode, VersionInfo,
 };
 use tokio::io::AsyncReadExt;
 
@@ -100,6 +100,7 @@ pub struct Settings {
     pub token: Option<String>,
     pub chunk_size: Option<u64>,
     pub timeout: Option<Duration>,
+    pub retries: RetryPolicy,
 }
 
 impl Settings {
@@ -119,6 +120,7 @@ impl Settings {
             token: None,
             chunk_size: Some(1 << 20),
             timeout: Some(Duration::from_secs(30)),
+            retries: RetryPolicy::default(),
         }
     }
 }
@@ -173,6 +175,7 @@ pub fn try_connect(kind: Kind, settings: &Settings) -> R<Arc<dyn Adapter>> {
             c.credentials = settings.credentials.clone();
             c.token = settings.token.clone();
             c.chunk_size = settings.chunk_size;
+            c.retries = settings.retries;
             c.transport.timeout = settings.timeout;
             c.transport.tls = match &settings.tls {
                 Tls::WebPki => dxf_ureq::TlsVerify::WebPki,
@@ -192,6 +195,7 @@ pub fn hyper_config(settings: &Settings) -> dxf_hyper::Config {
     c.credentials = settings.credentials.clone();
     c.token = settings.token.clone();
     c.chunk_size = settings.chunk_size;
+    c.retries = settings.retries;
     c.transport.timeout = settings.timeout;
     c.transport.tls = match &settings.tls {
         Tls::WebPki => dxf_hyper::TlsVerify::WebPki,

@@ -64,6 +64,8 @@ fn settings(host: String) -> Settings {
         token: None,
         chunk_size: None,
         timeout: Some(TIMEOUT),
+        // Each failure shows as it is (retries have their own tests in faults.rs).
+        retries: dxf_ureq::dxf_proto::RetryPolicy::never(),
     }
 }
 
