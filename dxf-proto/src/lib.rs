@@ -110,6 +110,6 @@ pub use manifest::{
 pub use operation::{Body, BodyPlan, Operation, Recovery, Request, SourceRange, Step, UnixTime};
 pub use reference::{Digest, Reference, ReferenceError, Repository, Tag};
 pub use retry::{RetryPolicy, Retrying};
-pub use session::{Credentials, Limits, Scheme, Session, SessionEvent};
+pub use session::{Credentials, Limits, Scheme, Session, SessionEvent, UploadHints};
 pub use url::MAX_URL_LEN;
 pub use version::{VersionCheck, VersionInfo};

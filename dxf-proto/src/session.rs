@@ -155,6 +155,20 @@ pub(crate) enum Event {
     BasicAccepted,
     /// The registry's token realm.
     Realm(BearerRealm),
+    /// The registry refused a `PATCH` this large: later chunks stay below it.
+    ChunkTooLarge(u64),
+    /// The registry does not take chunked uploads: later uploads of known sources go
+    /// monolithic.
+    NoChunkedUploads,
+}
+
+/// What uploads learned about this registry at run time (per session, i.e. per host).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UploadHints {
+    /// The largest chunk size worth trying (a refused size halved).
+    pub max_chunk: Option<u64>,
+    /// Chunked uploads were refused: known sources go monolithic.
+    pub monolithic_only: bool,
 }
 
 /// Seconds before expiry at which a token is no longer used.
@@ -176,6 +190,7 @@ pub struct Session {
     basic_accepted: bool,
     realm: Option<BearerRealm>,
     jitter_seed: u64,
+    upload_hints: UploadHints,
 }
 
 /// The default `User-Agent`.
@@ -212,6 +227,7 @@ impl Session {
             basic_accepted: false,
             realm: None,
             jitter_seed: 0x9E37_79B9_7F4A_7C15,
+            upload_hints: UploadHints::default(),
         })
     }
 
@@ -302,7 +318,17 @@ impl Session {
             }
             Event::BasicAccepted => self.basic_accepted = true,
             Event::Realm(r) => self.realm = Some(r),
+            Event::ChunkTooLarge(n) => {
+                let below = self.upload_hints.max_chunk.map_or(n, |m| m.min(n));
+                self.upload_hints.max_chunk = Some(below);
+            }
+            Event::NoChunkedUploads => self.upload_hints.monolithic_only = true,
         }
+    }
+
+    /// What uploads learned about the registry so far.
+    pub fn upload_hints(&self) -> UploadHints {
+        self.upload_hints
     }
 
     pub(crate) fn credentials(&self) -> &Credentials {

@@ -35,7 +35,7 @@ use crate::exchange::{delegate_operation, Flow, Machine, Next};
 use crate::headers::parse_decimal;
 use crate::operation::{Body, Request, SourceRange};
 use crate::reference::{Digest, Repository};
-use crate::session::Session;
+use crate::session::{Event, Session, SessionEvent};
 use crate::url::{location, request, with_query_param};
 
 /// How the bytes of a known source are sent.
@@ -121,9 +121,17 @@ impl Source {
 enum Phase {
     Checking,
     Starting,
-    Patching { end: u64 },
-    Resyncing,
-    Committing { digest: Digest },
+    Patching {
+        end: u64,
+    },
+    /// Asking how much the registry holds; `refused` when the last chunk was refused
+    /// (416/413): if none of it was kept, it was too large.
+    Resyncing {
+        refused: bool,
+    },
+    Committing {
+        digest: Digest,
+    },
 }
 
 /// A blob upload. Output: [`Pushed`].
@@ -147,6 +155,10 @@ pub(crate) struct UploadFlow {
     high_water: u64,
     stalls: u32,
     restarts: u32,
+    /// The registry's `OCI-Chunk-Min-Length`: chunks never shrink below it.
+    min_chunk: u64,
+    /// What the session should learn (chunk limits, no chunked uploads).
+    events: std::collections::VecDeque<SessionEvent>,
     phase: Phase,
 }
 
@@ -251,6 +263,17 @@ impl Upload {
         digest: Option<&Digest>,
     ) -> Result<Upload, Error> {
         let limits = session.limits();
+        let hints = session.upload_hints();
+        let mode = match source {
+            // Learned earlier in this session: this registry takes no chunks.
+            Source::Known { .. } if hints.monolithic_only => UploadMode::Monolithic,
+            _ => options.mode,
+        };
+        let chunk = options
+            .chunk_size
+            .unwrap_or(limits.chunk_size)
+            .min(hints.max_chunk.unwrap_or(u64::MAX))
+            .clamp(1, limits.max_chunk_size);
         let blob_url = match digest {
             Some(d) if options.skip_if_exists => {
                 Some(session.v2_url(&format!("{}/blobs/{}", repo.as_str(), d.as_str()))?)
@@ -263,17 +286,16 @@ impl Upload {
             skip_if_exists: blob_url.is_some(),
             blob_url,
             source,
-            mode: options.mode,
-            chunk: options
-                .chunk_size
-                .unwrap_or(limits.chunk_size)
-                .clamp(1, limits.max_chunk_size),
+            mode,
+            chunk,
             max_chunk: limits.max_chunk_size,
             location: None,
             acked: 0,
             high_water: 0,
             stalls: 0,
             restarts: 0,
+            min_chunk: 1,
+            events: std::collections::VecDeque::new(),
             phase: Phase::Checking,
         })))
     }
@@ -432,7 +454,28 @@ impl UploadFlow {
             .and_then(|v| parse_decimal(v.as_bytes()).ok())
         {
             self.chunk = self.chunk.max(min).min(self.max_chunk);
+            self.min_chunk = min.clamp(1, self.max_chunk);
         }
+    }
+
+    /// The last chunk was refused and the registry kept none of it: it was too large.
+    /// Halves the chunk size (not below `OCI-Chunk-Min-Length`) and tells the session.
+    fn shrink(&mut self) {
+        let smaller = (self.chunk / 2).max(self.min_chunk);
+        if smaller < self.chunk {
+            self.events
+                .push_back(SessionEvent(Event::ChunkTooLarge(smaller)));
+            self.chunk = smaller;
+        }
+    }
+
+    /// The first `PATCH` was refused as a method (405/501): the registry takes monolithic
+    /// uploads only (GAR). Whether that applies now.
+    fn refuses_chunks(&self, status: StatusCode) -> bool {
+        matches!(status.as_u16(), 405 | 501)
+            && self.high_water == 0
+            && self.mode == UploadMode::Chunked
+            && matches!(self.source, Source::Known { .. })
     }
 
     /// Whether a 404 on a chunk or a status request means "the registry dropped the
@@ -513,9 +556,13 @@ impl Flow for UploadFlow {
             Phase::Checking => matches!(status.as_u16(), 200 | 404),
             Phase::Starting => status == StatusCode::ACCEPTED,
             Phase::Patching { .. } => {
-                matches!(status.as_u16(), 201 | 202 | 204 | 416) || self.may_restart(status)
+                matches!(status.as_u16(), 201 | 202 | 204 | 413 | 416)
+                    || self.may_restart(status)
+                    || self.refuses_chunks(status)
             }
-            Phase::Resyncing => matches!(status.as_u16(), 200 | 204) || self.may_restart(status),
+            Phase::Resyncing { .. } => {
+                matches!(status.as_u16(), 200 | 204) || self.may_restart(status)
+            }
             Phase::Committing { .. } => status == StatusCode::CREATED,
         }
     }
@@ -561,7 +608,9 @@ impl Flow for UploadFlow {
                 self.advance()
             }
             // Only reached when `may_restart` let the 404 through.
-            Phase::Patching { .. } | Phase::Resyncing if head.status == StatusCode::NOT_FOUND => {
+            Phase::Patching { .. } | Phase::Resyncing { .. }
+                if head.status == StatusCode::NOT_FOUND =>
+            {
                 self.restarts += 1;
                 self.acked = 0;
                 self.high_water = 0;
@@ -580,7 +629,15 @@ impl Flow for UploadFlow {
                         });
                     }
                 }
-                if head.status == StatusCode::RANGE_NOT_SATISFIABLE {
+                if self.refuses_chunks(head.status) {
+                    // Monolithic from here on, in this session too: the whole blob in the
+                    // closing PUT of this same session.
+                    self.events.push_back(SessionEvent(Event::NoChunkedUploads));
+                    self.mode = UploadMode::Monolithic;
+                    return self.advance();
+                }
+                let refused = matches!(head.status.as_u16(), 413 | 416);
+                if refused {
                     if self.source.is_unrepeatable() {
                         return Err(Error::UnexpectedStatus {
                             op: OpKind::Upload,
@@ -589,7 +646,7 @@ impl Flow for UploadFlow {
                         });
                     }
                     self.stalled()?;
-                    self.phase = Phase::Resyncing;
+                    self.phase = Phase::Resyncing { refused: true };
                     return Ok(Next::Send(request(
                         Method::GET,
                         self.current_location()?,
@@ -600,9 +657,14 @@ impl Flow for UploadFlow {
                 self.acknowledge(&head, end)?;
                 self.advance()
             }
-            Phase::Resyncing => {
+            Phase::Resyncing { refused } => {
                 self.take_location(&head, false)?;
-                let held = held_bytes(&head)?.unwrap_or(0);
+                let held = match held_bytes(&head)? {
+                    // `0-0` is what distribution says of an empty session (it cannot say
+                    // `0--1`); nothing was ever acknowledged, so read it as nothing held.
+                    Some(1) if self.acked == 0 => 0,
+                    held => held.unwrap_or(0),
+                };
                 let total = match &self.source {
                     Source::Known { len, .. } => *len,
                     Source::Stream { .. } | Source::Relayed { .. } => self.acked,
@@ -613,6 +675,9 @@ impl Flow for UploadFlow {
                         acknowledged: held,
                     }
                     .into());
+                }
+                if refused && held == self.acked {
+                    self.shrink();
                 }
                 self.acked = held;
                 self.advance()
@@ -651,6 +716,10 @@ impl Flow for UploadFlow {
         self.advance()
     }
 
+    fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
     fn cleanup(&mut self) -> Option<Request> {
         // The upload is given up: cancel the session (spec: clients SHOULD; failures
         // ignored). Once.
@@ -667,7 +736,7 @@ impl Flow for UploadFlow {
             return None;
         }
         let resync = self.stalled().and_then(|()| {
-            self.phase = Phase::Resyncing;
+            self.phase = Phase::Resyncing { refused: false };
             request(Method::GET, self.current_location()?, Body::Empty, None).map(Next::Send)
         });
         Some(resync)

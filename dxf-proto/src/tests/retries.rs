@@ -620,3 +620,127 @@ mod resumed_downloads {
         assert!(peer.sent[0].header("range").is_none());
     }
 }
+
+mod learned_limits {
+    use super::*;
+
+    fn chunked(size: u64) -> UploadOptions {
+        UploadOptions {
+            skip_if_exists: false,
+            mode: UploadMode::Chunked,
+            chunk_size: Some(size),
+        }
+    }
+
+    /// A registry (the memory model) that refuses `PATCH` bodies over `limit` with `status`
+    /// (GHCR: 416 over 4 MiB; proxies: 413), keeping nothing of them.
+    fn capped(reg: &MemoryRegistry, limit: usize, status: u16) -> ScriptedRegistry {
+        faulty(reg, move |sent, _| {
+            (sent.method == "PATCH" && sent.body.len() > limit).then(|| Reply::status(status))
+        })
+    }
+
+    fn patch_sizes(peer: &ScriptedRegistry) -> Vec<usize> {
+        peer.sent
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .map(|r| r.body.len())
+            .collect()
+    }
+
+    #[test]
+    fn a_chunk_refused_as_too_large_is_halved_and_the_session_remembers() {
+        for status in [416, 413] {
+            let reg = MemoryRegistry::new();
+            let data: Vec<u8> = (0..40u8).collect();
+            let mut s = session();
+            let mut peer = capped(&reg, 4, status);
+            let out = run_retrying(
+                Upload::known(&s, &repo("a"), &sha(&data), 40, &chunked(10)).unwrap(),
+                &mut s,
+                &mut peer,
+                &data,
+            )
+            .unwrap();
+            assert_eq!(out.output.digest, sha(&data), "{status}");
+            let sizes = patch_sizes(&peer);
+            assert_eq!(sizes[..3], [10, 5, 2], "{status}: halved until accepted");
+            assert!(sizes[3..].iter().all(|&n| n <= 2), "{status}: {sizes:?}");
+            assert_eq!(s.upload_hints().max_chunk, Some(2), "{status}");
+            assert_eq!(
+                reg.state.borrow().blobs[&("a".into(), sha(&data).to_string())],
+                data
+            );
+            // The next upload in this session starts at the learned size.
+            let more: Vec<u8> = (100..110u8).collect();
+            let mut peer = capped(&reg, 4, status);
+            run_retrying(
+                Upload::known(&s, &repo("a"), &sha(&more), 10, &chunked(10)).unwrap(),
+                &mut s,
+                &mut peer,
+                &more,
+            )
+            .unwrap();
+            assert_eq!(patch_sizes(&peer), [2, 2, 2, 2, 2], "{status}");
+        }
+    }
+
+    #[test]
+    fn an_out_of_order_416_resynchronises_without_shrinking() {
+        let reg = MemoryRegistry::new();
+        let data: Vec<u8> = (0..30u8).collect();
+        let mut s = session();
+        // The second PATCH is answered 416 although the registry kept it (it lost count).
+        let inner = reg.clone();
+        let mut peer = ScriptedRegistry::new(move |sent| {
+            let reply = inner.answer(sent);
+            if sent.method == "PATCH" && sent.header("content-range") == Some("10-19") {
+                return Reply::status(416);
+            }
+            reply
+        });
+        run_retrying(
+            Upload::known(&s, &repo("a"), &sha(&data), 30, &chunked(10)).unwrap(),
+            &mut s,
+            &mut peer,
+            &data,
+        )
+        .unwrap();
+        assert_eq!(patch_sizes(&peer), [10, 10, 10]);
+        assert_eq!(s.upload_hints().max_chunk, None);
+    }
+
+    #[test]
+    fn a_registry_without_chunked_uploads_gets_monolithic_ones() {
+        let reg = MemoryRegistry::new();
+        let data: Vec<u8> = (0..30u8).collect();
+        let mut s = session();
+        let mut peer = faulty(&reg, |sent, _| {
+            (sent.method == "PATCH").then(|| Reply::status(405))
+        });
+        let out = run_retrying(
+            Upload::known(&s, &repo("a"), &sha(&data), 30, &chunked(10)).unwrap(),
+            &mut s,
+            &mut peer,
+            &data,
+        )
+        .unwrap();
+        assert_eq!(out.output.digest, sha(&data));
+        let methods: Vec<&str> = peer.sent.iter().map(|r| r.method.as_str()).collect();
+        assert_eq!(methods, ["POST", "PATCH", "PUT"]);
+        assert_eq!(peer.sent[2].body, data, "the whole blob in the closing PUT");
+        assert!(s.upload_hints().monolithic_only);
+        // From now on, no PATCH is tried for known sources.
+        let more: Vec<u8> = (50..60u8).collect();
+        let mut peer = faulty(&reg, |_, _| None);
+        run_retrying(
+            Upload::known(&s, &repo("a"), &sha(&more), 10, &chunked(4)).unwrap(),
+            &mut s,
+            &mut peer,
+            &more,
+        )
+        .unwrap();
+        let methods: Vec<&str> = peer.sent.iter().map(|r| r.method.as_str()).collect();
+        assert_eq!(methods, ["POST", "PUT"]);
+    }
+}
