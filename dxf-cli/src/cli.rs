@@ -2,6 +2,9 @@
 //! python-dxf makes after parsing (`invalid alias`), and clap's failures turned into
 //! one-line usage errors that use python-dxf's words (`too few arguments`,
 //! `too many arguments`).
+//!
+//! dxf's own additions: `push-blob REPO - [@ALIAS]` (standard input), `push-blob --jobs
+//! [N]` and `--single-pass`, `pull-blob --output PATH` and `--verify-first`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -29,6 +32,10 @@ Environment:
   DXF_PLATFORM        os/arch[/variant]: pick one platform of a multi-arch alias
   DXF_RETRIES         retries of a GET/HEAD after a 429/5xx answer or a lost
                       connection, with backoff and Retry-After (default 4; 0: none)
+  DXF_VERIFY_FIRST=1  pull-blob to stdout: hold each blob back until verified (as
+                      --verify-first)
+  DXF_CONCURRENCY     transfers at a time for push-blob --jobs without N and for
+                      pull-blob --output DIR (default 4, at most 64)
 
 Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
 
@@ -61,12 +68,12 @@ pub enum Command {
         actions: Vec<String>,
     },
     /// Upload a file (unless the registry has it) and print its digest
-    #[command(override_usage = PUSH_BLOB_USAGE)]
+    #[command(override_usage = PUSH_BLOB_USAGE, after_help = PUSH_BLOB_AFTER_HELP)]
     PushBlob {
         /// Repository
         #[arg(value_name = "REPO")]
         repo: String,
-        /// File to upload
+        /// File to upload; - reads standard input (a file named - is ./-)
         #[arg(value_name = "FILE")]
         file: PathBuf,
         /// Also point this alias at the blob
@@ -79,11 +86,13 @@ pub enum Command {
         /// the file first; always uploads (there is no digest to check for beforehand)
         #[arg(long)]
         single_pass: bool,
-        /// Upload several files, N at a time; prints one digest per file, in order
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
-        jobs: Option<u16>,
+        /// Upload several files, N at a time (N omitted: DXF_CONCURRENCY, default 4);
+        /// prints one digest per file, in order
+        #[arg(long, value_name = "N", value_parser = parse_jobs)]
+        jobs: Option<Jobs>,
     },
     /// Write blobs to stdout (with no names: those of a manifest read from stdin)
+    #[command(after_help = PULL_BLOB_AFTER_HELP)]
     PullBlob {
         /// Repository
         #[arg(value_name = "REPO")]
@@ -91,6 +100,14 @@ pub enum Command {
         /// Blob digests, or @alias for an alias's blobs
         #[arg(value_name = "HASH|@ALIAS")]
         names: Vec<String>,
+        /// Write the blobs to PATH instead of stdout (complete and verified, or not at
+        /// all); an existing directory gets one file per blob, named by its hex digest
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// To stdout: hold each blob back (in a temporary file) until its digest is
+        /// verified, so that nothing of a bad blob is written (also DXF_VERIFY_FIRST=1)
+        #[arg(long)]
+        verify_first: bool,
     },
     /// Print blob sizes; an alias prints the sum of its blobs' sizes
     BlobSize {
@@ -186,7 +203,83 @@ pub enum Command {
 
 /// `push-blob`'s usage: python-dxf's form first (the one error messages quote).
 const PUSH_BLOB_USAGE: &str = "dxf push-blob <REPO> <FILE> [@ALIAS]
-       dxf push-blob [--single-pass] --jobs <N> <REPO> <FILE>... [@ALIAS]";
+       dxf push-blob <REPO> - [@ALIAS]
+       dxf push-blob [--single-pass] --jobs [<N>] <REPO> <FILE>... [@ALIAS]";
+
+/// `push-blob --help`'s notes.
+const PUSH_BLOB_AFTER_HELP: &str = "\
+FILE - streams standard input in one pass (chunked upload, hashed while sending, memory
+bounded by the chunk size) and prints the digest at the end; it is always uploaded (the
+digest is not known beforehand). --jobs without N uploads DXF_CONCURRENCY files at a time
+(default 4).";
+
+/// `pull-blob --help`'s notes.
+const PULL_BLOB_AFTER_HELP: &str = "\
+--output PATH: the blobs (concatenated, in order) go to a temporary file beside PATH,
+which is renamed over PATH only once every digest was verified; on any failure it is
+removed and PATH is left as it was. If PATH is an existing directory, each blob goes to
+PATH/<hex digest> the same way, DXF_CONCURRENCY (default 4) at a time. DXF_BLOB_INFO lines
+(and a multi-arch alias's per-platform JSON) then go to stdout once the files are in place.
+
+Without --output, each blob is streamed to stdout as it arrives and a wrong digest is an
+error at its end (python-dxf's behaviour); --verify-first (or DXF_VERIFY_FIRST=1) spools
+each blob to $TMPDIR first and writes it only once verified.";
+
+/// How many uploads `push-blob --jobs` runs at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jobs {
+    /// `--jobs` without a number: `DXF_CONCURRENCY`, or its default.
+    FromEnv,
+    /// `--jobs N`.
+    N(u16),
+}
+
+/// The largest `--jobs N`.
+pub const MAX_JOBS: u16 = 64;
+
+/// `--jobs`'s value: `1..=64`, or empty (`--jobs` given without a number, see
+/// [`bare_jobs_flags`]).
+fn parse_jobs(raw: &str) -> Result<Jobs, String> {
+    if raw.is_empty() {
+        return Ok(Jobs::FromEnv);
+    }
+    match raw.parse::<u16>() {
+        Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(Jobs::N(n)),
+        _ => Err(format!("{raw:?} is not a number from 1 to {MAX_JOBS}")),
+    }
+}
+
+/// `push-blob`'s `--jobs` takes an optional number, the way `make -j` does: a bare
+/// `--jobs` not followed by a number becomes `--jobs=` (clap would take the next argument,
+/// the repository, as its value). `args` starts with the program name; the command comes
+/// next (dxf has no global options but `--help` and `--version`).
+fn bare_jobs_flags(args: Vec<OsString>) -> Vec<OsString> {
+    if args.get(1).is_none_or(|c| c != "push-blob") {
+        return args;
+    }
+    let is_number = |a: Option<&OsString>| {
+        a.and_then(|a| a.to_str())
+            .is_some_and(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut options = true;
+    let mut out = Vec::with_capacity(args.len());
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            options = false;
+        } else if options && arg == "--jobs" && !is_number(args.peek()) {
+            out.push(OsString::from("--jobs="));
+            continue;
+        }
+        out.push(arg);
+    }
+    out
+}
+
+/// Whether a `push-blob` FILE argument means standard input (exactly `-`).
+pub fn is_stdin(file: &std::path::Path) -> bool {
+    file.as_os_str() == "-"
+}
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -240,7 +333,11 @@ impl Command {
     pub fn validate(&self) -> Result<(), CliError> {
         match self {
             Command::PushBlob {
-                alias, more, jobs, ..
+                file,
+                alias,
+                more,
+                jobs,
+                ..
             } => match (jobs, more.first()) {
                 // python-dxf's rules without --jobs: REPO FILE [@ALIAS].
                 (None, Some(extra)) => Err(usage_error(
@@ -248,7 +345,16 @@ impl Command {
                     &format!("too many arguments: unexpected {extra:?}"),
                 )),
                 (None, None) => check_alias("push-blob", alias.as_ref()),
-                (Some(_), _) => Ok(()),
+                (Some(_), _) => {
+                    let (files, _) = push_targets(file.clone(), alias.clone(), more.clone());
+                    if files.len() > 1 && files.iter().any(|f| is_stdin(f)) {
+                        return Err(usage_error(
+                            "push-blob",
+                            "- (standard input) cannot be pushed together with other files",
+                        ));
+                    }
+                    Ok(())
+                }
             },
             Command::MountBlob { alias, .. } => check_alias("mount-blob", alias.as_ref()),
             _ => Ok(()),
@@ -307,6 +413,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args = bare_jobs_flags(args.into_iter().map(Into::into).collect());
     match Cli::try_parse_from(args) {
         Ok(cli) => {
             cli.command.validate()?;
@@ -431,7 +538,7 @@ mod tests {
                 alias: Some("g".into()),
                 more: vec!["h".into(), "@a".into()],
                 single_pass: true,
-                jobs: Some(4),
+                jobs: Some(Jobs::N(4)),
             })
         );
         assert_eq!(
@@ -451,7 +558,7 @@ mod tests {
         );
         for bad in [
             &["push-blob", "--jobs", "0", "r", "f"][..],
-            &["push-blob", "--jobs", "x", "r", "f"],
+            &["push-blob", "--jobs=x", "r", "f"],
         ] {
             assert!(matches!(run(bad), Err(CliError::Usage(_))), "{bad:?}");
         }
@@ -463,6 +570,102 @@ mod tests {
                 blobs: vec!["x".into(), "./y".into()]
             })
         );
+    }
+
+    #[test]
+    fn jobs_number_is_optional() {
+        let jobs = |args: &[&str]| match run(args) {
+            Ok(Parsed::Run(Command::PushBlob { jobs, repo, .. })) => (jobs, repo),
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(
+            jobs(&["push-blob", "--jobs", "r", "f", "g"]),
+            (Some(Jobs::FromEnv), "r".into())
+        );
+        assert_eq!(
+            jobs(&["push-blob", "r", "f", "g", "--jobs"]),
+            (Some(Jobs::FromEnv), "r".into())
+        );
+        assert_eq!(
+            jobs(&["push-blob", "--jobs", "--single-pass", "r", "f"]),
+            (Some(Jobs::FromEnv), "r".into())
+        );
+        assert_eq!(
+            jobs(&["push-blob", "--jobs=", "r", "f"]),
+            (Some(Jobs::FromEnv), "r".into())
+        );
+        assert_eq!(
+            jobs(&["push-blob", "--jobs", "8", "r", "f"]),
+            (Some(Jobs::N(8)), "r".into())
+        );
+        assert_eq!(
+            jobs(&["push-blob", "--jobs=2", "r", "f"]),
+            (Some(Jobs::N(2)), "r".into())
+        );
+        for bad in [
+            &["push-blob", "--jobs", "0", "r", "f"][..],
+            &["push-blob", "--jobs", "65", "r", "f"],
+            &["push-blob", "--jobs=x", "r", "f"],
+        ] {
+            let m = usage(bad);
+            assert!(!m.contains('\n'), "{m}");
+        }
+        // After `--`, and for other commands, `--jobs` is left alone.
+        assert_eq!(
+            bare_jobs_flags(
+                ["dxf", "push-blob", "--", "r", "--jobs"]
+                    .map(OsString::from)
+                    .to_vec()
+            ),
+            ["dxf", "push-blob", "--", "r", "--jobs"].map(OsString::from)
+        );
+        assert!(usage(&["pull-blob", "--jobs", "r"]).contains("\"--jobs\""));
+    }
+
+    #[test]
+    fn stdin_push() {
+        match run(&["push-blob", "r", "-", "@a"]).unwrap() {
+            Parsed::Run(Command::PushBlob { file, alias, .. }) => {
+                assert!(is_stdin(&file));
+                assert_eq!(alias.as_deref(), Some("@a"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!is_stdin(std::path::Path::new("./-")));
+        assert!(!is_stdin(std::path::Path::new("--")));
+        let m = usage(&["push-blob", "--jobs", "2", "r", "f", "-"]);
+        assert!(m.contains("standard input"), "{m}");
+        let m = usage(&["push-blob", "--jobs", "r", "-", "-", "@a"]);
+        assert!(m.contains("standard input"), "{m}");
+        assert!(matches!(
+            run(&["push-blob", "--jobs", "r", "-", "@a"]),
+            Ok(Parsed::Run(_))
+        ));
+        // python-dxf's check still comes first without --jobs.
+        assert!(usage(&["push-blob", "r", "-", "x"]).contains("invalid alias"));
+    }
+
+    #[test]
+    fn pull_blob_options() {
+        assert_eq!(
+            run(&["pull-blob", "r", "-o", "out", "sha256:x", "@a"]).unwrap(),
+            Parsed::Run(Command::PullBlob {
+                repo: "r".into(),
+                names: vec!["sha256:x".into(), "@a".into()],
+                output: Some(PathBuf::from("out")),
+                verify_first: false,
+            })
+        );
+        assert_eq!(
+            run(&["pull-blob", "--verify-first", "r", "--output=d/"]).unwrap(),
+            Parsed::Run(Command::PullBlob {
+                repo: "r".into(),
+                names: vec![],
+                output: Some(PathBuf::from("d/")),
+                verify_first: true,
+            })
+        );
+        assert!(usage(&["pull-blob", "r", "-o"]).contains("PATH"));
     }
 
     #[test]
@@ -526,12 +729,22 @@ mod tests {
         }
         match run(&["--help"]).unwrap() {
             Parsed::Print(s) => {
-                assert!(s.contains("push-blob") && s.contains("DXF_HOST"), "{s}")
+                assert!(s.contains("push-blob") && s.contains("DXF_HOST"), "{s}");
+                assert!(
+                    s.contains("DXF_VERIFY_FIRST") && s.contains("DXF_CONCURRENCY"),
+                    "{s}"
+                );
             }
             other => panic!("{other:?}"),
         }
         match run(&["pull-blob", "--help"]).unwrap() {
-            Parsed::Print(s) => assert!(s.contains("HASH|@ALIAS") && s.ends_with('\n'), "{s}"),
+            Parsed::Print(s) => {
+                assert!(s.contains("HASH|@ALIAS") && s.ends_with('\n'), "{s}");
+                assert!(
+                    s.contains("--output") && s.contains("--verify-first"),
+                    "{s}"
+                );
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -1,5 +1,6 @@
-//! The environment variables python-dxf's command line reads, each named by a documented
-//! constant, and their reading and validation into [`Env`] and a [`dxf_ureq::Config`].
+//! The environment variables python-dxf's command line reads (plus dxf's own
+//! `DXF_VERIFY_FIRST` and `DXF_CONCURRENCY`), each named by a documented constant, and
+//! their reading and validation into [`Env`] and a [`dxf_ureq::Config`].
 //!
 //! Semantics follow python-dxf 12.1.1's `main.py`: flags are on only for the exact value
 //! `1`; an empty value counts as unset, except for the credential variables, which (as in
@@ -46,11 +47,22 @@ pub const DXF_PLATFORM: &str = "DXF_PLATFORM";
 pub const DXF_RETRIES: &str = "DXF_RETRIES";
 /// The largest `DXF_RETRIES` accepted.
 pub const MAX_RETRIES: u32 = 100;
+/// `1`: `pull-blob` to stdout holds each blob back (spooled to a temporary file in
+/// `$TMPDIR`) until its digest is verified, as `--verify-first` does. Not in python-dxf.
+pub const DXF_VERIFY_FIRST: &str = "DXF_VERIFY_FIRST";
+/// Transfers at a time, a positive integer (default [`DEFAULT_CONCURRENCY`]): for
+/// `push-blob --jobs` given without a number, and for `pull-blob --output DIR`. Not in
+/// python-dxf.
+pub const DXF_CONCURRENCY: &str = "DXF_CONCURRENCY";
 
 /// python-dxf's default `pull-blob` read size.
 pub const DEFAULT_CHUNK_SIZE: usize = 8192;
 /// The largest `DXF_CHUNK_SIZE` accepted (256 MiB): the read buffer is allocated up front.
 pub const MAX_CHUNK_SIZE: usize = 256 * 1024 * 1024;
+/// Transfers at a time when `DXF_CONCURRENCY` is unset.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// The largest `DXF_CONCURRENCY` accepted (the largest `--jobs` too).
+pub const MAX_CONCURRENCY: usize = 64;
 
 /// When to draw progress bars (`DXF_PROGRESS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +101,10 @@ pub struct Env {
     pub platform: Option<String>,
     /// `DXF_RETRIES`, if set.
     pub retries: Option<u32>,
+    /// `DXF_VERIFY_FIRST=1`.
+    pub verify_first: bool,
+    /// `DXF_CONCURRENCY` as given (validated only where it is used, like `chunk_size`).
+    pub concurrency: Option<String>,
 }
 
 /// A variable's value as UTF-8 text; `None` when unset.
@@ -171,6 +187,8 @@ impl Env {
             retries: non_empty(&get, DXF_RETRIES)?
                 .map(|raw| parse_retries(&raw))
                 .transpose()?,
+            verify_first: flag(&get, DXF_VERIFY_FIRST),
+            concurrency: non_empty(&get, DXF_CONCURRENCY)?,
         })
     }
 
@@ -204,35 +222,62 @@ impl Env {
             Some(raw) => parse_chunk_size(raw),
         }
     }
+
+    /// Transfers at a time: `DXF_CONCURRENCY` as a positive integer (at most
+    /// [`MAX_CONCURRENCY`]), or [`DEFAULT_CONCURRENCY`].
+    pub fn concurrency(&self) -> Result<usize, CliError> {
+        match &self.concurrency {
+            None => Ok(DEFAULT_CONCURRENCY),
+            Some(raw) => parse_concurrency(raw),
+        }
+    }
 }
 
-/// Parses a `DXF_RETRIES` value: a whole number from 0 to [`MAX_RETRIES`].
-fn parse_retries(raw: &str) -> Result<u32, CliError> {
-    let digits = raw.trim();
-    match digits.parse::<u32>() {
-        Ok(n) if n <= MAX_RETRIES && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
-        _ => Err(CliError::Env(format!(
-            "{DXF_RETRIES} must be a whole number from 0 to {MAX_RETRIES}, not {raw:?}"
+/// Parses a `DXF_CONCURRENCY` value.
+pub fn parse_concurrency(raw: &str) -> Result<usize, CliError> {
+    match positive(raw, MAX_CONCURRENCY) {
+        Some(n) => Ok(n),
+        None => Err(CliError::Env(format!(
+            "{DXF_CONCURRENCY} must be a positive integer (at most {MAX_CONCURRENCY}), not {raw:?}"
         ))),
     }
 }
 
+/// `raw` (surrounding white space ignored) as an integer in `1..=max`: digits only.
+fn positive(raw: &str, max: usize) -> Option<usize> {
+    let digits = raw.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+}
+
+/// Parses a `DXF_RETRIES` value: a whole number from 0 to [`MAX_RETRIES`].
+fn parse_retries(raw: &str) -> Result<u32, CliError> {
+    let bad = || {
+        CliError::Env(format!(
+            "{DXF_RETRIES} must be a whole number from 0 to {MAX_RETRIES}, not {raw:?}"
+        ))
+    };
+    if raw.trim() == "0" {
+        return Ok(0);
+    }
+    positive(raw, MAX_RETRIES as usize)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(bad)
+}
+
 /// Parses a `DXF_CHUNK_SIZE` value.
 pub fn parse_chunk_size(raw: &str) -> Result<usize, CliError> {
-    let bad = || {
+    positive(raw, MAX_CHUNK_SIZE).ok_or_else(|| {
         CliError::Env(format!(
             "{DXF_CHUNK_SIZE} must be a positive integer number of bytes \
              (at most {MAX_CHUNK_SIZE}), not {raw:?}"
         ))
-    };
-    let digits = raw.trim();
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    match digits.parse::<usize>() {
-        Ok(n) if (1..=MAX_CHUNK_SIZE).contains(&n) => Ok(n),
-        _ => Err(bad()),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -424,6 +469,42 @@ mod tests {
             DEFAULT_CHUNK_SIZE
         );
         assert!(env(&[(DXF_CHUNK_SIZE, "x")]).chunk_size().is_err());
+    }
+
+    #[test]
+    fn concurrency_parsing() {
+        assert_eq!(env(&[]).concurrency().unwrap(), DEFAULT_CONCURRENCY);
+        assert_eq!(
+            env(&[(DXF_CONCURRENCY, "")]).concurrency().unwrap(),
+            DEFAULT_CONCURRENCY
+        );
+        assert_eq!(env(&[(DXF_CONCURRENCY, "8")]).concurrency().unwrap(), 8);
+        assert_eq!(parse_concurrency(" 1\n").unwrap(), 1);
+        assert_eq!(parse_concurrency("64").unwrap(), MAX_CONCURRENCY);
+        for bad in [
+            "0",
+            "-1",
+            "+2",
+            "1.5",
+            "abc",
+            "65",
+            "99999999999999999999999",
+        ] {
+            let err = parse_concurrency(bad).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("DXF_CONCURRENCY must be a positive integer (at most 64)"),
+                "{bad:?}: {err}"
+            );
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn verify_first_flag() {
+        assert!(!env(&[]).verify_first);
+        assert!(!env(&[(DXF_VERIFY_FIRST, "yes")]).verify_first);
+        assert!(env(&[(DXF_VERIFY_FIRST, "1")]).verify_first);
     }
 
     #[test]

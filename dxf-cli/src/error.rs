@@ -29,6 +29,14 @@ pub enum CliError {
     },
     /// Standard output could not be written.
     Output(io::Error),
+    /// A local file could not be created or written (`pull-blob --output`'s file, a
+    /// temporary file).
+    File {
+        /// The file (for `--output`, the name asked for, not its temporary name).
+        what: String,
+        /// The failure.
+        error: io::Error,
+    },
 }
 
 impl CliError {
@@ -43,6 +51,14 @@ impl CliError {
     /// A failure reading `what`.
     pub fn input(what: impl Into<String>, error: io::Error) -> CliError {
         CliError::Input {
+            what: what.into(),
+            error,
+        }
+    }
+
+    /// A failure creating or writing file `what`.
+    pub fn file(what: impl Into<String>, error: io::Error) -> CliError {
+        CliError::File {
             what: what.into(),
             error,
         }
@@ -87,7 +103,9 @@ impl fmt::Display for CliError {
                 write!(f, "{c}: {error}")
             }
             CliError::Dxf { error, .. } => write!(f, "{error}"),
-            CliError::Input { what, error } => write!(f, "{what}: {error}"),
+            CliError::Input { what, error } | CliError::File { what, error } => {
+                write!(f, "{what}: {error}")
+            }
             CliError::Output(e) => write!(f, "writing standard output: {e}"),
         }
     }

@@ -8,7 +8,7 @@
 //! | 2  | not found: the registry answered 404 (`ENOENT`), e.g. an unknown blob, alias or repository |
 //! | 2  | usage error: wrong number of arguments, an alias without `@`, an unknown command |
 //! | 2  | an invalid digest, tag or repository name (python-dxf sends it and the registry answers 404) |
-//! | 1  | anything else: other statuses, digest mismatches, a failed mount, connection and TLS failures, local files, bad environment variables, a missing `DXF_HOST` |
+//! | 1  | anything else: other statuses, digest mismatches, a failed mount, connection and TLS failures, local files (read or written), bad environment variables (`DXF_CHUNK_SIZE`, `DXF_CONCURRENCY`), a missing `DXF_HOST` |
 
 use crate::error::CliError;
 
@@ -37,7 +37,9 @@ pub fn code(error: &CliError) -> u8 {
             Some(Proto::InvalidReference(_)) => NOT_FOUND,
             _ => FAILURE,
         },
-        CliError::Env(_) | CliError::Input { .. } | CliError::Output(_) => FAILURE,
+        CliError::Env(_) | CliError::Input { .. } | CliError::Output(_) | CliError::File { .. } => {
+            FAILURE
+        }
     }
 }
 
@@ -124,6 +126,13 @@ mod tests {
         );
         assert_eq!(
             code(&CliError::Output(io::ErrorKind::BrokenPipe.into())),
+            FAILURE
+        );
+        assert_eq!(
+            code(&CliError::file(
+                "out.bin",
+                io::ErrorKind::StorageFull.into()
+            )),
             FAILURE
         );
     }

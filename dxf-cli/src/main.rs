@@ -19,6 +19,14 @@
 //!   exits 0 even when they are wrong; `dxf` exits 13);
 //! - a closed stdout pipe ends the command without a message (exit 1);
 //! - `--version` and per-command `--help`.
+//!
+//! And adds, without changing any python-dxf invocation's behaviour:
+//! - `push-blob REPO - [@ALIAS]`: standard input streamed in one pass (a file named `-`
+//!   is `./-`); `push-blob --jobs [N]` for several files (`DXF_CONCURRENCY`), and
+//!   `--single-pass`;
+//! - `pull-blob --output PATH` (a file that appears only complete and verified; a
+//!   directory gets one file per blob, `DXF_CONCURRENCY` at a time) and `--verify-first`
+//!   / `DXF_VERIFY_FIRST=1` (nothing of a bad blob reaches stdout).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -36,6 +44,7 @@ mod commands;
 mod env;
 mod error;
 mod exit;
+mod files;
 mod output;
 mod progress;
 

@@ -44,6 +44,12 @@ impl Progress {
 
     /// A bar for a transfer of `digest` (`total` bytes when known); `None` when off.
     pub fn bar(self, digest: &Digest, total: Option<u64>) -> Option<Bar> {
+        self.labelled(&label(digest), total)
+    }
+
+    /// A bar labelled `label` (a transfer whose digest is not known yet, e.g. a push
+    /// from standard input); `None` when off.
+    pub fn labelled(self, label: &str, total: Option<u64>) -> Option<Bar> {
         let target = match self {
             Progress::Off => return None,
             Progress::Terminal => ProgressDrawTarget::stderr(),
@@ -51,7 +57,7 @@ impl Progress {
         };
         let bar = ProgressBar::with_draw_target(total, target);
         bar.set_style(style(total.is_some()));
-        bar.set_prefix(label(digest));
+        bar.set_prefix(label.to_owned());
         Some(Bar {
             bar,
             forced: self == Progress::Forced,

@@ -1,16 +1,17 @@
-//! The blob commands: `push-blob`, `pull-blob`, `blob-size`, `mount-blob`, `del-blob`.
+//! The blob commands `push-blob`, `blob-size`, `mount-blob`, `del-blob` (`pull-blob` is
+//! [`super::pull`]).
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dxf_ureq::dxf_proto::{Digest, PerPlatform};
 use dxf_ureq::{hash_reader, PushOptions, Repository};
 
-use super::{about, connect, layer_items, parse_digest, stdin, Item};
-use crate::cli::alias_of;
+use super::{about, connect, parse_digest, stdin};
+use crate::cli::{alias_of, is_stdin};
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output::{self, Json};
@@ -25,13 +26,21 @@ pub struct PushHow {
     pub jobs: usize,
 }
 
+/// What a push from standard input is called in messages and on its progress bar.
+const STDIN: &str = "standard input";
+
 /// `push-blob REPO FILE [@ALIAS]`: hashes the file, uploads it unless a HEAD finds it,
 /// sets the alias if asked, prints the digest. With `--jobs`, several files (up to that
 /// many at a time, sharing one connection pool); the alias then names all of them, and the
 /// digests are printed in argument order once every upload succeeded.
+///
+/// `push-blob REPO - [@ALIAS]` streams `input` (standard input) in one pass instead: a
+/// chunked upload hashed while sending (memory bounded by the chunk size), always sent
+/// (there is no digest to look for beforehand), the digest printed at the end.
 pub fn push(
     env: &Env,
     out: &mut dyn Write,
+    input: &mut dyn Read,
     repo: &str,
     files: &[PathBuf],
     alias: Option<&str>,
@@ -43,13 +52,14 @@ pub fn push(
         [_] if !how.single_pass => Progress::new(env.progress),
         _ => Progress::Off,
     };
-    let digests = if how.jobs <= 1 || files.len() <= 1 {
-        files
+    let digests = match files {
+        [file] if is_stdin(file) => vec![push_stdin(&repo, input, Progress::new(env.progress))?],
+        [file] => vec![push_one(&repo, file, how.single_pass, progress)?],
+        _ if how.jobs <= 1 => files
             .iter()
             .map(|f| push_one(&repo, f, how.single_pass, progress))
-            .collect::<Result<Vec<_>, _>>()?
-    } else {
-        push_parallel(&repo, files, how)?
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => push_parallel(&repo, files, how)?,
     };
     if let Some(alias) = alias.and_then(alias_of) {
         repo.set_alias(alias, &digests)
@@ -103,6 +113,35 @@ fn push_parallel(
     done.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Uploads everything `input` yields (a stream: chunked, hashed while sending) and returns
+/// its digest. The progress bar (labelled `standard input`, no total) appears with the
+/// first chunk sent.
+fn push_stdin(
+    repo: &Repository,
+    input: &mut dyn Read,
+    progress: Progress,
+) -> Result<Digest, CliError> {
+    let mut bar: Option<Bar> = None;
+    let pushed = {
+        let mut report = |_: Option<&Digest>, done: u64, _: Option<u64>| {
+            if bar.is_none() {
+                bar = progress.labelled(STDIN, None);
+            }
+            if let Some(b) = &bar {
+                b.set(done);
+            }
+        };
+        let mut options = PushOptions::new();
+        if progress != Progress::Off {
+            options.progress = Some(&mut report);
+        }
+        repo.push_blob_reader(input, options)
+            .map_err(about(STDIN))?
+    };
+    drop(bar);
+    Ok(pushed.digest)
+}
+
 /// Uploads one file and returns its digest.
 fn push_one(
     repo: &Repository,
@@ -143,102 +182,6 @@ fn push_one(
     }
     drop(bar);
     Ok(digest)
-}
-
-/// The items `names` stand for (all resolved before anything is printed), or those of
-/// the manifest on stdin when there are no names.
-fn resolve(
-    env: &Env,
-    repo: &Repository,
-    input: &mut dyn Read,
-    names: &[String],
-) -> Result<Vec<Item>, CliError> {
-    let platform = env.platform.as_deref();
-    if names.is_empty() {
-        return Ok(layer_items(
-            stdin::read_manifest(repo, input, platform)?.layers(),
-        ));
-    }
-    let mut items = Vec::new();
-    for name in names {
-        match alias_of(name) {
-            Some(alias) => items.extend(layer_items(
-                repo.get_alias(alias, platform).map_err(about(name))?,
-            )),
-            None => items.push(Item::Blob(parse_digest(name)?)),
-        }
-    }
-    Ok(items)
-}
-
-/// `pull-blob REPO [HASH|@ALIAS...]`: writes each blob to stdout, verified while
-/// streaming (hashed on a second thread), in writes of at most `DXF_CHUNK_SIZE` bytes when
-/// it is set, else of whatever the verified reader holds (up to 128 KiB). A blob that fails verification has
-/// already been written when the failure is known (at its end): the command then stops
-/// with an error, as python-dxf does. With no names, pulls the blobs of the manifest on
-/// stdin; unlike python-dxf (which passes no platform there, an oversight: `blob-size`,
-/// `get-alias` and `get-digest` do), `DXF_PLATFORM` picks the platform of an index.
-pub fn pull(
-    env: &Env,
-    out: &mut dyn Write,
-    input: &mut dyn Read,
-    repo: &str,
-    names: &[String],
-) -> Result<(), CliError> {
-    let chunk_size = env
-        .chunk_size
-        .is_some()
-        .then(|| env.chunk_size())
-        .transpose()?;
-    let repo = connect(env, repo)?;
-    let items = resolve(env, &repo, input, names)?;
-    let progress = Progress::new(env.progress);
-    let max_write = chunk_size.unwrap_or(usize::MAX);
-    for item in items {
-        match item {
-            Item::Json(line) => output::line(out, &line)?,
-            Item::Blob(digest) => pull_one(env, out, &repo, &digest, progress, max_write)?,
-        }
-    }
-    Ok(())
-}
-
-fn pull_one(
-    env: &Env,
-    out: &mut dyn Write,
-    repo: &Repository,
-    digest: &Digest,
-    progress: Progress,
-    max_write: usize,
-) -> Result<(), CliError> {
-    let what = digest.as_str();
-    let mut blob = repo.pull_blob(digest, None).map_err(about(what))?;
-    let size = blob.size();
-    if env.blob_info {
-        let size = match size {
-            Some(s) => s,
-            // Served without Content-Length: ask for the size.
-            None => repo.blob_size(digest).map_err(about(what))?,
-        };
-        output::line(out, &format!("{digest} {size}"))?;
-    }
-    let bar = progress.bar(digest, size);
-    loop {
-        // Straight from the reader's buffer: no copy into one of ours.
-        let chunk = match blob.fill_buf() {
-            Ok([]) => return Ok(()),
-            Ok(chunk) => chunk,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CliError::dxf(what, e)),
-        };
-        let chunk = chunk.get(..max_write).unwrap_or(chunk);
-        output::raw(out, chunk)?;
-        let n = chunk.len();
-        blob.consume(n);
-        if let Some(b) = &bar {
-            b.add(n as u64);
-        }
-    }
 }
 
 /// `blob-size REPO [HASH|@ALIAS...]`: a plain digest's size from a HEAD; an alias's

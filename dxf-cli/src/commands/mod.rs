@@ -1,6 +1,6 @@
 //! Running a parsed [`Command`]: one function per python-dxf command, grouped by what they
-//! act on — blobs ([`blobs`]), aliases ([`aliases`]), the registry ([`registry`]) — plus
-//! reading a manifest from standard input ([`stdin`]).
+//! act on — blobs ([`blobs`], and [`pull`] for `pull-blob`), aliases ([`aliases`]), the
+//! registry ([`registry`]) — plus reading a manifest from standard input ([`stdin`]).
 //!
 //! Like python-dxf, commands that take several names resolve all of them before printing
 //! anything (so a bad name late in the list leaves stdout empty), except `get-manifest`
@@ -8,6 +8,7 @@
 
 mod aliases;
 mod blobs;
+mod pull;
 mod registry;
 mod stdin;
 
@@ -16,7 +17,7 @@ use std::io::{Read, Write};
 use dxf_ureq::dxf_proto::{Digest, PerPlatform};
 use dxf_ureq::{Registry, Repository};
 
-use crate::cli::Command;
+use crate::cli::{Command, Jobs};
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output::{self, Json};
@@ -40,13 +41,26 @@ pub fn run(
             jobs,
         } => {
             let (files, alias) = crate::cli::push_targets(file, alias, more);
-            let how = blobs::PushHow {
-                single_pass,
-                jobs: jobs.map_or(1, usize::from),
+            let jobs = match jobs {
+                None => 1,
+                Some(Jobs::N(n)) => usize::from(n),
+                Some(Jobs::FromEnv) => env.concurrency()?,
             };
-            blobs::push(env, out, &repo, &files, alias.as_deref(), how)
+            let how = blobs::PushHow { single_pass, jobs };
+            blobs::push(env, out, input, &repo, &files, alias.as_deref(), how)
         }
-        Command::PullBlob { repo, names } => blobs::pull(env, out, input, &repo, &names),
+        Command::PullBlob {
+            repo,
+            names,
+            output,
+            verify_first,
+        } => {
+            let how = pull::PullHow {
+                output,
+                verify_first,
+            };
+            pull::pull(env, out, input, &repo, &names, how)
+        }
         Command::BlobSize { repo, names } => blobs::size(env, out, input, &repo, &names),
         Command::MountBlob {
             repo,

@@ -1,0 +1,273 @@
+//! Local files `dxf` writes blobs into, so that nothing unverified ever looks complete:
+//!
+//! - [`Partial`]: `pull-blob --output PATH`. The bytes go to a hidden temporary name in
+//!   PATH's directory (`.NAME.dxf-partial-<pid>`), which is fsynced and renamed over PATH
+//!   only by [`Partial::commit`] (after the digest was verified); dropped uncommitted — on
+//!   any failure — it is removed and PATH is untouched. Only a killed process can leave a
+//!   `.NAME.dxf-partial-<pid>` behind, never a wrong PATH.
+//! - [`Spool`]: `pull-blob --verify-first`. A temporary file in `$TMPDIR` holding one blob
+//!   until it is verified; on Unix it is unlinked as soon as it is created (nothing is left
+//!   behind whatever happens), elsewhere removed when dropped.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a temporary name adds after the file's name (then the process id).
+pub const PARTIAL_SUFFIX: &str = ".dxf-partial-";
+
+/// A file being written under a temporary name next to its final one.
+#[derive(Debug)]
+pub struct Partial {
+    /// The open temporary file (`None` once committed).
+    file: Option<File>,
+    /// Its name.
+    temp: PathBuf,
+    /// The name it gets when committed.
+    target: PathBuf,
+}
+
+/// The temporary name for `target`: `.NAME.dxf-partial-<pid>` in the same directory (so
+/// the rename is atomic: one file system).
+pub fn partial_name(target: &Path) -> io::Result<PathBuf> {
+    let name = target.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a file name (ends in .. or is a root)",
+        )
+    })?;
+    let mut temp = OsString::from(".");
+    temp.push(name);
+    temp.push(format!("{PARTIAL_SUFFIX}{}", std::process::id()));
+    Ok(target.with_file_name(temp))
+}
+
+/// A new file at `path` (it must not exist), readable and writable.
+fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+impl Partial {
+    /// Starts writing `target`: creates its temporary file. A leftover with the same
+    /// temporary name (from a killed process that had our process id) is replaced.
+    pub fn create(target: &Path) -> io::Result<Partial> {
+        let temp = partial_name(target)?;
+        let file = match create_new(&temp) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&temp)?;
+                create_new(&temp)?
+            }
+            r => r?,
+        };
+        Ok(Partial {
+            file: Some(file),
+            temp,
+            target: target.to_owned(),
+        })
+    }
+
+    /// The file to write to.
+    pub fn file(&mut self) -> io::Result<&mut File> {
+        self.file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the file was already committed"))
+    }
+
+    /// Flushes the data to disk and renames the file over the target (then flushes the
+    /// directory entry, where the platform allows it). On failure the temporary file is
+    /// removed (when `self` is dropped) and the target is untouched.
+    pub fn commit(mut self) -> io::Result<()> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("the file was already committed"))?;
+        let synced = file.sync_all();
+        drop(file);
+        synced?;
+        fs::rename(&self.temp, &self.target)?;
+        // Committed: nothing for `drop` to remove.
+        self.temp = PathBuf::new();
+        sync_dir(&self.target);
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.temp.as_os_str().is_empty() {
+            drop(self.file.take());
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Makes the rename of `target` durable (Unix: fsync its directory). Best effort: some
+/// file systems refuse to sync a directory, and the data itself is already on disk.
+fn sync_dir(target: &Path) {
+    if cfg!(unix) {
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// Spool files created by this process so far (for unique names).
+static SPOOLS: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary file in `$TMPDIR` for one blob.
+#[derive(Debug)]
+pub struct Spool {
+    file: File,
+    /// Removed when dropped, if it could not be unlinked right away.
+    path: Option<PathBuf>,
+}
+
+impl Spool {
+    /// Where spool files go (`$TMPDIR`, else the platform's temporary directory), for
+    /// messages.
+    pub fn dir() -> PathBuf {
+        std::env::temp_dir()
+    }
+
+    /// A new, empty spool file.
+    pub fn new() -> io::Result<Spool> {
+        let dir = Spool::dir();
+        loop {
+            let n = SPOOLS.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(".dxf-spool-{}-{n}", std::process::id()));
+            let file = match create_new(&path) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                r => r?,
+            };
+            // Unix lets an open file live on without a name: then nothing is ever left
+            // behind. Elsewhere it is removed when dropped.
+            let path = if cfg!(unix) && fs::remove_file(&path).is_ok() {
+                None
+            } else {
+                Some(path)
+            };
+            return Ok(Spool { file, path });
+        }
+    }
+
+    /// The file, for writing the blob into.
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Back to the start, for reading the blob out.
+    pub fn rewind(&mut self) -> io::Result<&mut File> {
+        self.file.flush()?;
+        self.file.seek(SeekFrom::Start(0))?;
+        Ok(&mut self.file)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("dxf-files-test-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn partial_names_are_hidden_siblings() {
+        let t = partial_name(Path::new("dir/out.bin")).unwrap();
+        assert_eq!(
+            t,
+            PathBuf::from(format!("dir/.out.bin.dxf-partial-{}", std::process::id()))
+        );
+        let t = partial_name(Path::new("out")).unwrap();
+        assert_eq!(
+            t,
+            PathBuf::from(format!(".out.dxf-partial-{}", std::process::id()))
+        );
+        assert!(partial_name(Path::new("/")).is_err());
+        assert!(partial_name(Path::new("a/..")).is_err());
+    }
+
+    #[test]
+    fn committed_partial_replaces_the_target() {
+        let dir = scratch("commit");
+        let target = dir.join("out");
+        fs::write(&target, b"old").unwrap();
+        let mut p = Partial::create(&target).unwrap();
+        p.file().unwrap().write_all(b"new bytes").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"old", "untouched until commit");
+        assert_eq!(names(&dir).len(), 2);
+        p.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new bytes");
+        assert_eq!(names(&dir), vec!["out".to_owned()]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn dropped_partial_leaves_nothing() {
+        let dir = scratch("drop");
+        let target = dir.join("out");
+        let mut p = Partial::create(&target).unwrap();
+        p.file().unwrap().write_all(b"half").unwrap();
+        drop(p);
+        assert!(names(&dir).is_empty());
+        // A leftover temporary name is replaced.
+        fs::write(partial_name(&target).unwrap(), b"stale").unwrap();
+        let p = Partial::create(&target).unwrap();
+        p.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"");
+        assert_eq!(names(&dir), vec!["out".to_owned()]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn partial_in_a_missing_directory_fails() {
+        let dir = scratch("missing");
+        let err = Partial::create(&dir.join("no/such/out")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn spool_round_trip() {
+        let mut s = Spool::new().unwrap();
+        s.file().write_all(b"spooled").unwrap();
+        let mut back = Vec::new();
+        s.rewind().unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"spooled");
+        if cfg!(unix) {
+            assert!(s.path.is_none(), "unlinked at once");
+        }
+    }
+}
