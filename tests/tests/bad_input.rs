@@ -72,6 +72,15 @@ fn environment_and_connection() {
         );
         check(&r, 1, "DXF_CHUNK_SIZE");
     }
+    for bad in ["many", "-1", "1.5", "101"] {
+        let r = dxf_with(
+            &reg,
+            &["blob-size", "a/b", ZERO],
+            &[("DXF_RETRIES", Some(bad))],
+            None,
+        );
+        check(&r, 1, "DXF_RETRIES");
+    }
 }
 
 #[test]

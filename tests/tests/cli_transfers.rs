@@ -77,10 +77,14 @@ fn failed(r: &Run, code: i32, needle: &str) {
     );
 }
 
-/// `dxf args` through `proxy`, with `env` and `stdin`.
+/// `dxf args` through `proxy`, with `env`, and no retries (a truncated body would be
+/// resumed otherwise: these faults must reach the user).
 fn via(reg: &TestRegistry, proxy: &FaultProxy, args: &[&str], env: Env<'_>) -> Run {
     let host = proxy.host();
-    let mut all = vec![("DXF_HOST", Some(host.as_str()))];
+    let mut all = vec![
+        ("DXF_HOST", Some(host.as_str())),
+        ("DXF_RETRIES", Some("0")),
+    ];
     all.extend_from_slice(env);
     dxf_with(reg, args, &all, None)
 }

@@ -1078,6 +1078,23 @@ fn dxf_via_retrying(reg: &TestRegistry, proxy: &FaultProxy, retries: &str, args:
 }
 
 #[test]
+fn cli_truncated_pull_is_resumed() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let proxy = FaultProxy::for_registry(&reg);
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(2 << 20, 18);
+    let d = sha256(&data);
+    let file = write_file(dir.path(), "blob", &data);
+    dxf(&reg, &["push-blob", "c/resume", &file]).ok();
+    proxy.add(Rule::on("GET", "/blobs/", Fault::truncate(700_000)));
+    let r = dxf_via_retrying(&reg, &proxy, "4", &["pull-blob", "c/resume", &d]).ok();
+    assert!(r.stdout == data, "the whole blob, once");
+    assert!(proxy.pending().is_empty());
+    let resumed = proxy.log().iter().filter(|x| x.status == Some(206)).count();
+    assert_eq!(resumed, 1);
+}
+
+#[test]
 fn cli_transient_errors_are_retried_unless_disabled() {
     let reg = TestRegistry::start(Mode::Plain);
     let proxy = FaultProxy::for_registry(&reg);
