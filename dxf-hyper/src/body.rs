@@ -3,6 +3,21 @@
 //! `AsyncRead` / `Stream` that runs every byte through the
 //! [`BlobVerifier`](dxf_proto::BlobVerifier) and fails the final read — never silently —
 //! when the digest or length is wrong.
+//!
+//! Hashing overlaps receiving, as in dxf-ureq: each frame hyper hands out is copied into
+//! [`BUF_SIZE`] buffers, and each full buffer goes to a hashing thread while the next frames
+//! are received. At most [`BUFFERS`] buffers exist (bounded memory whatever the blob's
+//! size); when all are with the thread, the reader waits — without blocking the runtime —
+//! for one to come back. A blob of at most [`INLINE_MAX`] bytes is hashed inline, without a
+//! thread. The end is reported only after the hashing thread has seen every byte and the
+//! verifier accepted them; the verdict comes back over a oneshot channel, so nothing joins
+//! a thread on the runtime.
+//!
+//! Why copy rather than send hyper's `Bytes` frames to the thread: a frame shares hyper's
+//! read buffer, which hyper can reuse only once every frame cut from it is dropped. Frames
+//! queued for hashing force a fresh allocation for every read (~400 KiB each): measured on
+//! a 1 GiB pull, ~70 000 page faults instead of ~1 200 and slower overall than hashing
+//! inline. Copying costs one `memcpy` per byte and drops each frame before it is returned.
 
 use std::future::Future as _;
 use std::io;
@@ -16,7 +31,7 @@ use futures_core::Stream;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 
 use crate::error::timed_out;
@@ -88,11 +103,25 @@ impl Body for ReqBody {
     }
 }
 
+/// A blob of at most this many bytes is hashed inline; past it, a hashing thread starts.
+const INLINE_MAX: usize = 128 * 1024;
+/// Bytes per buffer handed to the hashing thread.
+const BUF_SIZE: usize = 128 * 1024;
+/// Buffers in flight (being filled, queued for hashing, being hashed): 1 MiB in all.
+/// Measured on 2 cores, 1 GiB, 7 alternating runs: 8 buffers pull as fast as 16 (median
+/// 1.01 s both; 1.10 s hashing inline) with 7.9 MiB peak RSS instead of 9.0 MiB.
+const BUFFERS: usize = 8;
+
+/// What the hashing thread sends back at the end: the verifier's verdict.
+type Verdict = Result<Digest, dxf_proto::Error>;
+
 /// Why a blob read failed; kept so that every later read fails the same way.
 #[derive(Debug)]
 enum Failed {
     Proto(dxf_proto::Error),
     Transport(io::ErrorKind, String),
+    /// The hashing thread could not start or ended without a verdict.
+    Broken(String),
 }
 
 impl Failed {
@@ -100,18 +129,107 @@ impl Failed {
         match self {
             Failed::Proto(e) => io::Error::new(io::ErrorKind::InvalidData, e.clone()),
             Failed::Transport(kind, msg) => io::Error::new(*kind, msg.clone()),
+            Failed::Broken(msg) => io::Error::other(msg.clone()),
         }
     }
 }
 
-/// A blob being downloaded, as an [`AsyncRead`] or a [`Stream`] of verified chunks. The
-/// read (or stream item) that reaches the end succeeds only if the blob matched its digest
-/// and length; otherwise it is an `io::ErrorKind::InvalidData` error carrying the
+/// The reader's side of a running hashing thread.
+struct HashThread {
+    /// Full buffers to hash; `None` once closed (the thread then finishes and sends its
+    /// verdict). Unbounded, but never holds more than the [`BUFFERS`] that exist.
+    full: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    /// Hashed buffers, emptied, for reuse.
+    empty: mpsc::UnboundedReceiver<Vec<u8>>,
+    verdict: oneshot::Receiver<Verdict>,
+    /// The buffer being filled, if any.
+    filling: Option<Vec<u8>>,
+    /// Buffers allocated so far (at most [`BUFFERS`]).
+    allocated: usize,
+}
+
+impl HashThread {
+    fn start(verifier: BlobVerifier) -> Result<HashThread, Failed> {
+        let (full, full_rx) = std::sync::mpsc::channel();
+        let (empty_tx, empty) = mpsc::unbounded_channel();
+        let (verdict_tx, verdict) = oneshot::channel();
+        // Detached: it ends once `full` is closed (the reader finished or was dropped) and
+        // the buffers queued are hashed, or at the first buffer the verifier refuses.
+        std::thread::Builder::new()
+            .name("dxf-blob-hash".into())
+            .spawn(move || {
+                let _ = verdict_tx.send(hash_buffers(verifier, full_rx, empty_tx));
+            })
+            .map_err(|e| Failed::Broken(format!("starting the blob hashing thread: {e}")))?;
+        Ok(HashThread {
+            full: Some(full),
+            empty,
+            verdict,
+            filling: None,
+            allocated: 0,
+        })
+    }
+
+    /// An empty buffer: a hashed one back from the thread, a new one while fewer than
+    /// [`BUFFERS`] exist, or (all in use) pending until the thread returns one. `None`
+    /// when the thread has stopped.
+    fn poll_spare(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        match self.empty.poll_recv(cx) {
+            Poll::Pending if self.allocated < BUFFERS => {
+                self.allocated += 1;
+                Poll::Ready(Some(Vec::with_capacity(BUF_SIZE)))
+            }
+            other => other,
+        }
+    }
+}
+
+/// The hashing thread's loop: hash every buffer received and send it back emptied; return
+/// the verdict once the input closes.
+fn hash_buffers(
+    mut verifier: BlobVerifier,
+    full: std::sync::mpsc::Receiver<Vec<u8>>,
+    empty: mpsc::UnboundedSender<Vec<u8>>,
+) -> Verdict {
+    for mut buf in full {
+        verifier.update(&buf)?;
+        buf.clear();
+        if empty.send(buf).is_err() {
+            // The reader is gone (and with it the verdict's receiver): stop early.
+            break;
+        }
+    }
+    verifier.finish()
+}
+
+/// Where the blob's hashing stands.
+enum Hashing {
+    /// No thread yet: `seen` bytes hashed inline (at most [`INLINE_MAX`]).
+    Inline {
+        verifier: Box<BlobVerifier>,
+        seen: usize,
+    },
+    Thread(HashThread),
+    /// The verdict was delivered or the blob failed.
+    Over,
+}
+
+/// A blob being downloaded, as an [`AsyncRead`] or a [`Stream`] of chunks. The read (or
+/// stream item) that reaches the end succeeds only if the blob matched its digest and
+/// length; otherwise it is an `io::ErrorKind::InvalidData` error carrying the
 /// [`dxf_proto::Error`]. Every read after a failure fails again. Dropping the reader closes
 /// the connection.
 pub struct BlobReader {
     body: Incoming,
-    verifier: Option<BlobVerifier>,
+    hashing: Hashing,
+    /// A frame received and being handed to the hasher (`received[..copied]` is); it is
+    /// returned once all of it is.
+    received: Bytes,
+    copied: usize,
+    /// The body has ended (every frame was received).
+    ended: bool,
+    /// The blob was verified and its end reported.
+    done: bool,
     digest: Digest,
     len: Option<u64>,
     pending: Bytes,
@@ -140,7 +258,14 @@ impl BlobReader {
             body,
             digest: verifier.expected().clone(),
             len: len.or(verifier.expected_len()),
-            verifier: Some(verifier),
+            hashing: Hashing::Inline {
+                verifier: Box::new(verifier),
+                seen: 0,
+            },
+            received: Bytes::new(),
+            copied: 0,
+            ended: false,
+            done: false,
             pending: Bytes::new(),
             failed: None,
             timeout,
@@ -166,18 +291,123 @@ impl BlobReader {
     fn fail(&mut self, failed: Failed) -> Poll<Option<io::Result<Bytes>>> {
         let e = failed.to_io();
         self.failed = Some(failed);
+        // Closes the hashing thread's input: it stops after the buffers already queued.
+        self.hashing = Hashing::Over;
+        self.received = Bytes::new();
         Poll::Ready(Some(Err(e)))
     }
 
-    /// The next verified chunk, `None` at a verified end.
+    /// Hands the frame received to the hasher: inline while the blob is small, else copied
+    /// into buffers for the thread (started here), waiting for a buffer when all are in use.
+    fn poll_hand_off(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+        let len = self.received.len();
+        self.hashing = match std::mem::replace(&mut self.hashing, Hashing::Over) {
+            Hashing::Inline { mut verifier, seen } if seen.saturating_add(len) <= INLINE_MAX => {
+                verifier.update(&self.received).map_err(Failed::Proto)?;
+                self.hashing = Hashing::Inline {
+                    verifier,
+                    seen: seen.saturating_add(len),
+                };
+                self.copied = len;
+                return Poll::Ready(Ok(()));
+            }
+            Hashing::Inline { verifier, .. } => Hashing::Thread(HashThread::start(*verifier)?),
+            other => other,
+        };
+        let Hashing::Thread(thread) = &mut self.hashing else {
+            return Poll::Ready(Err(Failed::Broken("blob hashed after its end".into())));
+        };
+        let mut stopped = false;
+        while let Some(rest) = self.received.get(self.copied..).filter(|r| !r.is_empty()) {
+            let buf = match &mut thread.filling {
+                Some(buf) => buf,
+                None => match ready!(thread.poll_spare(cx)) {
+                    Some(spare) => thread.filling.insert(spare),
+                    None => {
+                        stopped = true;
+                        break;
+                    }
+                },
+            };
+            let n = BUF_SIZE.saturating_sub(buf.len()).min(rest.len());
+            buf.extend_from_slice(rest.get(..n).unwrap_or_default());
+            self.copied += n;
+            if buf.len() >= BUF_SIZE {
+                let sent = match (thread.filling.take(), &thread.full) {
+                    (Some(buf), Some(tx)) => tx.send(buf).is_ok(),
+                    _ => false,
+                };
+                if !sent {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+        if !stopped {
+            return Poll::Ready(Ok(()));
+        }
+        // The thread stopped early: the verifier refused a buffer (too many bytes).
+        match ready!(self.poll_verdict(cx)) {
+            Err(failed) => Poll::Ready(Err(failed)),
+            Ok(()) => Poll::Ready(Err(Failed::Broken("blob hashing stopped early".into()))),
+        }
+    }
+
+    /// The verdict once every frame was handed over: inline, or from the thread once it has
+    /// hashed the last buffer (sent here, with the input then closed).
+    fn poll_verdict(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+        match std::mem::replace(&mut self.hashing, Hashing::Over) {
+            Hashing::Inline { verifier, .. } => {
+                Poll::Ready(verifier.finish().map(drop).map_err(Failed::Proto))
+            }
+            Hashing::Thread(mut thread) => {
+                if let (Some(last), Some(tx)) = (thread.filling.take(), &thread.full) {
+                    // A failed send means the thread already stopped: its verdict says why.
+                    let _ = tx.send(last);
+                }
+                thread.full = None;
+                match Pin::new(&mut thread.verdict).poll(cx) {
+                    Poll::Pending => {
+                        self.hashing = Hashing::Thread(thread);
+                        Poll::Pending
+                    }
+                    Poll::Ready(Ok(verdict)) => {
+                        Poll::Ready(verdict.map(drop).map_err(Failed::Proto))
+                    }
+                    Poll::Ready(Err(_)) => Poll::Ready(Err(Failed::Broken(
+                        "blob hashing thread ended without a verdict".into(),
+                    ))),
+                }
+            }
+            Hashing::Over => Poll::Ready(Err(Failed::Broken("blob verified twice".into()))),
+        }
+    }
+
+    /// The next chunk, `None` at a verified end.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         loop {
             if let Some(f) = &self.failed {
                 return Poll::Ready(Some(Err(f.to_io())));
             }
-            let Some(verifier) = self.verifier.as_mut() else {
+            if self.done {
                 return Poll::Ready(None);
-            };
+            }
+            if !self.received.is_empty() {
+                if let Err(failed) = ready!(self.poll_hand_off(cx)) {
+                    return self.fail(failed);
+                }
+                self.copied = 0;
+                return Poll::Ready(Some(Ok(std::mem::take(&mut self.received))));
+            }
+            if self.ended {
+                return match ready!(self.poll_verdict(cx)) {
+                    Ok(()) => {
+                        self.done = true;
+                        Poll::Ready(None)
+                    }
+                    Err(failed) => self.fail(failed),
+                };
+            }
             let frame = match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Pending => {
                     if let Some(t) = self.timeout {
@@ -195,23 +425,15 @@ impl BlobReader {
             };
             self.timer = None;
             match frame {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) if !data.is_empty() => {
-                        return match verifier.update(&data) {
-                            Ok(()) => Poll::Ready(Some(Ok(data))),
-                            Err(e) => self.fail(Failed::Proto(e)),
-                        };
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.received = data;
                     }
-                    _ => {}
-                },
+                }
                 Some(Err(e)) => {
                     return self.fail(Failed::Transport(io::ErrorKind::Other, e.to_string()))
                 }
-                None => {
-                    if let Some(Err(e)) = self.verifier.take().map(BlobVerifier::finish) {
-                        return self.fail(Failed::Proto(e));
-                    }
-                }
+                None => self.ended = true,
             }
         }
     }
@@ -249,5 +471,181 @@ impl AsyncRead for BlobReader {
         let n = buf.remaining().min(this.pending.len());
         buf.put_slice(&this.pending.split_to(n));
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use tokio::io::AsyncReadExt;
+
+    /// Serves one response with `body` (announcing `announced` bytes) from a loopback
+    /// listener and returns the blob reader for it, verifying against `data`'s digest and
+    /// `expected_len`.
+    async fn reader(
+        data: &[u8],
+        body: Vec<u8>,
+        announced: usize,
+        expected_len: Option<u64>,
+    ) -> BlobReader {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut req = [0u8; 4096];
+            let _ = conn.read(&mut req);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body);
+        });
+        let digest = {
+            let mut h = dxf_proto::Sha256::new();
+            h.update(data);
+            h.finish()
+        };
+        let client = Client::builder(TokioExecutor::new()).build_http::<ReqBody>();
+        let request = hyper::Request::get(format!("http://{addr}/blob"))
+            .body(ReqBody::full(None))
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        let verifier = BlobVerifier::new(digest, expected_len).unwrap();
+        let timeout = Some(Duration::from_secs(30));
+        BlobReader::new(response.into_body(), verifier, expected_len, timeout)
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    fn proto_error(e: &io::Error) -> &dxf_proto::Error {
+        e.get_ref()
+            .unwrap()
+            .downcast_ref::<dxf_proto::Error>()
+            .unwrap()
+    }
+
+    async fn next(r: &mut BlobReader) -> Option<io::Result<Bytes>> {
+        poll_fn(|cx| Pin::new(&mut *r).poll_next(cx)).await
+    }
+
+    /// Sizes hashed inline (up to exactly [`INLINE_MAX`]), and by the thread (just past it,
+    /// and past [`BUFFERS`] × [`BUF_SIZE`] several times, so the reader waits for buffers).
+    const SIZES: [usize; 5] = [
+        0,
+        1000,
+        INLINE_MAX,
+        INLINE_MAX + 1,
+        3 * BUFFERS * BUF_SIZE + 12345,
+    ];
+
+    // Current-thread runtimes: a reader that blocked its thread would deadlock them.
+
+    #[tokio::test]
+    async fn good_blobs_read_whole_in_any_read_size() {
+        for len in SIZES {
+            let d = data(len);
+            let mut got = Vec::new();
+            reader(&d, d.clone(), len, Some(len as u64))
+                .await
+                .read_to_end(&mut got)
+                .await
+                .unwrap();
+            assert!(got == d, "{len}");
+            // Small reads, and the end reported again.
+            let mut r = reader(&d, d.clone(), len, None).await;
+            let mut got = Vec::new();
+            let mut small = [0u8; 1000];
+            loop {
+                let n = r.read(&mut small).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&small[..n]);
+            }
+            assert!(got == d, "{len}");
+            assert_eq!(r.read(&mut small).await.unwrap(), 0);
+            // The stream.
+            let mut r = reader(&d, d.clone(), len, Some(len as u64)).await;
+            let mut got = Vec::new();
+            while let Some(chunk) = next(&mut r).await {
+                got.extend_from_slice(&chunk.unwrap());
+            }
+            assert!(got == d, "{len}");
+            assert!(next(&mut r).await.is_none());
+            let mut sink = Vec::new();
+            let copied = reader(&d, d.clone(), len, None)
+                .await
+                .copy_to(&mut sink)
+                .await
+                .unwrap();
+            assert_eq!(copied, len as u64);
+            assert!(sink == d, "{len}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_corrupted_blob_fails_at_the_end_and_stays_failed() {
+        for len in SIZES.into_iter().filter(|&l| l > 0) {
+            let d = data(len);
+            for flip in [0, len / 2, len - 1] {
+                let mut bad = d.clone();
+                bad[flip] ^= 1;
+                let mut r = reader(&d, bad, len, Some(len as u64)).await;
+                let e = r.read_to_end(&mut Vec::new()).await.unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{len} {flip}");
+                assert!(
+                    matches!(proto_error(&e), dxf_proto::Error::DigestMismatch { .. }),
+                    "{len} {flip}: {e}"
+                );
+                assert!(r.read(&mut [0u8; 10]).await.is_err(), "{len} {flip}");
+                assert!(next(&mut r).await.unwrap().is_err(), "{len} {flip}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_lengths_never_end_cleanly() {
+        for len in SIZES.into_iter().filter(|&l| l > 0) {
+            let d = data(len);
+            // More bytes than expected: one more, or many (then a hashing thread stops
+            // early, and the reader finds out when handing it the next frame).
+            for expected in [len as u64 - 1, len as u64 / 4] {
+                let mut r = reader(&d, d.clone(), len, Some(expected)).await;
+                let e = r.read_to_end(&mut Vec::new()).await.unwrap_err();
+                assert!(
+                    matches!(proto_error(&e), dxf_proto::Error::LengthMismatch { .. }),
+                    "{len} {expected}: {e}"
+                );
+                assert!(r.read(&mut [0u8; 10]).await.is_err(), "{len} {expected}");
+            }
+            // The connection closes early: a transport error or a length mismatch.
+            for expected in [Some(len as u64), None] {
+                let mut r = reader(&d, d[..len / 2].to_vec(), len, expected).await;
+                assert!(r.read_to_end(&mut Vec::new()).await.is_err(), "{len}");
+                assert!(r.read(&mut [0u8; 10]).await.is_err(), "{len}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn dropping_a_reader_midway_is_prompt() {
+        let len = 8 * BUFFERS * BUF_SIZE;
+        let d = data(len);
+        let mut r = reader(&d, d.clone(), len, Some(len as u64)).await;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut read = 0;
+        while read < 3 * BUFFERS * BUF_SIZE {
+            read += r.read(&mut buf).await.unwrap();
+        }
+        drop(r);
     }
 }
