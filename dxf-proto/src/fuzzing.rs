@@ -7,9 +7,10 @@
 //! [`token`], [`oci_error`]) feed the bytes to one parser and check what it promises.
 //!
 //! Whole-operation targets ([`push_chunked`], [`push_monolithic`], [`push_stream`],
-//! [`pull`], [`mount`], [`manifest_get`], [`alias_index`], [`tag_list`], [`auth`]) decode the
-//! input into a session setup, operation options and a scripted registry, then drive the
-//! operation (wrapped in [`Authed`], as the adapters run it) with a step bound.
+//! [`push_single_pass`], [`pull`], [`mount`], [`manifest_get`], [`alias_index`],
+//! [`tag_list`], [`auth`]) decode the input into a session setup, operation options and a
+//! scripted registry, then drive the operation (wrapped in [`Authed`] over
+//! [`Retrying`](crate::Retrying), as the adapters run it) with a step bound.
 //!
 //! ## Input format
 //!
@@ -21,7 +22,8 @@
 //!          n = byte % 129, then n bytes: the blob (upload source / pulled blob / mounted)
 //! options  target-specific bytes (see each function)
 //! replies  until the input ends (at most MAX_REPLIES), each:
-//!          status   byte < 0xf0: STATUSES[byte % len]; else 100 + u16 % 900
+//!          status   byte < 0xf0: STATUSES[byte % len]; else 100 + u16 % 900, where
+//!                   600 and above mean a transport failure (no response at all)
 //!          flags    bits 0-2 header count · bits 3-5 ≠ 0: a split byte follows
 //!                   bits 6-7 clock advance after the reply (0, 1 s, 300 s, 400 days)
 //!          headers  name: 0xff → u8-length raw name, else HEADER_NAMES[byte % len]

@@ -196,27 +196,13 @@ impl Upload {
         expected: Option<&Digest>,
         options: &UploadOptions,
     ) -> Result<Upload, Error> {
-        if let Some(d) = expected {
-            if !d.is_sha256() {
-                return Err(Error::UnsupportedDigestAlgorithm(d.algorithm().to_owned()));
-            }
-        }
-        let options = UploadOptions {
-            mode: UploadMode::Chunked,
-            ..options.clone()
+        let source = Source::Stream {
+            expected: expected.cloned(),
+            hasher: Sha256::new(),
+            pending: Vec::new(),
+            eof: false,
         };
-        Self::build(
-            session,
-            repo,
-            Source::Stream {
-                expected: expected.cloned(),
-                hasher: Sha256::new(),
-                pending: Vec::new(),
-                eof: false,
-            },
-            &options,
-            expected,
-        )
+        Self::hashed_here(session, repo, source, expected, options)
     }
 
     /// Upload of a stream of exactly `len` bytes whose digest is not known yet, in one
@@ -232,27 +218,32 @@ impl Upload {
         expected: Option<&Digest>,
         options: &UploadOptions,
     ) -> Result<Upload, Error> {
-        if let Some(d) = expected {
-            if !d.is_sha256() {
-                return Err(Error::UnsupportedDigestAlgorithm(d.algorithm().to_owned()));
-            }
+        let source = Source::Relayed {
+            expected: expected.cloned(),
+            hasher: Sha256::new(),
+            len,
+            fed: 0,
+        };
+        Self::hashed_here(session, repo, source, expected, options)
+    }
+
+    /// An upload whose digest this operation computes (stream sources): always chunked,
+    /// and an expected digest must be one it can compute.
+    fn hashed_here(
+        session: &Session,
+        repo: &Repository,
+        source: Source,
+        expected: Option<&Digest>,
+        options: &UploadOptions,
+    ) -> Result<Upload, Error> {
+        if let Some(d) = expected.filter(|d| !d.is_sha256()) {
+            return Err(Error::UnsupportedDigestAlgorithm(d.algorithm().to_owned()));
         }
         let options = UploadOptions {
             mode: UploadMode::Chunked,
             ..options.clone()
         };
-        Self::build(
-            session,
-            repo,
-            Source::Relayed {
-                expected: expected.cloned(),
-                hasher: Sha256::new(),
-                len,
-                fed: 0,
-            },
-            &options,
-            expected,
-        )
+        Self::build(session, repo, source, &options, expected)
     }
 
     fn build(
