@@ -441,12 +441,29 @@ impl Repository {
         let op = GetBlob::new(&self.session(), &self.name, digest, expected_size)?;
         let (download, body) = run(self.shared(), op, Source::None, None).await?;
         let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
+        // A body that breaks midway is continued from where it broke (a ranged GET).
+        let (shared, name, blob) = (self.shared().clone(), self.name.clone(), digest.clone());
+        let total = download.len.or(expected_size);
+        let resume: crate::body::Resume = Box::new(move |offset| {
+            let (shared, name, blob) = (shared.clone(), name.clone(), blob.clone());
+            Box::pin(async move {
+                let op = GetBlob::resume(&shared.session(), &name, &blob, offset, total)
+                    .map_err(io::Error::other)?;
+                let (download, body) = run(&shared, op, Source::None, None)
+                    .await
+                    .map_err(io::Error::other)?;
+                let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
+                Ok((body, download.offset))
+            })
+        });
+        let times = self.session().limits().retry.max_retries;
         let timeout = self.shared().timeout;
         Ok(BlobReader::new(
             body,
             download.verifier,
             download.len,
             timeout,
+            Some((resume, times)),
         ))
     }
 

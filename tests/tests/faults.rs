@@ -1046,6 +1046,11 @@ fn ureq_broken_pull_is_resumed_and_still_verified() {
     broken_pull_is_resumed_and_still_verified(Kind::Ureq);
 }
 
+#[test]
+fn hyper_broken_pull_is_resumed_and_still_verified() {
+    broken_pull_is_resumed_and_still_verified(Kind::Hyper);
+}
+
 both_adapters!(
     corrupted_pull_is_an_error,
     transient_faults_are_retried_and_uploads_resumed,
