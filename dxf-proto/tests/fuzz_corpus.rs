@@ -24,6 +24,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("push_stream", fuzzing::push_stream),
     ("push_single_pass", fuzzing::push_single_pass),
     ("pull", fuzzing::pull),
+    ("pull_resume", fuzzing::pull_resume),
     ("mount", fuzzing::mount),
     ("manifest_get", fuzzing::manifest_get),
     ("alias_index", fuzzing::alias_index),
@@ -401,6 +402,34 @@ mod seeds {
             "pull",
             "basic".into(),
             replies(basic().byte(1), &c, &["basic_challenge_blob", "blob_get"]).build(),
+        ));
+
+        // Resumed pull: the rest as a 206 (from byte 5), or the whole blob again as a 200.
+        let seed_blob = blob.get(..blob.len().min(128)).unwrap_or_default();
+        let rest = seed_blob.get(5..).unwrap_or_default();
+        let range = format!("bytes 5-{}/{}", seed_blob.len() - 1, seed_blob.len());
+        let rest_len = rest.len().to_string();
+        out.push((
+            "pull_resume",
+            "206".into(),
+            anon()
+                .byte(1)
+                .byte(5)
+                .reply(
+                    206,
+                    &[
+                        ("content-range", range.as_str()),
+                        ("content-length", rest_len.as_str()),
+                    ],
+                    rest,
+                    None,
+                )
+                .build(),
+        ));
+        out.push((
+            "pull_resume",
+            "200".into(),
+            replies(anon().byte(1).byte(5), &c, &["blob_get"]).build(),
         ));
 
         // Mount.
