@@ -98,7 +98,7 @@ pub use auth::{
 };
 pub use blob::{
     BlobInfo, DeleteBlob, Download, GetBlob, HeadBlob, MountBlob, MountOptions, Pushed, Upload,
-    UploadMode, UploadOptions, UploadProgress, UploadStatus,
+    UploadCheckpoint, UploadMode, UploadOptions, UploadProgress, UploadStatus,
 };
 pub use digest::{digest_of, verify_bytes, BlobVerifier, Sha256};
 pub use error::{Error, Misuse, OciError, OpKind, ProtocolViolation};

@@ -141,8 +141,20 @@ impl<R: Read, O: Operation, F: FnMut(u64)> Read for Relay<'_, R, O, F> {
 pub(crate) fn run<'a, O: Operation + Scoped>(
     shared: &Arc<Shared>,
     op: O,
+    source: Source<'a>,
+    progress: Progress<'a>,
+) -> Result<(O::Output, Option<ureq::Body>)> {
+    run_observed(shared, op, source, progress, &mut |_| {})
+}
+
+/// [`run`], calling `observe` with the operation after every response it handled (to read
+/// its state, e.g. an upload's checkpoint).
+pub(crate) fn run_observed<'a, O: Operation + Scoped>(
+    shared: &Arc<Shared>,
+    op: O,
     mut source: Source<'a>,
     mut progress: Progress<'a>,
+    observe: &mut dyn FnMut(&O),
 ) -> Result<(O::Output, Option<ureq::Body>)> {
     let session = shared.session();
     let mut op = Authed::new(&session, Retrying::new(&session, op));
@@ -271,6 +283,7 @@ pub(crate) fn run<'a, O: Operation + Scoped>(
                         r?;
                     }
                 }
+                observe(op.inner().inner());
             }
         }
     }

@@ -14,7 +14,7 @@ pub use get::{Download, GetBlob};
 pub use head::{BlobInfo, HeadBlob};
 pub use mount::{MountBlob, MountOptions};
 pub use status::{UploadProgress, UploadStatus};
-pub use upload::{Pushed, Upload, UploadMode, UploadOptions};
+pub use upload::{Pushed, Upload, UploadCheckpoint, UploadMode, UploadOptions};
 
 use crate::error::{Error, ProtocolViolation};
 use crate::reference::Digest;

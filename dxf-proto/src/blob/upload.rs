@@ -134,6 +134,16 @@ enum Phase {
     },
 }
 
+/// Where an upload stands, to pick it up again later — in another process, after a crash:
+/// the registry's latest `Location` for the session, and the bytes it acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadCheckpoint {
+    /// The upload session's URL (the newest `Location`).
+    pub location: String,
+    /// Bytes the registry acknowledged.
+    pub offset: u64,
+}
+
 /// A blob upload. Output: [`Pushed`].
 #[derive(Debug)]
 pub struct Upload(Machine<UploadFlow>);
@@ -155,6 +165,9 @@ pub(crate) struct UploadFlow {
     high_water: u64,
     stalls: u32,
     restarts: u32,
+    /// Continuing a session an earlier run started (`location` is set): ask its status
+    /// instead of starting one.
+    resuming: bool,
     /// The registry's `OCI-Chunk-Min-Length`: chunks never shrink below it.
     min_chunk: u64,
     /// What the session should learn (chunk limits, no chunked uploads).
@@ -186,6 +199,43 @@ impl Upload {
             options,
             Some(digest),
         )
+    }
+
+    /// Continues the chunked upload of a known source that an earlier run left at
+    /// `checkpoint` ([`Upload::checkpoint`]): asks the registry how much the session holds
+    /// and goes on from there (never trusting the checkpoint's offset alone); when the
+    /// registry no longer knows the session, starts a new one. With
+    /// `options.skip_if_exists`, a blob already there (the earlier run finished) is skipped.
+    pub fn resume(
+        session: &Session,
+        repo: &Repository,
+        digest: &Digest,
+        len: u64,
+        checkpoint: &UploadCheckpoint,
+        options: &UploadOptions,
+    ) -> Result<Upload, Error> {
+        let location = Url::parse(&checkpoint.location)
+            .map_err(|e| Error::InvalidUrl(format!("upload checkpoint: {e}")))?;
+        let options = UploadOptions {
+            mode: UploadMode::Chunked,
+            ..options.clone()
+        };
+        let mut op = Upload::known(session, repo, digest, len, &options)?;
+        op.0.flow.location = Some(location);
+        op.0.flow.resuming = true;
+        Ok(op)
+    }
+
+    /// The latest checkpoint of a chunked upload of a known source: `None` before the
+    /// registry opened the session and for other kinds of uploads.
+    pub fn checkpoint(&self) -> Option<UploadCheckpoint> {
+        let flow = &self.0.flow;
+        let known = matches!(flow.source, Source::Known { .. }) && flow.mode == UploadMode::Chunked;
+        let location = flow.location.as_ref().filter(|_| known)?;
+        Some(UploadCheckpoint {
+            location: location.as_str().to_owned(),
+            offset: flow.acked,
+        })
     }
 
     /// Upload of a stream of unknown length, hashed here. With `expected`, the computed
@@ -285,6 +335,7 @@ impl Upload {
             high_water: 0,
             stalls: 0,
             restarts: 0,
+            resuming: false,
             min_chunk: 1,
             events: std::collections::VecDeque::new(),
             phase: Phase::Checking,
@@ -308,6 +359,20 @@ impl UploadFlow {
         self.location
             .as_ref()
             .ok_or_else(|| ProtocolViolation::MissingLocation.into())
+    }
+
+    /// A new session, or — resuming an earlier run's — the question how much it holds.
+    fn open_or_resume(&mut self) -> Result<Next<Pushed>, Error> {
+        if !std::mem::take(&mut self.resuming) {
+            return self.start_session();
+        }
+        self.phase = Phase::Resyncing { refused: false };
+        Ok(Next::Send(request(
+            Method::GET,
+            self.current_location()?,
+            Body::Empty,
+            None,
+        )?))
     }
 
     fn start_session(&mut self) -> Result<Next<Pushed>, Error> {
@@ -538,7 +603,7 @@ impl Flow for UploadFlow {
                 self.phase = Phase::Checking;
                 Ok(Next::Send(request(Method::HEAD, url, Body::Empty, None)?))
             }
-            _ => self.start_session(),
+            _ => self.open_or_resume(),
         }
     }
 
@@ -566,7 +631,7 @@ impl Flow for UploadFlow {
         match std::mem::replace(&mut self.phase, Phase::Starting) {
             Phase::Checking => {
                 if head.status == StatusCode::NOT_FOUND {
-                    return self.start_session();
+                    return self.open_or_resume();
                 }
                 let (digest, size) = match &self.source {
                     Source::Known { digest, len } => (digest.clone(), *len),

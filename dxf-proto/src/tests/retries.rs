@@ -744,3 +744,175 @@ mod learned_limits {
         assert_eq!(methods, ["POST", "PUT"]);
     }
 }
+
+mod checkpoints {
+    use super::*;
+    use crate::{Recovery, Step, UploadCheckpoint};
+
+    fn chunked(size: u64, skip: bool) -> UploadOptions {
+        UploadOptions {
+            skip_if_exists: skip,
+            mode: UploadMode::Chunked,
+            chunk_size: Some(size),
+        }
+    }
+
+    /// Runs an upload until its `n`-th PATCH, which never gets an answer (the process
+    /// "dies" there), and returns the checkpoint it had reached.
+    fn crash_at_patch(reg: &MemoryRegistry, data: &[u8], n: usize) -> UploadCheckpoint {
+        let mut s = with_policy(RetryPolicy::never());
+        let op = Upload::known(
+            &s,
+            &repo("a"),
+            &sha(data),
+            data.len() as u64,
+            &chunked(10, false),
+        )
+        .unwrap();
+        let mut op = Authed::new(&s, Retrying::new(&s, op));
+        let mut patches = 0;
+        loop {
+            let Ok(Step::Send(req)) = op.poll(NOW) else {
+                panic!("the upload should still be sending")
+            };
+            if req.method() == http::Method::PATCH {
+                patches += 1;
+                if patches == n {
+                    assert_eq!(op.handle_send_failure(NOW), Recovery::GiveUp);
+                    return op.inner().inner().checkpoint().unwrap();
+                }
+            }
+            let mut peer = reg.peer();
+            let r = drive(
+                &mut StepOnce::new(&mut op, req),
+                &mut peer,
+                &mut s,
+                NOW,
+                data,
+            );
+            assert!(r.is_ok(), "{r:?}");
+        }
+    }
+
+    /// Feeds one already-polled request through `drive`'s machinery: answers it and stops.
+    struct StepOnce<'a, O> {
+        op: &'a mut O,
+        req: Option<crate::Request>,
+    }
+
+    impl<'a, O> StepOnce<'a, O> {
+        fn new(op: &'a mut O, req: crate::Request) -> Self {
+            StepOnce { op, req: Some(req) }
+        }
+    }
+
+    impl<O: Operation> Operation for StepOnce<'_, O> {
+        type Output = ();
+        fn poll(&mut self, _now: UnixTime) -> Result<Step<()>, crate::Error> {
+            Ok(match self.req.take() {
+                Some(r) => Step::Send(r),
+                None => Step::Done(()),
+            })
+        }
+        fn handle_response(
+            &mut self,
+            head: http::Response<()>,
+            now: UnixTime,
+        ) -> Result<crate::BodyPlan, crate::Error> {
+            self.op.handle_response(head, now)
+        }
+        fn handle_body(&mut self, chunk: &[u8]) -> Result<(), crate::Error> {
+            self.op.handle_body(chunk)
+        }
+        fn handle_body_end(&mut self) -> Result<(), crate::Error> {
+            self.op.handle_body_end()
+        }
+        fn handle_source(&mut self, data: &[u8]) -> Result<(), crate::Error> {
+            self.op.handle_source(data)
+        }
+        fn handle_send_failure(&mut self, now: UnixTime) -> Recovery {
+            self.op.handle_send_failure(now)
+        }
+        fn poll_session_event(&mut self) -> Option<crate::SessionEvent> {
+            self.op.poll_session_event()
+        }
+    }
+
+    #[test]
+    fn a_crashed_upload_is_continued_from_its_checkpoint_without_resending() {
+        let reg = MemoryRegistry::new();
+        let data: Vec<u8> = (0..50u8).collect();
+        let cp = crash_at_patch(&reg, &data, 3);
+        assert_eq!(cp.offset, 20, "two chunks acknowledged");
+        assert!(cp.location.contains("/blobs/uploads/"), "{cp:?}");
+
+        let mut s = session();
+        let mut peer = reg.peer();
+        let op = Upload::resume(&s, &repo("a"), &sha(&data), 50, &cp, &chunked(10, true)).unwrap();
+        let out = run_retrying(op, &mut s, &mut peer, &data).unwrap();
+        assert_eq!(out.output.digest, sha(&data));
+        let shape: Vec<String> = peer
+            .sent
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.header("content-range").unwrap_or("")))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "HEAD ",
+                "GET ",
+                "PATCH 20-29",
+                "PATCH 30-39",
+                "PATCH 40-49",
+                "PUT "
+            ],
+            "asks, then sends only what the registry lacks"
+        );
+        assert_eq!(
+            reg.state.borrow().blobs[&("a".into(), sha(&data).to_string())],
+            data
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_the_registry_forgot_starts_over_and_a_finished_one_is_skipped() {
+        let reg = MemoryRegistry::new();
+        let data: Vec<u8> = (0..30u8).collect();
+        let gone = UploadCheckpoint {
+            location: "https://reg.test/v2/a/blobs/uploads/no-such-session".into(),
+            offset: 20,
+        };
+        let mut s = session();
+        let mut peer = reg.peer();
+        let op =
+            Upload::resume(&s, &repo("a"), &sha(&data), 30, &gone, &chunked(10, false)).unwrap();
+        run_retrying(op, &mut s, &mut peer, &data).unwrap();
+        let methods: Vec<&str> = peer.sent.iter().map(|r| r.method.as_str()).collect();
+        assert_eq!(methods, ["GET", "POST", "PATCH", "PATCH", "PATCH", "PUT"]);
+        // Now the blob is there: a resume with skip-if-exists only asks.
+        let mut peer = reg.peer();
+        let op =
+            Upload::resume(&s, &repo("a"), &sha(&data), 30, &gone, &chunked(10, true)).unwrap();
+        let out = run_retrying(op, &mut s, &mut peer, &data).unwrap();
+        assert!(out.output.skipped);
+        assert_eq!(peer.sent.len(), 1);
+    }
+
+    #[test]
+    fn checkpoints_follow_the_newest_location_and_the_acknowledged_offset() {
+        let reg = MemoryRegistry::new();
+        let data: Vec<u8> = (0..30u8).collect();
+        let s = session();
+        let op = Upload::known(&s, &repo("a"), &sha(&data), 30, &chunked(10, false)).unwrap();
+        assert_eq!(op.checkpoint(), None, "no session yet");
+        let mono =
+            Upload::known(&s, &repo("a"), &sha(&data), 30, &UploadOptions::default()).unwrap();
+        assert_eq!(mono.checkpoint(), None, "a monolithic upload has none");
+        let cp = crash_at_patch(&reg, &data, 2);
+        assert_eq!(cp.offset, 10);
+        assert!(
+            cp.location.ends_with("_state=p10") || cp.location.contains("p10"),
+            "{cp:?}"
+        );
+    }
+}

@@ -223,6 +223,7 @@ impl Adapter for dxf_ureq::Registry {
             },
             single_pass: push.single_pass,
             progress: push.progress.map(|p| p as _),
+            ..dxf_ureq::PushOptions::default()
         };
         Ok(self.repository(repo)?.push_blob_path(path, options)?)
     }
