@@ -4,7 +4,7 @@
 //! `too many arguments`).
 //!
 //! dxf's own additions: `push-blob REPO - [@ALIAS]` (standard input), `push-blob --jobs
-//! [N]` and `--single-pass`, `pull-blob --output PATH` and `--verify-first`.
+//! [N]`, `--single-pass` and `--resumable`, `pull-blob --output PATH` and `--verify-first`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -36,6 +36,10 @@ Environment:
                       --verify-first)
   DXF_CONCURRENCY     transfers at a time for push-blob --jobs without N and for
                       pull-blob --output DIR (default 4, at most 64)
+  DXF_RESUMABLE=1     push-blob of files: as --resumable (not with --single-pass;
+                      standard input is never resumable)
+  DXF_STATE_DIR       where push-blob --resumable keeps upload checkpoints (default
+                      $XDG_STATE_HOME/dxf/uploads, else ~/.local/state/dxf/uploads)
 
 Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
 
@@ -86,6 +90,10 @@ pub enum Command {
         /// the file first; always uploads (there is no digest to check for beforehand)
         #[arg(long)]
         single_pass: bool,
+        /// Chunked upload that keeps checkpoints on disk (DXF_STATE_DIR): if it dies,
+        /// running the same command again continues it (also DXF_RESUMABLE=1)
+        #[arg(long, conflicts_with = "single_pass")]
+        resumable: bool,
         /// Upload several files, N at a time (N omitted: DXF_CONCURRENCY, default 4);
         /// prints one digest per file, in order
         #[arg(long, value_name = "N", value_parser = parse_jobs)]
@@ -204,14 +212,23 @@ pub enum Command {
 /// `push-blob`'s usage: python-dxf's form first (the one error messages quote).
 const PUSH_BLOB_USAGE: &str = "dxf push-blob <REPO> <FILE> [@ALIAS]
        dxf push-blob <REPO> - [@ALIAS]
-       dxf push-blob [--single-pass] --jobs [<N>] <REPO> <FILE>... [@ALIAS]";
+       dxf push-blob [--single-pass | --resumable] <REPO> <FILE> [@ALIAS]
+       dxf push-blob [--single-pass | --resumable] --jobs [<N>] <REPO> <FILE>... [@ALIAS]";
 
 /// `push-blob --help`'s notes.
 const PUSH_BLOB_AFTER_HELP: &str = "\
 FILE - streams standard input in one pass (chunked upload, hashed while sending, memory
 bounded by the chunk size) and prints the digest at the end; it is always uploaded (the
 digest is not known beforehand). --jobs without N uploads DXF_CONCURRENCY files at a time
-(default 4).";
+(default 4).
+
+--resumable (or DXF_RESUMABLE=1): the file is hashed, then uploaded in 8 MiB chunks; after
+each chunk the registry acknowledged, a checkpoint is written to a file in DXF_STATE_DIR
+(default $XDG_STATE_HOME/dxf/uploads, else ~/.local/state/dxf/uploads), one per host,
+repository and digest. Running the same command again after a failure continues from it
+(the registry is asked what it holds; a session it forgot starts over); the file is
+removed once the push succeeded. A state directory that cannot be created or written is an
+error before anything is sent.";
 
 /// `pull-blob --help`'s notes.
 const PULL_BLOB_AFTER_HELP: &str = "\
@@ -337,25 +354,38 @@ impl Command {
                 alias,
                 more,
                 jobs,
+                resumable,
                 ..
-            } => match (jobs, more.first()) {
-                // python-dxf's rules without --jobs: REPO FILE [@ALIAS].
-                (None, Some(extra)) => Err(usage_error(
-                    "push-blob",
-                    &format!("too many arguments: unexpected {extra:?}"),
-                )),
-                (None, None) => check_alias("push-blob", alias.as_ref()),
-                (Some(_), _) => {
+            } => {
+                let stdin_among = || {
                     let (files, _) = push_targets(file.clone(), alias.clone(), more.clone());
-                    if files.len() > 1 && files.iter().any(|f| is_stdin(f)) {
-                        return Err(usage_error(
-                            "push-blob",
-                            "- (standard input) cannot be pushed together with other files",
-                        ));
-                    }
-                    Ok(())
+                    files.iter().any(|f| is_stdin(f))
+                };
+                if *resumable && (is_stdin(file) || (jobs.is_some() && stdin_among())) {
+                    return Err(usage_error(
+                        "push-blob",
+                        "--resumable needs files: - (standard input) cannot be resumed",
+                    ));
                 }
-            },
+                match (jobs, more.first()) {
+                    // python-dxf's rules without --jobs: REPO FILE [@ALIAS].
+                    (None, Some(extra)) => Err(usage_error(
+                        "push-blob",
+                        &format!("too many arguments: unexpected {extra:?}"),
+                    )),
+                    (None, None) => check_alias("push-blob", alias.as_ref()),
+                    (Some(_), _) => {
+                        let (files, _) = push_targets(file.clone(), alias.clone(), more.clone());
+                        if files.len() > 1 && files.iter().any(|f| is_stdin(f)) {
+                            return Err(usage_error(
+                                "push-blob",
+                                "- (standard input) cannot be pushed together with other files",
+                            ));
+                        }
+                        Ok(())
+                    }
+                }
+            }
             Command::MountBlob { alias, .. } => check_alias("mount-blob", alias.as_ref()),
             _ => Ok(()),
         }
@@ -516,6 +546,7 @@ mod tests {
                 alias: Some("@a".into()),
                 more: vec![],
                 single_pass: false,
+                resumable: false,
                 jobs: None,
             })
         );
@@ -538,6 +569,7 @@ mod tests {
                 alias: Some("g".into()),
                 more: vec!["h".into(), "@a".into()],
                 single_pass: true,
+                resumable: false,
                 jobs: Some(Jobs::N(4)),
             })
         );
@@ -620,6 +652,43 @@ mod tests {
             ["dxf", "push-blob", "--", "r", "--jobs"].map(OsString::from)
         );
         assert!(usage(&["pull-blob", "--jobs", "r"]).contains("\"--jobs\""));
+    }
+
+    #[test]
+    fn resumable_push() {
+        match run(&["push-blob", "--resumable", "r", "f", "@a"]).unwrap() {
+            Parsed::Run(Command::PushBlob {
+                resumable, alias, ..
+            }) => {
+                assert!(resumable);
+                assert_eq!(alias.as_deref(), Some("@a"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            run(&["push-blob", "--resumable", "--jobs", "r", "f", "g"]),
+            Ok(Parsed::Run(Command::PushBlob {
+                resumable: true,
+                jobs: Some(Jobs::FromEnv),
+                ..
+            }))
+        ));
+        let m = usage(&["push-blob", "--resumable", "--single-pass", "r", "f"]);
+        assert!(m.contains("--single-pass"), "{m}");
+        assert!(!m.contains('\n'), "{m}");
+        for bad in [
+            &["push-blob", "--resumable", "r", "-"][..],
+            &["push-blob", "--resumable", "r", "-", "@a"],
+            &["push-blob", "--resumable", "--jobs", "r", "-"],
+            &["push-blob", "--resumable", "--jobs", "r", "f", "-"],
+        ] {
+            let m = usage(bad);
+            assert!(m.contains("cannot be resumed"), "{bad:?}: {m}");
+        }
+        assert!(matches!(
+            run(&["push-blob", "--resumable", "r", "./-"]),
+            Ok(Parsed::Run(_))
+        ));
     }
 
     #[test]
@@ -732,6 +801,10 @@ mod tests {
                 assert!(s.contains("push-blob") && s.contains("DXF_HOST"), "{s}");
                 assert!(
                     s.contains("DXF_VERIFY_FIRST") && s.contains("DXF_CONCURRENCY"),
+                    "{s}"
+                );
+                assert!(
+                    s.contains("DXF_RESUMABLE") && s.contains("DXF_STATE_DIR"),
                     "{s}"
                 );
             }

@@ -1,5 +1,5 @@
 //! The environment variables python-dxf's command line reads (plus dxf's own
-//! `DXF_VERIFY_FIRST` and `DXF_CONCURRENCY`), each named by a documented constant, and
+//! `DXF_VERIFY_FIRST`, `DXF_CONCURRENCY`, `DXF_RESUMABLE` and `DXF_STATE_DIR`), each named by a documented constant, and
 //! their reading and validation into [`Env`] and a [`dxf_ureq::Config`].
 //!
 //! Semantics follow python-dxf 12.1.1's `main.py`: flags are on only for the exact value
@@ -54,6 +54,17 @@ pub const DXF_VERIFY_FIRST: &str = "DXF_VERIFY_FIRST";
 /// `push-blob --jobs` given without a number, and for `pull-blob --output DIR`. Not in
 /// python-dxf.
 pub const DXF_CONCURRENCY: &str = "DXF_CONCURRENCY";
+/// `1`: `push-blob` of files keeps checkpoints on disk and continues from them, as
+/// `--resumable` does (ignored with `--single-pass` and for standard input). Not in
+/// python-dxf.
+pub const DXF_RESUMABLE: &str = "DXF_RESUMABLE";
+/// The directory `push-blob --resumable` keeps its upload state in (default
+/// `$XDG_STATE_HOME/dxf/uploads`, else `$HOME/.local/state/dxf/uploads`). Not in python-dxf.
+pub const DXF_STATE_DIR: &str = "DXF_STATE_DIR";
+/// The XDG base directory for state (used when absolute).
+pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+/// The user's home directory.
+pub const HOME: &str = "HOME";
 
 /// python-dxf's default `pull-blob` read size.
 pub const DEFAULT_CHUNK_SIZE: usize = 8192;
@@ -105,6 +116,12 @@ pub struct Env {
     pub verify_first: bool,
     /// `DXF_CONCURRENCY` as given (validated only where it is used, like `chunk_size`).
     pub concurrency: Option<String>,
+    /// `DXF_RESUMABLE=1`.
+    pub resumable: bool,
+    /// Where `push-blob --resumable` keeps its state, from `DXF_STATE_DIR`,
+    /// `XDG_STATE_HOME` or `HOME` (see [`crate::checkpoints::state_dir`]); `None` when none
+    /// is set.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A variable's value as UTF-8 text; `None` when unset.
@@ -189,6 +206,12 @@ impl Env {
                 .transpose()?,
             verify_first: flag(&get, DXF_VERIFY_FIRST),
             concurrency: non_empty(&get, DXF_CONCURRENCY)?,
+            resumable: flag(&get, DXF_RESUMABLE),
+            state_dir: crate::checkpoints::state_dir(
+                path(&get, DXF_STATE_DIR),
+                path(&get, XDG_STATE_HOME),
+                path(&get, HOME),
+            ),
         })
     }
 
@@ -505,6 +528,32 @@ mod tests {
         assert!(!env(&[]).verify_first);
         assert!(!env(&[(DXF_VERIFY_FIRST, "yes")]).verify_first);
         assert!(env(&[(DXF_VERIFY_FIRST, "1")]).verify_first);
+    }
+
+    #[test]
+    fn resumable_flag_and_state_dir() {
+        let e = env(&[]);
+        assert!(!e.resumable);
+        assert_eq!(e.state_dir, None);
+        assert!(!env(&[(DXF_RESUMABLE, "yes")]).resumable);
+        assert!(env(&[(DXF_RESUMABLE, "1")]).resumable);
+        assert_eq!(
+            env(&[(HOME, "/home/u")]).state_dir,
+            Some(PathBuf::from("/home/u/.local/state/dxf/uploads"))
+        );
+        assert_eq!(
+            env(&[(HOME, "/home/u"), (XDG_STATE_HOME, "/st")]).state_dir,
+            Some(PathBuf::from("/st/dxf/uploads"))
+        );
+        assert_eq!(
+            env(&[
+                (HOME, "/home/u"),
+                (XDG_STATE_HOME, "/st"),
+                (DXF_STATE_DIR, "/d")
+            ])
+            .state_dir,
+            Some(PathBuf::from("/d"))
+        );
     }
 
     #[test]

@@ -37,6 +37,14 @@ pub enum CliError {
         /// The failure.
         error: io::Error,
     },
+    /// A `push-blob --resumable` upload failed after the registry opened its session: its
+    /// checkpoint is kept (or could not be saved), which `note` tells.
+    Resumable {
+        /// The failure.
+        error: Box<CliError>,
+        /// What running the same command again does.
+        note: String,
+    },
 }
 
 impl CliError {
@@ -107,6 +115,7 @@ impl fmt::Display for CliError {
                 write!(f, "{what}: {error}")
             }
             CliError::Output(e) => write!(f, "writing standard output: {e}"),
+            CliError::Resumable { error, note } => write!(f, "{error} ({note})"),
         }
     }
 }
@@ -145,6 +154,15 @@ mod tests {
             e.to_string(),
             "refusing to authenticate over plain http (credentials and tokens need https)"
         );
+    }
+
+    #[test]
+    fn resumable_failures_carry_a_note() {
+        let e = CliError::Resumable {
+            error: Box::new(CliError::input("f", io::Error::other("connection reset"))),
+            note: "run it again".into(),
+        };
+        assert_eq!(e.to_string(), "f: connection reset (run it again)");
     }
 
     #[test]

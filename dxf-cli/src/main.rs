@@ -22,8 +22,10 @@
 //!
 //! And adds, without changing any python-dxf invocation's behaviour:
 //! - `push-blob REPO - [@ALIAS]`: standard input streamed in one pass (a file named `-`
-//!   is `./-`); `push-blob --jobs [N]` for several files (`DXF_CONCURRENCY`), and
-//!   `--single-pass`;
+//!   is `./-`); `push-blob --jobs [N]` for several files (`DXF_CONCURRENCY`),
+//!   `--single-pass`, and `--resumable` / `DXF_RESUMABLE=1` (a chunked upload whose
+//!   checkpoints are kept on disk, [`checkpoints`], so that the same command run again
+//!   after a failure continues it);
 //! - `pull-blob --output PATH` (a file that appears only complete and verified; a
 //!   directory gets one file per blob, `DXF_CONCURRENCY` at a time) and `--verify-first`
 //!   / `DXF_VERIFY_FIRST=1` (nothing of a bad blob reaches stdout).
@@ -39,6 +41,7 @@
     )
 )]
 
+mod checkpoints;
 mod cli;
 mod commands;
 mod env;

@@ -7,10 +7,11 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use dxf_ureq::dxf_proto::{Digest, PerPlatform};
-use dxf_ureq::{hash_reader, PushOptions, Repository};
+use dxf_ureq::dxf_proto::{Digest, PerPlatform, UploadCheckpoint};
+use dxf_ureq::{hash_reader, PushOptions, Repository, UploadMode};
 
 use super::{about, connect, parse_digest, stdin};
+use crate::checkpoints::{Entry, Store};
 use crate::cli::{alias_of, is_stdin};
 use crate::env::Env;
 use crate::error::CliError;
@@ -24,6 +25,9 @@ pub struct PushHow {
     pub single_pass: bool,
     /// Files uploaded at a time.
     pub jobs: usize,
+    /// Files: chunked, with checkpoints kept on disk and continued from
+    /// ([`crate::checkpoints`]).
+    pub resumable: bool,
 }
 
 /// What a push from standard input is called in messages and on its progress bar.
@@ -37,6 +41,10 @@ const STDIN: &str = "standard input";
 /// `push-blob REPO - [@ALIAS]` streams `input` (standard input) in one pass instead: a
 /// chunked upload hashed while sending (memory bounded by the chunk size), always sent
 /// (there is no digest to look for beforehand), the digest printed at the end.
+///
+/// With `how.resumable`, files are uploaded chunked and their checkpoints kept in the
+/// state directory (which must be usable: checked before anything is sent); standard
+/// input is then pushed as always (it cannot be resumed).
 pub fn push(
     env: &Env,
     out: &mut dyn Write,
@@ -47,6 +55,12 @@ pub fn push(
     how: PushHow,
 ) -> Result<(), CliError> {
     let repo = connect(env, repo)?;
+    let store = match files {
+        [file] if is_stdin(file) => None,
+        _ if how.resumable => Some(open_store(env)?),
+        _ => None,
+    };
+    let store = store.as_ref();
     // Bars for a single upload only (several would interleave on stderr).
     let progress = match files {
         [_] if !how.single_pass => Progress::new(env.progress),
@@ -54,12 +68,12 @@ pub fn push(
     };
     let digests = match files {
         [file] if is_stdin(file) => vec![push_stdin(&repo, input, Progress::new(env.progress))?],
-        [file] => vec![push_one(&repo, file, how.single_pass, progress)?],
+        [file] => vec![push_one(&repo, file, how, store, progress)?],
         _ if how.jobs <= 1 => files
             .iter()
-            .map(|f| push_one(&repo, f, how.single_pass, progress))
+            .map(|f| push_one(&repo, f, how, store, progress))
             .collect::<Result<Vec<_>, _>>()?,
-        _ => push_parallel(&repo, files, how)?,
+        _ => push_parallel(&repo, files, how, store)?,
     };
     if let Some(alias) = alias.and_then(alias_of) {
         repo.set_alias(alias, &digests)
@@ -77,6 +91,7 @@ fn push_parallel(
     repo: &Repository,
     files: &[PathBuf],
     how: PushHow,
+    store: Option<&Store>,
 ) -> Result<Vec<Digest>, CliError> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -88,7 +103,7 @@ fn push_parallel(
                     while !stop.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        let r = push_one(repo, file, how.single_pass, Progress::Off);
+                        let r = push_one(repo, file, how, store, Progress::Off);
                         if r.is_err() {
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -142,28 +157,84 @@ fn push_stdin(
     Ok(pushed.digest)
 }
 
-/// Uploads one file and returns its digest.
+/// The `--resumable` state directory, created if needed and found writable; a clear error
+/// otherwise (the user asked for checkpoints: pushing without them would not be what
+/// they asked for).
+fn open_store(env: &Env) -> Result<Store, CliError> {
+    use crate::env::{DXF_STATE_DIR, HOME, XDG_STATE_HOME};
+    let dir = env.state_dir.as_deref().ok_or_else(|| {
+        CliError::Env(format!(
+            "push-blob --resumable needs a directory for its upload state: \
+             set {DXF_STATE_DIR}, {XDG_STATE_HOME} or {HOME}"
+        ))
+    })?;
+    // `connect` succeeded: the host is set.
+    let host = env.host.as_deref().unwrap_or_default();
+    Store::open(dir, host).map_err(|e| {
+        CliError::file(
+            format!("--resumable: upload state directory {}", dir.display()),
+            e,
+        )
+    })
+}
+
+/// What became of a `--resumable` push's checkpoints.
+#[derive(Debug, Default)]
+struct Saved {
+    /// The offset of the checkpoint on disk (loaded, or the last one written).
+    offset: Option<u64>,
+    /// The first failure to write one.
+    error: Option<io::Error>,
+}
+
+/// `error` of a `--resumable` push, with what running it again does.
+fn resumable_failure(error: CliError, entry: &Entry<'_>, saved: Saved, size: u64) -> CliError {
+    let note = match (saved.offset, saved.error) {
+        (Some(offset), _) => {
+            format!("{offset} of {size} bytes acknowledged; run the same command again to continue")
+        }
+        (None, Some(e)) => format!(
+            "its checkpoint could not be saved in {}: {e}",
+            entry.path().display()
+        ),
+        // No session was opened: nothing to continue.
+        (None, None) => return error,
+    };
+    CliError::Resumable {
+        error: Box::new(error),
+        note,
+    }
+}
+
+/// Uploads one file and returns its digest. With `how.resumable` (and a `store`), chunked:
+/// from the checkpoint an earlier run left, if any, saving each new one, removing it once
+/// done.
 fn push_one(
     repo: &Repository,
     file: &Path,
-    single_pass: bool,
+    how: PushHow,
+    store: Option<&Store>,
     progress: Progress,
 ) -> Result<Digest, CliError> {
     let what = file.display().to_string();
-    if single_pass {
+    if how.single_pass {
         let mut options = PushOptions::new();
         options.single_pass = true;
         let pushed = repo.push_blob_path(file, options).map_err(about(&what))?;
         return Ok(pushed.digest);
     }
-    let digest = {
+    let (digest, size) = {
         let mut f = File::open(file).map_err(|e| CliError::input(&what, e))?;
-        hash_reader(&mut f)
-            .map_err(|e| CliError::input(&what, e))?
-            .0
+        hash_reader(&mut f).map_err(|e| CliError::input(&what, e))?
+    };
+    let entry = store.map(|s| s.entry(repo.name().as_str(), &digest, size));
+    let resume_from = entry.as_ref().and_then(Entry::load);
+    let mut saved = Saved {
+        offset: resume_from.as_ref().map(|cp| cp.offset),
+        error: None,
     };
     let mut bar: Option<Bar> = None;
-    {
+    let pushed = {
         // The bar appears with the first byte sent: none when the upload is skipped.
         let mut report = |_: Option<&Digest>, done: u64, total: Option<u64>| {
             if bar.is_none() {
@@ -173,15 +244,44 @@ fn push_one(
                 b.set(done);
             }
         };
+        let mut save = |cp: &UploadCheckpoint| {
+            let Some(entry) = &entry else { return };
+            match entry.save(cp) {
+                Ok(()) => saved.offset = Some(cp.offset),
+                Err(e) => {
+                    saved.error.get_or_insert(e);
+                }
+            }
+        };
         let mut options = PushOptions::new();
         options.digest = Some(digest.clone());
         if progress != Progress::Off {
             options.progress = Some(&mut report);
         }
-        repo.push_blob_path(file, options).map_err(about(&what))?;
-    }
+        if entry.is_some() {
+            options.mode = UploadMode::Chunked;
+            options.resume_from = resume_from;
+            options.on_checkpoint = Some(&mut save);
+        }
+        repo.push_blob_path(file, options)
+    };
     drop(bar);
-    Ok(digest)
+    match (pushed, &entry) {
+        (Ok(_), entry) => {
+            if let Some(entry) = entry {
+                entry.remove();
+            }
+            Ok(digest)
+        }
+        (Err(e), None) => Err(CliError::dxf(&what, e)),
+        // Kept whatever went wrong: the next run asks the registry what it still holds.
+        (Err(e), Some(entry)) => Err(resumable_failure(
+            CliError::dxf(&what, e),
+            entry,
+            saved,
+            size,
+        )),
+    }
 }
 
 /// `blob-size REPO [HASH|@ALIAS...]`: a plain digest's size from a HEAD; an alias's

@@ -38,6 +38,7 @@ pub fn run(
             alias,
             more,
             single_pass,
+            resumable,
             jobs,
         } => {
             let (files, alias) = crate::cli::push_targets(file, alias, more);
@@ -46,7 +47,13 @@ pub fn run(
                 Some(Jobs::N(n)) => usize::from(n),
                 Some(Jobs::FromEnv) => env.concurrency()?,
             };
-            let how = blobs::PushHow { single_pass, jobs };
+            // The flag, or DXF_RESUMABLE=1 where it applies (not with --single-pass).
+            let resumable = resumable || (env.resumable && !single_pass);
+            let how = blobs::PushHow {
+                single_pass,
+                jobs,
+                resumable,
+            };
             blobs::push(env, out, input, &repo, &files, alias.as_deref(), how)
         }
         Command::PullBlob {
