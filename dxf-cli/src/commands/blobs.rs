@@ -16,7 +16,7 @@ use crate::cli::{alias_of, is_stdin};
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output::{self, Json};
-use crate::progress::{Bar, Progress};
+use crate::progress::{Bar, Bars, Progress};
 
 /// `push-blob`'s own choices (none of them: python-dxf's way).
 #[derive(Clone, Copy, Debug)]
@@ -61,19 +61,24 @@ pub fn push(
         _ => None,
     };
     let store = store.as_ref();
-    // Bars for a single upload only (several would interleave on stderr).
-    let progress = match files {
-        [_] if !how.single_pass => Progress::new(env.progress),
-        _ => Progress::Off,
+    // A bar for a single upload; several at a time: a bar each above a total (as before,
+    // none for several one at a time). A single-pass upload has none.
+    let progress = match how.single_pass {
+        false => Progress::new(env.progress),
+        true => Progress::Off,
     };
     let digests = match files {
         [file] if is_stdin(file) => vec![push_stdin(&repo, input, Progress::new(env.progress))?],
-        [file] => vec![push_one(&repo, file, how, store, progress)?],
+        [file] => vec![push_one(&repo, file, how, store, Bars::One(progress))?],
         _ if how.jobs <= 1 => files
             .iter()
-            .map(|f| push_one(&repo, f, how, store, progress))
+            .map(|f| push_one(&repo, f, how, store, Bars::One(Progress::Off)))
             .collect::<Result<Vec<_>, _>>()?,
-        _ => push_parallel(&repo, files, how, store)?,
+        _ => {
+            let group = progress.group();
+            let bars = group.as_ref().map_or(Bars::One(Progress::Off), Bars::In);
+            push_parallel(&repo, files, how, store, bars)?
+        }
     };
     if let Some(alias) = alias.and_then(alias_of) {
         repo.set_alias(alias, &digests)
@@ -85,13 +90,14 @@ pub fn push(
     Ok(())
 }
 
-/// Uploads `files` on `how.jobs` threads; the first failure (in argument order) wins and
-/// stops further uploads from starting.
+/// Uploads `files` on `how.jobs` threads, drawing `bars`; the first failure (in argument
+/// order) wins and stops further uploads from starting.
 fn push_parallel(
     repo: &Repository,
     files: &[PathBuf],
     how: PushHow,
     store: Option<&Store>,
+    bars: Bars<'_>,
 ) -> Result<Vec<Digest>, CliError> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -103,7 +109,7 @@ fn push_parallel(
                     while !stop.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        let r = push_one(repo, file, how, store, Progress::Off);
+                        let r = push_one(repo, file, how, store, bars);
                         if r.is_err() {
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -214,7 +220,7 @@ fn push_one(
     file: &Path,
     how: PushHow,
     store: Option<&Store>,
-    progress: Progress,
+    bars: Bars<'_>,
 ) -> Result<Digest, CliError> {
     let what = file.display().to_string();
     if how.single_pass {
@@ -238,7 +244,7 @@ fn push_one(
         // The bar appears with the first byte sent: none when the upload is skipped.
         let mut report = |_: Option<&Digest>, done: u64, total: Option<u64>| {
             if bar.is_none() {
-                bar = progress.bar(&digest, total);
+                bar = bars.bar(&digest, total);
             }
             if let Some(b) = &bar {
                 b.set(done);
@@ -255,7 +261,7 @@ fn push_one(
         };
         let mut options = PushOptions::new();
         options.digest = Some(digest.clone());
-        if progress != Progress::Off {
+        if bars.on() {
             options.progress = Some(&mut report);
         }
         if entry.is_some() {

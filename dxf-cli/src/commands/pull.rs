@@ -17,7 +17,7 @@ use crate::env::Env;
 use crate::error::CliError;
 use crate::files::{Partial, Spool};
 use crate::output;
-use crate::progress::{Bar, Progress};
+use crate::progress::{Bar, Bars, Progress};
 
 /// Bytes read from a spool file at a time when copying it to stdout.
 const SPOOL_READ: usize = 128 * 1024;
@@ -341,11 +341,16 @@ fn fetch_all(
     jobs: usize,
 ) -> Result<Vec<u64>, CliError> {
     let workers = jobs.clamp(1, blobs.len().max(1));
-    // Bars for one transfer at a time only (several would interleave on stderr).
-    let progress = if workers == 1 {
-        ctx.progress
+    // Several at a time: a bar for each above a total (one at a time: the usual bars).
+    let group = if workers == 1 {
+        None
     } else {
-        Progress::Off
+        ctx.progress.group()
+    };
+    let bars = match &group {
+        Some(g) => Bars::In(g),
+        None if workers == 1 => Bars::One(ctx.progress),
+        None => Bars::One(Progress::Off),
     };
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -357,7 +362,7 @@ fn fetch_all(
                     while !stop.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(digest) = blobs.get(i) else { break };
-                        let r = fetch_to(ctx, digest, dir, progress, &stop);
+                        let r = fetch_to(ctx, digest, dir, bars, &stop);
                         if matches!(r, Err(Failure::Failed(_))) {
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -401,7 +406,7 @@ fn fetch_to(
     ctx: &Pulling<'_>,
     digest: &Digest,
     dir: &Path,
-    progress: Progress,
+    bars: Bars<'_>,
     stop: &AtomicBool,
 ) -> Result<u64, Failure> {
     let what = digest.as_str();
@@ -412,7 +417,7 @@ fn fetch_to(
         .repo
         .pull_blob(digest, None)
         .map_err(|e| Failure::Failed(CliError::dxf(what, e)))?;
-    let bar = progress.bar(digest, blob.size());
+    let bar = bars.bar(digest, blob.size());
     let file = partial.file().map_err(failed_file)?;
     let size = match copy(&mut blob, file, usize::MAX, bar.as_ref(), Some(stop)) {
         Ok(size) => size,
