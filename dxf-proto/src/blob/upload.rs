@@ -343,6 +343,19 @@ impl Upload {
     }
 }
 
+/// The digest of everything hashed, which must be `expected` when one was given (a stream
+/// that does not hash to it is never committed).
+fn computed_digest(hasher: &mut Sha256, expected: Option<&Digest>) -> Result<Digest, Error> {
+    let digest = std::mem::take(hasher).finish();
+    match expected {
+        Some(e) if *e != digest => Err(Error::DigestMismatch {
+            expected: e.clone(),
+            actual: digest,
+        }),
+        _ => Ok(digest),
+    }
+}
+
 fn chunk_request(url: &Url, body: Body, start: u64) -> Result<Request, Error> {
     let len = body.len();
     let mut req = request(Method::PATCH, url, body, Some("application/octet-stream"))?;
@@ -445,15 +458,7 @@ impl UploadFlow {
                     self.phase = Phase::Patching { end };
                     return Ok(Next::Send(req));
                 }
-                let digest = std::mem::take(hasher).finish();
-                if let Some(expected) = expected {
-                    if *expected != digest {
-                        return Err(Error::DigestMismatch {
-                            expected: expected.clone(),
-                            actual: digest,
-                        });
-                    }
-                }
+                let digest = computed_digest(hasher, expected.as_ref())?;
                 self.commit(digest, Body::Empty)
             }
             Source::Relayed {
@@ -474,15 +479,7 @@ impl UploadFlow {
                         actual: fed,
                     });
                 }
-                let digest = std::mem::take(hasher).finish();
-                if let Some(expected) = expected {
-                    if *expected != digest {
-                        return Err(Error::DigestMismatch {
-                            expected: expected.clone(),
-                            actual: digest,
-                        });
-                    }
-                }
+                let digest = computed_digest(hasher, expected.as_ref())?;
                 self.commit(digest, Body::Empty)
             }
         }
