@@ -16,13 +16,14 @@ use dxf_proto::{
     AliasManifest, Catalog, Credentials, DeleteBlob, DeleteManifest, Digest, Error as ProtoError,
     GetBlob, HeadBlob, HeadManifest, ListTags, ManifestInfo, MountBlob, MountOptions, Operation,
     Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference, RetryPolicy, Scheme,
-    Scope, Scoped, Session, Sha256, Upload, UploadMode, UploadOptions, VersionCheck, VersionInfo,
+    Scope, Scoped, Session, Sha256, Upload, UploadCheckpoint, UploadMode, UploadOptions,
+    VersionCheck, VersionInfo,
 };
 use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::body::BlobReader;
-use crate::driver::{now, run, Shared, Source};
+use crate::driver::{now, run, run_observed, Shared, Source};
 use crate::error::{Error, Result};
 use crate::tls::{client, TransportConfig};
 
@@ -106,6 +107,12 @@ pub struct PushOptions<'a> {
     pub single_pass: bool,
     /// Progress reports.
     pub progress: Option<ProgressFn<'a>>,
+    /// For a file with `digest`: continue the chunked upload an earlier run left at this
+    /// checkpoint (the registry is asked what it holds; a forgotten session starts over).
+    pub resume_from: Option<UploadCheckpoint>,
+    /// Called with every new checkpoint of a chunked file upload, to persist it (see
+    /// [`UploadCheckpoint`]); a later run passes the last one as `resume_from`.
+    pub on_checkpoint: Option<&'a mut (dyn FnMut(&UploadCheckpoint) + Send)>,
 }
 
 impl std::fmt::Debug for PushOptions<'_> {
@@ -391,7 +398,22 @@ impl Repository {
             mode: options.mode,
             chunk_size: None,
         };
-        let op = Upload::known(&self.session(), &self.name, &digest, len, &upload)?;
+        let session = self.session();
+        let op = match &options.resume_from {
+            Some(cp) => Upload::resume(&session, &self.name, &digest, len, cp, &upload)?,
+            None => Upload::known(&session, &self.name, &digest, len, &upload)?,
+        };
+        let mut on_checkpoint = options.on_checkpoint;
+        let mut last: Option<UploadCheckpoint> = None;
+        let mut observe = |op: &Upload| {
+            let (Some(cp), Some(save)) = (op.checkpoint(), on_checkpoint.as_mut()) else {
+                return;
+            };
+            if last.as_ref() != Some(&cp) {
+                save(&cp);
+                last = Some(cp);
+            }
+        };
         let mut progress = options.progress;
         let mut done = 0u64;
         let mut report = |n: u64| {
@@ -401,7 +423,8 @@ impl Repository {
             }
         };
         let source = Source::File(&mut file);
-        Ok(run(self.shared(), op, source, Some(&mut report)).await?.0)
+        let run = run_observed(self.shared(), op, source, Some(&mut report), &mut observe);
+        Ok(run.await?.0)
     }
 
     /// Pushes everything `reader` yields in one pass (chunked, hashed while sending) and

@@ -120,8 +120,20 @@ async fn within<T>(
 pub(crate) async fn run<O: Operation + Scoped>(
     shared: &Shared,
     op: O,
+    source: Source<'_>,
+    progress: Progress<'_>,
+) -> Result<(O::Output, Option<Incoming>)> {
+    run_observed(shared, op, source, progress, &mut |_| {}).await
+}
+
+/// [`run`], calling `observe` with the operation after every response it handled (to read
+/// its state, e.g. an upload's checkpoint).
+pub(crate) async fn run_observed<O: Operation + Scoped>(
+    shared: &Shared,
+    op: O,
     mut source: Source<'_>,
     mut progress: Progress<'_>,
+    observe: &mut (dyn FnMut(&O) + Send),
 ) -> Result<(O::Output, Option<Incoming>)> {
     let session = shared.session();
     let mut op = Authed::new(&session, Retrying::new(&session, op));
@@ -199,6 +211,7 @@ pub(crate) async fn run<O: Operation + Scoped>(
                 r?;
             }
         }
+        observe(op.inner().inner());
     }
 }
 

@@ -1044,21 +1044,12 @@ fn broken_pull_is_resumed_and_still_verified(kind: Kind) {
 /// An upload that died between two chunks (its process killed, say) is continued from its
 /// last checkpoint by a later call: the registry is asked what it holds and only the rest
 /// is sent. One that died in the middle of a chunk finds its session invalidated by
-/// distribution and starts over. (dxf-ureq's `PushOptions::{on_checkpoint, resume_from}`.)
-#[test]
-fn ureq_upload_continues_from_a_checkpoint() {
-    use dxf_ureq::dxf_proto::{UploadCheckpoint, UploadMode};
-    let reg = TestRegistry::start(Mode::Plain);
-    let proxy = FaultProxy::for_registry(&reg);
+/// distribution and starts over. (`PushOptions::{on_checkpoint, resume_from}`.)
+fn upload_continues_from_a_checkpoint(kind: Kind) {
+    use dxf_ureq::dxf_proto::UploadCheckpoint;
+    let f = Fixture::new(kind);
     let dir = tempfile::tempdir().unwrap();
-    let mut config = dxf_ureq::Config::new(&proxy.host());
-    config.insecure = true;
-    config.chunk_size = Some(CHUNK);
-    config.retries = RetryPolicy::never();
-    let repo = dxf_ureq::Registry::new(&config)
-        .unwrap()
-        .repository("f/checkpoint")
-        .unwrap();
+    let repo = "f/checkpoint";
     let len = 8 * CHUNK as usize + 99;
     for (cut, resumed) in [(0, true), (CHUNK / 2, false)] {
         let data = random_bytes(len, 45 + cut);
@@ -1066,37 +1057,43 @@ fn ureq_upload_continues_from_a_checkpoint() {
         std::fs::write(&path, &data).unwrap();
         let d = digest(&data);
         // The fifth PATCH dies: four chunks were acknowledged.
-        proxy.add(Rule::on("PATCH", "/blobs/uploads/", Fault::CloseRequestAfter(cut)).skip(4));
+        f.proxy
+            .add(Rule::on("PATCH", "/blobs/uploads/", Fault::CloseRequestAfter(cut)).skip(4));
         let mut saved: Vec<UploadCheckpoint> = Vec::new();
         let mut save = |cp: &UploadCheckpoint| saved.push(cp.clone());
-        let mut options = dxf_ureq::PushOptions::new();
-        options.digest = Some(d.clone());
-        options.mode = UploadMode::Chunked;
-        options.on_checkpoint = Some(&mut save);
-        repo.push_blob_path(&path, options).unwrap_err();
+        let push = Push {
+            digest: Some(d.clone()),
+            chunked: true,
+            on_checkpoint: Some(&mut save),
+            skip_if_exists: true,
+            ..Push::default()
+        };
+        f.via.push_path(repo, &path, push).unwrap_err();
         let last = saved.last().cloned().unwrap();
-        assert_eq!(last.offset, 4 * CHUNK, "{cut}: {saved:?}");
-        assert!(!registry_holds(&reg, "f/checkpoint", &data));
+        assert_eq!(last.offset, 4 * CHUNK, "{kind:?} {cut}: {saved:?}");
+        assert!(!registry_holds(&f.reg, repo, &data));
 
-        let sent = proxy.bytes_up();
-        let mut options = dxf_ureq::PushOptions::new();
-        options.digest = Some(d.clone());
-        options.mode = UploadMode::Chunked;
-        options.resume_from = Some(last);
-        let pushed = repo.push_blob_path(&path, options).unwrap();
+        let sent = f.proxy.bytes_up();
+        let push = Push {
+            digest: Some(d.clone()),
+            chunked: true,
+            resume_from: Some(last),
+            ..Push::new()
+        };
+        let pushed = f.via.push_path(repo, &path, push).unwrap();
         assert_eq!(pushed.digest, d);
-        assert!(registry_holds(&reg, "f/checkpoint", &data));
-        let again = proxy.bytes_up() - sent;
+        assert!(registry_holds(&f.reg, repo, &data));
+        let again = f.proxy.bytes_up() - sent;
         if resumed {
             // The rest only: four chunks and the tail, plus request heads.
             assert!(
                 again < (len as u64) - 3 * CHUNK,
-                "{cut}: {again} bytes sent again"
+                "{kind:?}: {again} bytes sent again"
             );
         } else {
             assert!(
                 again >= len as u64,
-                "{cut}: distribution dropped the session: {again}"
+                "{kind:?}: distribution dropped the session: {again}"
             );
         }
     }
@@ -1113,6 +1110,7 @@ fn hyper_broken_pull_is_resumed_and_still_verified() {
 }
 
 both_adapters!(
+    upload_continues_from_a_checkpoint,
     corrupted_pull_is_an_error,
     transient_faults_are_retried_and_uploads_resumed,
     truncated_pull_is_an_error,

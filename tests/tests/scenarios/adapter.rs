@@ -9,7 +9,7 @@ use std::time::Duration;
 use dxf_tests::{Mode, TestRegistry};
 use dxf_ureq::dxf_proto::{
     AliasManifest, Credentials, Digest, Error as ProtoError, ManifestInfo, PerPlatform, Pushed,
-    ReadOptions, RetryPolicy, UploadMode, VersionInfo,
+    ReadOptions, RetryPolicy, UploadCheckpoint, UploadMode, VersionInfo,
 };
 use tokio::io::AsyncReadExt;
 
@@ -70,11 +70,13 @@ pub struct Push<'a> {
     pub chunked: bool,
     pub single_pass: bool,
     pub progress: Option<dxf_hyper::ProgressFn<'a>>,
+    pub resume_from: Option<UploadCheckpoint>,
+    pub on_checkpoint: Option<&'a mut (dyn FnMut(&UploadCheckpoint) + Send)>,
 }
 
-impl Push<'_> {
+impl<'a> Push<'a> {
     /// python-dxf's defaults.
-    pub fn new() -> Push<'static> {
+    pub fn new() -> Push<'a> {
         Push {
             skip_if_exists: true,
             ..Push::default()
@@ -223,7 +225,8 @@ impl Adapter for dxf_ureq::Registry {
             },
             single_pass: push.single_pass,
             progress: push.progress.map(|p| p as _),
-            ..dxf_ureq::PushOptions::default()
+            resume_from: push.resume_from,
+            on_checkpoint: push.on_checkpoint.map(|c| c as _),
         };
         Ok(self.repository(repo)?.push_blob_path(path, options)?)
     }
@@ -351,6 +354,8 @@ impl Adapter for Hyper {
             },
             single_pass: push.single_pass,
             progress: push.progress,
+            resume_from: push.resume_from,
+            on_checkpoint: push.on_checkpoint,
         };
         let repo = self.repo(repo)?;
         Ok(self.rt.block_on(repo.push_blob_path(path, options))?)
