@@ -8,7 +8,7 @@
 //! the same push finds it again and nothing else does.
 //!
 //! **What.** A small text file ([`render`], [`parse`]), seven lines each ending in `\n`,
-//! in this order, a single space between key and value:
+//! in this order, a single space between key and value, and an optional eighth:
 //!
 //! ```text
 //! dxf-upload-checkpoint 1
@@ -18,13 +18,17 @@
 //! size 67108963
 //! offset 33554432
 //! location http://localhost:5000/v2/team/data/blobs/uploads/…?_state=…
+//! max-chunk 4194304
 //! ```
 //!
 //! `host` is `DXF_HOST` as given, `repo` the repository name as sent (`library/` added where
 //! python-dxf adds it), `size` the file's length, `offset` the bytes the registry
 //! acknowledged, `location` the upload session's URL. Values are printable ASCII without
 //! spaces; numbers are plain decimal (no sign, no leading zero); `offset` is at most `size`;
-//! `location` is an absolute `http`/`https` URL of at most 8 KiB. A file that breaks any of
+//! `location` is an absolute `http`/`https` URL of at most 8 KiB. `max-chunk`, present
+//! when the registry refused a larger chunk (`413`/`416`) during the push, is the chunk
+//! size it learned (positive); the next run starts at that size instead of learning it
+//! again ([`dxf_ureq::Registry::learn_upload_hints`]). A file that breaks any of
 //! these rules, or names another host, repository, digest or size than the push at hand, is
 //! ignored and removed (the push starts afresh and writes its own).
 //!
@@ -40,7 +44,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dxf_ureq::dxf_proto::{Digest, Sha256, UploadCheckpoint, MAX_URL_LEN};
+use dxf_ureq::dxf_proto::{Digest, Sha256, UploadCheckpoint, UploadHints, MAX_URL_LEN};
 
 /// The first line of a state file: the format and its version.
 pub const MAGIC: &str = "dxf-upload-checkpoint 1";
@@ -111,22 +115,47 @@ fn valid_location(location: &str) -> bool {
         })
 }
 
-/// The state file's text for checkpoint `cp` of push `key`; `InvalidInput` when a value
-/// cannot be written in the format (a host with a space, say).
-pub fn render(key: &Key, cp: &UploadCheckpoint) -> io::Result<String> {
+/// What a state file keeps: the checkpoint, and the chunk size the registry taught.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// Where the upload stands.
+    pub checkpoint: UploadCheckpoint,
+    /// The largest chunk the registry took after refusing a larger one.
+    pub max_chunk: Option<u64>,
+}
+
+impl State {
+    /// The upload hints to give the registry client.
+    pub fn hints(&self) -> UploadHints {
+        UploadHints {
+            max_chunk: self.max_chunk,
+            monolithic_only: false,
+        }
+    }
+}
+
+/// The state file's text for `state` of push `key`; `InvalidInput` when a value cannot be
+/// written in the format (a host with a space, say).
+pub fn render(key: &Key, state: &State) -> io::Result<String> {
+    let cp = &state.checkpoint;
     let ok = storable(&key.host)
         && storable(&key.repo)
         && storable(&key.digest)
         && cp.offset <= key.size
-        && valid_location(&cp.location);
+        && valid_location(&cp.location)
+        && state.max_chunk != Some(0);
     if !ok {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "the checkpoint cannot be written as an upload state file",
         ));
     }
+    let max_chunk = match state.max_chunk {
+        Some(n) => format!("max-chunk {n}\n"),
+        None => String::new(),
+    };
     Ok(format!(
-        "{MAGIC}\nhost {}\nrepo {}\ndigest {}\nsize {}\noffset {}\nlocation {}\n",
+        "{MAGIC}\nhost {}\nrepo {}\ndigest {}\nsize {}\noffset {}\nlocation {}\n{max_chunk}",
         key.host, key.repo, key.digest, key.size, cp.offset, cp.location
     ))
 }
@@ -139,7 +168,7 @@ fn number(s: &str) -> Option<u64> {
 }
 
 /// Parses a state file strictly (see the module documentation); `None` for anything else.
-pub fn parse(text: &str) -> Option<(Key, UploadCheckpoint)> {
+pub fn parse(text: &str) -> Option<(Key, State)> {
     let body = text.strip_suffix('\n')?;
     let mut lines = body.split('\n');
     if lines.next()? != MAGIC {
@@ -154,8 +183,16 @@ pub fn parse(text: &str) -> Option<(Key, UploadCheckpoint)> {
     let digest = field("digest")?;
     let size = number(field("size")?)?;
     let offset = number(field("offset")?)?;
-    let location = field("location")?;
-    if lines.next().is_some() || offset > size || !valid_location(location) {
+    let location = field("location")?.to_owned();
+    let max_chunk = match lines.next() {
+        None => None,
+        Some(line) => {
+            let n = number(line.strip_prefix("max-chunk ")?)?;
+            Some(n).filter(|&n| n > 0)?;
+            Some(n)
+        }
+    };
+    if lines.next().is_some() || offset > size || !valid_location(&location) {
         return None;
     }
     Some((
@@ -165,9 +202,9 @@ pub fn parse(text: &str) -> Option<(Key, UploadCheckpoint)> {
             digest: digest.to_owned(),
             size,
         },
-        UploadCheckpoint {
-            location: location.to_owned(),
-            offset,
+        State {
+            checkpoint: UploadCheckpoint { location, offset },
+            max_chunk,
         },
     ))
 }
@@ -257,14 +294,14 @@ impl Entry<'_> {
 
     /// The checkpoint a failed earlier run of this push left, if its file parses and
     /// belongs to this push; a file that does not is removed.
-    pub fn load(&self) -> Option<UploadCheckpoint> {
+    pub fn load(&self) -> Option<State> {
         let path = self.path();
         let mut text = String::new();
         let read = File::open(&path)
             .and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_string(&mut text))
             .ok()?;
         match parse(&text) {
-            Some((key, cp)) if key == self.key && read as u64 <= MAX_FILE_LEN => Some(cp),
+            Some((key, state)) if key == self.key && read as u64 <= MAX_FILE_LEN => Some(state),
             _ => {
                 let _ = fs::remove_file(&path);
                 None
@@ -272,9 +309,9 @@ impl Entry<'_> {
         }
     }
 
-    /// Replaces the file with checkpoint `cp`.
-    pub fn save(&self, cp: &UploadCheckpoint) -> io::Result<()> {
-        write_atomic(self.dir, &self.name, &render(&self.key, cp)?)
+    /// Replaces the file with `state`.
+    pub fn save(&self, state: &State) -> io::Result<()> {
+        write_atomic(self.dir, &self.name, &render(&self.key, state)?)
     }
 
     /// Removes the file (the push is done); a file already gone is fine.
@@ -300,10 +337,13 @@ mod tests {
         }
     }
 
-    fn cp(offset: u64) -> UploadCheckpoint {
-        UploadCheckpoint {
-            location: "http://localhost:5000/v2/team/data/blobs/uploads/u-1?_state=x%3D".into(),
-            offset,
+    fn cp(offset: u64) -> State {
+        State {
+            checkpoint: UploadCheckpoint {
+                location: "http://localhost:5000/v2/team/data/blobs/uploads/u-1?_state=x%3D".into(),
+                offset,
+            },
+            max_chunk: None,
         }
     }
 
@@ -360,6 +400,15 @@ mod tests {
             let text = render(&key(), &cp(offset)).unwrap();
             assert_eq!(parse(&text), Some((key(), cp(offset))));
         }
+        // The chunk size the registry taught, on an eighth line.
+        let taught = State {
+            max_chunk: Some(4 << 20),
+            ..cp(400)
+        };
+        let text = render(&key(), &taught).unwrap();
+        assert!(text.ends_with("\nmax-chunk 4194304\n"), "{text}");
+        assert_eq!(parse(&text), Some((key(), taught.clone())));
+        assert_eq!(taught.hints().max_chunk, Some(4 << 20));
     }
 
     #[test]
@@ -369,12 +418,17 @@ mod tests {
         assert!(render(&k, &cp(0)).is_err());
         assert!(render(&key(), &cp(1001)).is_err());
         let mut c = cp(0);
-        c.location = "/v2/relative".into();
+        c.checkpoint.location = "/v2/relative".into();
         assert!(render(&key(), &c).is_err());
-        c.location = "ftp://h/x".into();
+        c.checkpoint.location = "ftp://h/x".into();
         assert!(render(&key(), &c).is_err());
-        c.location = format!("http://h/{}", "x".repeat(MAX_URL_LEN));
+        c.checkpoint.location = format!("http://h/{}", "x".repeat(MAX_URL_LEN));
         assert!(render(&key(), &c).is_err());
+        let zero = State {
+            max_chunk: Some(0),
+            ..cp(0)
+        };
+        assert!(render(&key(), &zero).is_err());
     }
 
     #[test]
@@ -397,6 +451,10 @@ mod tests {
             good.replace("location http://", "location http:///"),
             format!("{good}extra 1\n"),
             format!("{good}\n"),
+            format!("{good}max-chunk 0\n"),
+            format!("{good}max-chunk 01\n"),
+            format!("{good}max-chunk x\n"),
+            format!("{good}max-chunk 5\nmax-chunk 5\n"),
             good.replace("repo team/data\n", ""),
             // Lines out of order.
             good.replace(

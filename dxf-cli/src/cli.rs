@@ -346,6 +346,12 @@ fn check_alias(name: &str, alias: Option<&String>) -> Result<(), CliError> {
 }
 
 impl Command {
+    /// Whether the command moves blob contents, and so handles Ctrl-C and `kill` itself
+    /// ([`crate::signals`]).
+    pub fn transfers_blobs(&self) -> bool {
+        matches!(self, Command::PushBlob { .. } | Command::PullBlob { .. })
+    }
+
     /// The checks python-dxf makes after argparse.
     pub fn validate(&self) -> Result<(), CliError> {
         match self {

@@ -234,6 +234,7 @@ impl Env {
         if let Some(n) = self.retries {
             config.retries.max_retries = n;
         }
+        config.interrupt = crate::signals::interrupt().clone();
         Ok(config)
     }
 

@@ -77,6 +77,27 @@ impl CliError {
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
     }
+
+    /// Whether this transfer ended because it was interrupted (a signal, or another
+    /// transfer of the same command failed) rather than for a reason of its own.
+    pub fn is_interruption(&self) -> bool {
+        match self {
+            CliError::Dxf { error, .. } => {
+                matches!(error, dxf_ureq::Error::Stopped)
+                    || error.proto() == Some(&dxf_ureq::dxf_proto::Error::Cancelled)
+            }
+            CliError::Resumable { error, .. } => error.is_interruption(),
+            _ => false,
+        }
+    }
+
+    /// For a `--resumable` upload's failure: what running the same command again does.
+    pub fn resumable_note(&self) -> Option<&str> {
+        match self {
+            CliError::Resumable { note, .. } => Some(note),
+            _ => None,
+        }
+    }
 }
 
 impl From<dxf_ureq::Error> for CliError {

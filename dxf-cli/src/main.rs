@@ -50,6 +50,7 @@ mod exit;
 mod files;
 mod output;
 mod progress;
+mod signals;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -69,6 +70,9 @@ fn main() -> ExitCode {
             exit::OK
         }
         Ok(Parsed::Run(command)) => match Env::from_process().and_then(|env| {
+            if command.transfers_blobs() {
+                signals::watch();
+            }
             let mut out = BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
             let result = commands::run(command, &env, &mut out, &mut io::stdin().lock());
             // What was written before a failure still goes out, as with python-dxf.
@@ -86,6 +90,12 @@ fn main() -> ExitCode {
 /// Prints `dxf: <message>` on one line (nothing for a closed stdout pipe) and returns the
 /// exit code.
 fn fail(error: &CliError) -> u8 {
+    if let Some((signal, code)) = signals::received() {
+        let note = error.resumable_note().map(|n| format!("; {n}"));
+        let note = note.unwrap_or_default();
+        let _ = writeln!(io::stderr(), "dxf: interrupted by {signal}{note}");
+        return code;
+    }
     if !error.is_broken_pipe() {
         let message = error.to_string().replace(['\n', '\r'], " ");
         let _ = writeln!(io::stderr(), "dxf: {message}");

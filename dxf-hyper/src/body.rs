@@ -31,7 +31,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use dxf_proto::{BlobVerifier, Digest};
+use dxf_proto::{BlobVerifier, Digest, Interrupt};
 use futures_core::Stream;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -258,6 +258,8 @@ pub struct BlobReader {
     failed: Option<Failed>,
     timeout: Option<Duration>,
     timer: Option<Pin<Box<Sleep>>>,
+    /// Raised: the next chunk fails with `Cancelled`.
+    interrupt: Interrupt,
 }
 
 impl std::fmt::Debug for BlobReader {
@@ -276,6 +278,7 @@ impl BlobReader {
         len: Option<u64>,
         timeout: Option<Duration>,
         resume: Option<(Resume, u32)>,
+        interrupt: Interrupt,
     ) -> BlobReader {
         let (resume, resumes_left) = match resume {
             Some((r, n)) => (Some(r), n),
@@ -302,6 +305,7 @@ impl BlobReader {
             failed: None,
             timeout,
             timer: None,
+            interrupt,
         }
     }
 
@@ -461,6 +465,9 @@ impl BlobReader {
             if self.done {
                 return Poll::Ready(None);
             }
+            if self.interrupt.is_raised() {
+                return self.fail(Failed::Proto(dxf_proto::Error::Cancelled));
+            }
             if !self.frame.is_empty() {
                 if let Err(failed) = ready!(self.poll_hand_off(cx)) {
                     return self.fail(failed);
@@ -613,7 +620,14 @@ mod tests {
         let response = client.request(request).await.unwrap();
         let verifier = BlobVerifier::new(digest, expected_len).unwrap();
         let timeout = Some(Duration::from_secs(30));
-        BlobReader::new(response.into_body(), verifier, expected_len, timeout, None)
+        BlobReader::new(
+            response.into_body(),
+            verifier,
+            expected_len,
+            timeout,
+            None,
+            Interrupt::new(),
+        )
     }
 
     fn data(len: usize) -> Vec<u8> {
@@ -835,6 +849,7 @@ mod tests {
             len,
             timeout,
             Some((resume, resumes)),
+            Interrupt::new(),
         );
         (reader, asked)
     }

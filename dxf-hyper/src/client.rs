@@ -14,16 +14,16 @@ use std::task::{ready, Context, Poll};
 use dxf_proto::manifest::alias::{docker_alias_manifest, BlobDescriptor};
 use dxf_proto::{
     AliasManifest, Catalog, Credentials, DeleteBlob, DeleteManifest, Digest, Error as ProtoError,
-    GetBlob, HeadBlob, HeadManifest, ListTags, ManifestInfo, MountBlob, MountOptions, Operation,
-    Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference, RetryPolicy, Scheme,
-    Scope, Scoped, Session, Sha256, Upload, UploadCheckpoint, UploadMode, UploadOptions,
-    VersionCheck, VersionInfo,
+    GetBlob, HeadBlob, HeadManifest, Interrupt, ListTags, ManifestInfo, MountBlob, MountOptions,
+    Operation, Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference,
+    RetryPolicy, Scheme, Scope, Scoped, Session, Sha256, Upload, UploadCheckpoint, UploadHints,
+    UploadMode, UploadOptions, VersionCheck, VersionInfo,
 };
 use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::body::BlobReader;
-use crate::driver::{now, run, run_observed, Shared, Source};
+use crate::driver::{now, run, run_observed, Observe, Shared, Source};
 use crate::error::{Error, Result};
 use crate::tls::{client, TransportConfig};
 
@@ -49,6 +49,10 @@ pub struct Config {
     pub chunk_size: Option<u64>,
     /// Retries of idempotent requests after transient failures (`DXF_RETRIES`).
     pub retries: RetryPolicy,
+    /// Raised to give this registry's transfers up (Ctrl-C, a sibling transfer failed): see
+    /// [`Interrupt`]. Uploads cancel their sessions; a resumable one (with
+    /// [`PushOptions::on_checkpoint`]) stops at its next checkpoint on [`Interrupt::stop`].
+    pub interrupt: Interrupt,
 }
 
 impl Config {
@@ -64,6 +68,7 @@ impl Config {
             transport: TransportConfig::default(),
             chunk_size: None,
             retries: RetryPolicy::default(),
+            interrupt: Interrupt::new(),
         }
     }
 }
@@ -267,6 +272,7 @@ impl Registry {
                 timeout: config.transport.timeout,
                 session: Mutex::new(session),
                 token_locks: Mutex::new(HashMap::new()),
+                interrupt: config.interrupt.clone(),
             }),
         })
     }
@@ -309,6 +315,26 @@ impl Registry {
             .session()
             .bearer_token(&scope, now())
             .map(str::to_owned))
+    }
+
+    /// What this registry's uploads taught so far (a chunk size it refused, chunked
+    /// uploads refused), to keep for a later process ([`Registry::learn_upload_hints`]).
+    pub fn upload_hints(&self) -> UploadHints {
+        self.shared.session().upload_hints()
+    }
+
+    /// Adopts upload hints an earlier process learned about this registry.
+    pub fn learn_upload_hints(&self, hints: UploadHints) {
+        self.shared
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .learn_upload_hints(hints);
+    }
+
+    /// The interrupt this registry's transfers obey ([`Config::interrupt`]).
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.shared.interrupt
     }
 
     /// Sets (or clears) the bearer token used as-is for every request (python-dxf `token`).
@@ -404,15 +430,14 @@ impl Repository {
             None => Upload::known(&session, &self.name, &digest, len, &upload)?,
         };
         let mut on_checkpoint = options.on_checkpoint;
+        let keeps_checkpoints = on_checkpoint.is_some();
         let mut last: Option<UploadCheckpoint> = None;
-        let mut observe = |op: &Upload| {
-            let (Some(cp), Some(save)) = (op.checkpoint(), on_checkpoint.as_mut()) else {
-                return;
-            };
-            if last.as_ref() != Some(&cp) {
+        let mut observe = |op: &Upload| match (op.next_checkpoint(&mut last), &mut on_checkpoint) {
+            (Some(cp), Some(save)) => {
                 save(&cp);
-                last = Some(cp);
+                true
             }
+            _ => false,
         };
         let mut progress = options.progress;
         let mut done = 0u64;
@@ -423,7 +448,8 @@ impl Repository {
             }
         };
         let source = Source::File(&mut file);
-        let run = run_observed(self.shared(), op, source, Some(&mut report), &mut observe);
+        let observe = keeps_checkpoints.then_some(&mut observe as Observe<'_, Upload>);
+        let run = run_observed(self.shared(), op, source, Some(&mut report), observe);
         Ok(run.await?.0)
     }
 
@@ -487,6 +513,7 @@ impl Repository {
             download.len,
             timeout,
             Some((resume, times)),
+            self.shared().interrupt.clone(),
         ))
     }
 

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Authed, Body, BodyPlan, Operation, Recovery, Retrying, Scoped, Session, Step, UnixTime,
+    Authed, Body, BodyPlan, Interrupt, Operation, Recovery, Retrying, RunInterrupt, Scoped,
+    Session, Step, UnixTime,
 };
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -54,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) timeout: Option<Duration>,
     pub(crate) session: Mutex<Session>,
     pub(crate) token_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Raised by the caller to give transfers up.
+    pub(crate) interrupt: Interrupt,
 }
 
 impl Shared {
@@ -117,35 +120,53 @@ async fn within<T>(
 
 /// Runs `op` (wrapped in [`Retrying`] and [`Authed`]) to completion. For an operation that
 /// ends with [`BodyPlan::Deliver`], the unread response body is returned beside the output.
+/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]).
 pub(crate) async fn run<O: Operation + Scoped>(
     shared: &Shared,
     op: O,
     source: Source<'_>,
     progress: Progress<'_>,
 ) -> Result<(O::Output, Option<Incoming>)> {
-    run_observed(shared, op, source, progress, &mut |_| {}).await
+    run_observed(shared, op, source, progress, None).await
 }
 
-/// [`run`], calling `observe` with the operation after every response it handled (to read
-/// its state, e.g. an upload's checkpoint).
+/// Called after every response the operation handled (to read its state); returns whether
+/// the operation is at a new checkpoint, where an [`Interrupt::stop`] may end the run.
+pub(crate) type Observe<'o, O> = &'o mut (dyn FnMut(&O) -> bool + Send);
+
+/// The longest sleep between two looks at the [`Interrupt`] during a retry wait.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// [`run`], calling `observe` after every response; a run with `observe` keeps
+/// checkpoints, so an [`Interrupt::stop`] ends it at the next one with
+/// [`Error::Stopped`](crate::Error::Stopped) instead of cancelling it.
 pub(crate) async fn run_observed<O: Operation + Scoped>(
     shared: &Shared,
     op: O,
     mut source: Source<'_>,
     mut progress: Progress<'_>,
-    observe: &mut (dyn FnMut(&O) + Send),
+    mut observe: Option<Observe<'_, O>>,
 ) -> Result<(O::Output, Option<Incoming>)> {
     let session = shared.session();
     let mut op = Authed::new(&session, Retrying::new(&session, op));
     let mut delivered = None;
     let mut buf = Vec::new();
+    let mut interrupted = RunInterrupt::new(&shared.interrupt, observe.is_some());
     loop {
+        interrupted.cancel_if_asked(&mut op);
         let step = op.poll(now());
         shared.learn(&mut op);
         let req = match step? {
             Step::Done(out) => return Ok((out, delivered)),
             Step::Wait(d) => {
-                tokio::time::sleep(d).await;
+                let until = tokio::time::Instant::now() + d;
+                loop {
+                    let left = until.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() || interrupted.abandon_now() {
+                        break;
+                    }
+                    tokio::time::sleep(left.min(WAIT_SLICE)).await;
+                }
                 continue;
             }
             Step::NeedSource { max } => {
@@ -183,10 +204,21 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
         };
         let sent = {
             let mut relay = |data: &[u8]| op.handle_source(data);
-            send(shared, req, &mut source, &mut progress, &mut relay).await
+            let interrupt = &interrupted;
+            send(
+                shared,
+                interrupt,
+                req,
+                &mut source,
+                &mut progress,
+                &mut relay,
+            )
+            .await
         };
         let response = match sent {
             Ok(r) => r,
+            // Abandoned for an interrupt: the operation cleans up and ends.
+            Err(_) if interrupted.cancel_if_asked(&mut op) => continue,
             Err(Failed::Op(e)) => return Err(e),
             // No response: the operation decides whether (and when) to try again.
             Err(Failed::Transport(e)) => match op.handle_send_failure(now()) {
@@ -202,16 +234,26 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
             BodyPlan::Deliver => delivered = Some(body),
             BodyPlan::Feed { .. } => {
                 while let Some(data) = next_data(&mut body, shared.timeout).await? {
+                    if interrupted.cancel_if_asked(&mut op) {
+                        break;
+                    }
                     let r = op.handle_body(&data);
                     shared.learn(&mut op);
                     r?;
+                }
+                if interrupted.cancelled() {
+                    continue;
                 }
                 let r = op.handle_body_end();
                 shared.learn(&mut op);
                 r?;
             }
         }
-        observe(op.inner().inner());
+        if let Some(observe) = observe.as_mut() {
+            if observe(op.inner().inner()) && interrupted.stop_at_checkpoint() {
+                return Err(crate::Error::Stopped);
+            }
+        }
     }
 }
 
@@ -233,9 +275,10 @@ fn transport(e: impl Into<crate::Error>) -> Failed {
 
 /// Sends `req`; a [`Body::Source`] range is streamed from the file, a [`Body::Stream`] body
 /// relayed from the stream source through `relay`, while the request is in flight (same
-/// task: dropping the future stops both).
+/// task: dropping the future stops both). An interrupt abandons a body midway.
 async fn send(
     shared: &Shared,
+    interrupt: &RunInterrupt,
     req: dxf_proto::Request,
     source: &mut Source<'_>,
     progress: &mut Progress<'_>,
@@ -257,7 +300,14 @@ async fn send(
                 Box::new((&mut **file).take(range.len));
             (
                 body,
-                Some(feed(reader, range.len, tx, progress, None, shared.timeout)),
+                Some(feed(
+                    reader,
+                    range.len,
+                    tx,
+                    progress,
+                    None,
+                    (shared.timeout, interrupt),
+                )),
             )
         }
         Body::Stream { len } => {
@@ -269,7 +319,14 @@ async fn send(
                 Box::new((&mut **reader).take(len));
             (
                 body,
-                Some(feed(reader, len, tx, progress, Some(relay), shared.timeout)),
+                Some(feed(
+                    reader,
+                    len,
+                    tx,
+                    progress,
+                    Some(relay),
+                    (shared.timeout, interrupt),
+                )),
             )
         }
     };
@@ -298,10 +355,13 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
     tx: mpsc::Sender<Bytes>,
     progress: &mut Progress<'_>,
     mut relay: Option<&mut R>,
-    timeout: Option<Duration>,
+    (timeout, interrupt): (Option<Duration>, &RunInterrupt),
 ) -> std::result::Result<(), Failed> {
     let mut left = len;
     while left > 0 {
+        if interrupt.abandon_now() {
+            return Err(local(dxf_proto::Error::Cancelled));
+        }
         let want = usize::try_from(left).unwrap_or(FEED_CHUNK).min(FEED_CHUNK);
         let mut chunk = BytesMut::with_capacity(want);
         let n = reader.read_buf(&mut chunk).await.map_err(local)?;

@@ -338,6 +338,9 @@ pub enum Error {
     Protocol(ProtocolViolation),
     /// The driver broke the call order or passed bad arguments.
     Misuse(Misuse),
+    /// The caller gave the operation up ([`Operation::cancel`](crate::Operation::cancel)):
+    /// a user interrupt, or a sibling transfer failed.
+    Cancelled,
 }
 
 impl Error {
@@ -423,6 +426,7 @@ impl fmt::Display for Error {
             Error::InvalidUrl(s) => write!(f, "invalid URL: {s}"),
             Error::Protocol(p) => write!(f, "protocol violation: {p}"),
             Error::Misuse(m) => write!(f, "misuse: {m}"),
+            Error::Cancelled => f.write_str("cancelled"),
         }
     }
 }

@@ -368,6 +368,20 @@ impl<F: Flow> Machine<F> {
     pub(crate) fn poll_session_event(&mut self) -> Option<SessionEvent> {
         self.flow.poll_event()
     }
+
+    pub(crate) fn cancel(&mut self) {
+        match std::mem::replace(&mut self.state, State::Finished) {
+            // Ended, or already cleaning up after a failure: nothing changes.
+            s @ (State::Failed(_)
+            | State::Finished
+            | State::Ready(Next::Done(_))
+            | State::Cleanup { .. }
+            | State::CleaningUp { .. }) => self.state = s,
+            _ => {
+                let _ = self.abort(Error::Cancelled);
+            }
+        }
+    }
 }
 
 /// Implements [`Operation`](crate::Operation) and [`Scoped`](crate::Scoped) for a newtype
@@ -406,6 +420,9 @@ macro_rules! delegate_operation {
             }
             fn poll_session_event(&mut self) -> Option<$crate::session::SessionEvent> {
                 self.0.poll_session_event()
+            }
+            fn cancel(&mut self) {
+                self.0.cancel()
             }
         }
         impl $crate::auth::Scoped for $name {

@@ -72,6 +72,7 @@ mod digest;
 mod error;
 mod exchange;
 pub mod headers;
+mod interrupt;
 mod list;
 pub mod manifest;
 mod operation;
@@ -102,6 +103,7 @@ pub use blob::{
 };
 pub use digest::{digest_of, verify_bytes, BlobVerifier, Sha256};
 pub use error::{Error, Misuse, OciError, OpKind, ProtocolViolation};
+pub use interrupt::{Interrupt, Interruption, RunInterrupt};
 pub use list::{Catalog, ListTags, Page};
 pub use manifest::{
     AliasContent, AliasManifest, DeleteManifest, FetchedManifest, GetManifest, HeadManifest,

@@ -175,4 +175,11 @@ pub trait Operation {
 
     /// Something the [`Session`](crate::Session) should learn (a token, an auth scheme).
     fn poll_session_event(&mut self) -> Option<SessionEvent>;
+
+    /// The caller gives the operation up (a user interrupt; a sibling transfer failed),
+    /// abandoning any request in flight. The next [`poll`](Operation::poll) yields the
+    /// operation's cleanup request when it has one (an upload cancels its session; send it
+    /// and pass its answer to `handle_response` as usual, or stop there), then
+    /// [`Error::Cancelled`]. No effect on an operation that already ended.
+    fn cancel(&mut self);
 }

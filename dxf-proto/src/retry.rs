@@ -309,6 +309,13 @@ impl<O: Operation> Operation for Retrying<O> {
     fn poll_session_event(&mut self) -> Option<SessionEvent> {
         self.inner.poll_session_event()
     }
+
+    fn cancel(&mut self) {
+        // No resend and no wait left: the inner operation decides what goes out.
+        self.phase = Phase::Idle;
+        self.replay = None;
+        self.inner.cancel();
+    }
 }
 
 impl<O: Scoped> Scoped for Retrying<O> {

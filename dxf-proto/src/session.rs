@@ -331,6 +331,18 @@ impl Session {
         self.upload_hints
     }
 
+    /// Adopts what an earlier session learned about this registry's uploads (kept by the
+    /// caller, e.g. in an upload state file): the smaller chunk limit wins, and a refusal
+    /// of chunked uploads stays.
+    pub fn learn_upload_hints(&mut self, hints: UploadHints) {
+        let h = &mut self.upload_hints;
+        h.max_chunk = match (h.max_chunk, hints.max_chunk) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        h.monolithic_only |= hints.monolithic_only;
+    }
+
     pub(crate) fn credentials(&self) -> &Credentials {
         &self.credentials
     }

@@ -16,7 +16,7 @@ use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use dxf_proto::{BlobVerifier, Digest};
+use dxf_proto::{BlobVerifier, Digest, Interrupt};
 
 /// Bytes received per buffer.
 const BUF_SIZE: usize = 128 * 1024;
@@ -113,6 +113,8 @@ pub struct BlobReader {
     /// How to continue after a broken body, and how many more times.
     resume: Option<Resume>,
     resumes_left: u32,
+    /// Raised: the next refill fails with `Cancelled`.
+    interrupt: Interrupt,
 }
 
 impl std::fmt::Debug for BlobReader {
@@ -130,6 +132,7 @@ impl BlobReader {
         verifier: BlobVerifier,
         len: Option<u64>,
         resume: Option<(Resume, u32)>,
+        interrupt: Interrupt,
     ) -> BlobReader {
         let (resume, resumes_left) = match resume {
             Some((r, n)) => (Some(r), n),
@@ -152,6 +155,7 @@ impl BlobReader {
             done: false,
             pending: None,
             failed: None,
+            interrupt,
         }
     }
 
@@ -258,6 +262,9 @@ impl BlobReader {
     fn refill(&mut self) -> io::Result<()> {
         if let Some(e) = self.pending.take() {
             return Err(e);
+        }
+        if self.interrupt.is_raised() {
+            return Err(self.fail(Failed::Proto(dxf_proto::Error::Cancelled)));
         }
         let old = std::mem::take(&mut self.cur);
         let mut buf = if self.end > 0 {
@@ -407,7 +414,13 @@ mod tests {
         let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
         let response = agent.get(&format!("http://{addr}/blob")).call().unwrap();
         let verifier = BlobVerifier::new(digest, expected_len).unwrap();
-        BlobReader::new(response.into_body(), verifier, expected_len, None)
+        BlobReader::new(
+            response.into_body(),
+            verifier,
+            expected_len,
+            None,
+            Interrupt::new(),
+        )
     }
 
     fn data(len: usize) -> Vec<u8> {

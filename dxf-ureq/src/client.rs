@@ -11,14 +11,14 @@ use std::sync::{Arc, PoisonError};
 use dxf_proto::manifest::alias::{docker_alias_manifest, BlobDescriptor};
 use dxf_proto::{
     AliasManifest, Catalog, Credentials, DeleteBlob, DeleteManifest, Digest, Error as ProtoError,
-    GetBlob, HeadBlob, HeadManifest, ListTags, ManifestInfo, MountBlob, MountOptions, Operation,
-    Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference, RetryPolicy, Scheme,
-    Scope, Scoped, Session, Sha256, Upload, UploadCheckpoint, UploadMode, UploadOptions,
-    VersionCheck, VersionInfo,
+    GetBlob, HeadBlob, HeadManifest, Interrupt, ListTags, ManifestInfo, MountBlob, MountOptions,
+    Operation, Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference,
+    RetryPolicy, Scheme, Scope, Scoped, Session, Sha256, Upload, UploadCheckpoint, UploadHints,
+    UploadMode, UploadOptions, VersionCheck, VersionInfo,
 };
 
 use crate::body::BlobReader;
-use crate::driver::{run, run_observed, Shared, Source};
+use crate::driver::{run, run_observed, Observe, Shared, Source};
 use crate::error::{Error, Result};
 use crate::tls::{agent, TransportConfig};
 
@@ -43,6 +43,10 @@ pub struct Config {
     pub chunk_size: Option<u64>,
     /// Retries of idempotent requests after transient failures (`DXF_RETRIES`).
     pub retries: RetryPolicy,
+    /// Raised to give this registry's transfers up (Ctrl-C, a sibling transfer failed): see
+    /// [`Interrupt`]. Uploads cancel their sessions; a resumable one (with
+    /// [`PushOptions::on_checkpoint`]) stops at its next checkpoint on [`Interrupt::stop`].
+    pub interrupt: Interrupt,
 }
 
 impl Config {
@@ -58,6 +62,7 @@ impl Config {
             transport: TransportConfig::default(),
             chunk_size: None,
             retries: RetryPolicy::default(),
+            interrupt: Interrupt::new(),
         }
     }
 }
@@ -203,7 +208,11 @@ impl Registry {
             .with_limits(limits);
         session.set_token(config.token.clone());
         Ok(Registry {
-            shared: Arc::new(Shared::new(agent(&config.transport)?, session)),
+            shared: Arc::new(Shared::new(
+                agent(&config.transport)?,
+                session,
+                config.interrupt.clone(),
+            )),
         })
     }
 
@@ -245,6 +254,26 @@ impl Registry {
             .session()
             .bearer_token(&scope, dxf_proto::UnixTime(now))
             .map(str::to_owned))
+    }
+
+    /// What this registry's uploads taught so far (a chunk size it refused, chunked
+    /// uploads refused), to keep for a later process ([`Registry::learn_upload_hints`]).
+    pub fn upload_hints(&self) -> UploadHints {
+        self.shared.session().upload_hints()
+    }
+
+    /// Adopts upload hints an earlier process learned about this registry.
+    pub fn learn_upload_hints(&self, hints: UploadHints) {
+        self.shared
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .learn_upload_hints(hints);
+    }
+
+    /// The interrupt this registry's transfers obey ([`Config::interrupt`]).
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.shared.interrupt
     }
 
     /// Sets (or clears) the bearer token used as-is for every request (python-dxf `token`).
@@ -352,15 +381,14 @@ impl Repository {
             None => Upload::known(&session, &self.name, &digest, len, &upload)?,
         };
         let mut on_checkpoint = options.on_checkpoint;
+        let keeps_checkpoints = on_checkpoint.is_some();
         let mut last: Option<UploadCheckpoint> = None;
-        let mut observe = |op: &Upload| {
-            let (Some(cp), Some(save)) = (op.checkpoint(), on_checkpoint.as_mut()) else {
-                return;
-            };
-            if last.as_ref() != Some(&cp) {
+        let mut observe = |op: &Upload| match (op.next_checkpoint(&mut last), &mut on_checkpoint) {
+            (Some(cp), Some(save)) => {
                 save(&cp);
-                last = Some(cp);
+                true
             }
+            _ => false,
         };
         let mut progress = options.progress;
         let mut done = 0u64;
@@ -375,7 +403,7 @@ impl Repository {
             op,
             Source::Seekable(&mut file),
             Some(&mut report),
-            &mut observe,
+            keeps_checkpoints.then_some(&mut observe as Observe<'_, Upload>),
         )?
         .0)
     }
@@ -433,6 +461,7 @@ impl Repository {
             download.verifier,
             download.len,
             Some((resume, times)),
+            self.shared().interrupt.clone(),
         ))
     }
 

@@ -9,7 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Authed, Body, BodyPlan, Operation, Recovery, Retrying, Scoped, Session, Step, UnixTime,
+    Authed, Body, BodyPlan, Interrupt, Operation, Recovery, Retrying, RunInterrupt, Scoped,
+    Session, Step, UnixTime,
 };
 use ureq::SendBody;
 
@@ -17,6 +18,9 @@ use crate::error::{Error, Result};
 
 /// Bytes read from a fed response body at a time.
 const FEED_CHUNK: usize = 64 * 1024;
+
+/// The longest sleep between two looks at the [`Interrupt`] during a retry wait.
+const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A readable, seekable blob source.
 pub trait ReadSeek: Read + Seek {}
@@ -42,17 +46,20 @@ pub(crate) struct Shared {
     pub(crate) session: Mutex<Session>,
     /// One lock per token scope: threads needing the same token fetch it once.
     pub(crate) token_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Raised by the caller to give transfers up.
+    pub(crate) interrupt: Interrupt,
 }
 
 /// Token-lock entries kept before unused ones are dropped.
 const MAX_TOKEN_LOCKS: usize = 256;
 
 impl Shared {
-    pub(crate) fn new(agent: ureq::Agent, session: Session) -> Shared {
+    pub(crate) fn new(agent: ureq::Agent, session: Session, interrupt: Interrupt) -> Shared {
         Shared {
             agent,
             session: Mutex::new(session),
             token_locks: Mutex::new(HashMap::new()),
+            interrupt,
         }
     }
 
@@ -91,14 +98,23 @@ fn now() -> UnixTime {
     )
 }
 
-/// Counts bytes as they are read and reports them.
-struct Counting<R, F> {
-    inner: R,
-    report: F,
+/// The error a request body's reader fails with when the run is to be cancelled now.
+fn cancelled() -> io::Error {
+    io::Error::other(dxf_proto::Error::Cancelled)
 }
 
-impl<R: Read, F: FnMut(u64)> Read for Counting<R, F> {
+/// Counts bytes as they are read and reports them; fails once the run must be cancelled.
+struct Counting<'i, R, F> {
+    inner: R,
+    report: F,
+    interrupt: &'i RunInterrupt,
+}
+
+impl<R: Read, F: FnMut(u64)> Read for Counting<'_, R, F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.interrupt.abandon_now() {
+            return Err(cancelled());
+        }
         let n = self.inner.read(buf)?;
         (self.report)(n as u64);
         Ok(n)
@@ -106,19 +122,24 @@ impl<R: Read, F: FnMut(u64)> Read for Counting<R, F> {
 }
 
 /// Relays a stream source as a request body, handing every piece (and the end) to the
-/// operation before it goes out; the operation's refusal aborts the request.
+/// operation before it goes out; the operation's refusal aborts the request, and so does
+/// an [`Interrupt`].
 struct Relay<'r, R, O, F> {
     inner: io::Take<R>,
     op: &'r mut O,
     report: F,
     ended: bool,
     refused: Option<dxf_proto::Error>,
+    interrupt: &'r RunInterrupt,
 }
 
 impl<R: Read, O: Operation, F: FnMut(u64)> Read for Relay<'_, R, O, F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.ended {
             return Ok(0);
+        }
+        if self.interrupt.abandon_now() {
+            return Err(cancelled());
         }
         let n = loop {
             match self.inner.read(buf) {
@@ -138,34 +159,51 @@ impl<R: Read, O: Operation, F: FnMut(u64)> Read for Relay<'_, R, O, F> {
 
 /// Runs `op` (wrapped in [`Retrying`] and [`Authed`]) to completion. For an operation that
 /// ends with [`BodyPlan::Deliver`], the unread response body is returned beside the output.
+/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]).
 pub(crate) fn run<'a, O: Operation + Scoped>(
     shared: &Arc<Shared>,
     op: O,
     source: Source<'a>,
     progress: Progress<'a>,
 ) -> Result<(O::Output, Option<ureq::Body>)> {
-    run_observed(shared, op, source, progress, &mut |_| {})
+    run_observed(shared, op, source, progress, None)
 }
 
-/// [`run`], calling `observe` with the operation after every response it handled (to read
-/// its state, e.g. an upload's checkpoint).
+/// Called after every response the operation handled (to read its state); returns whether
+/// the operation is at a new checkpoint, where an [`Interrupt::stop`] may end the run.
+pub(crate) type Observe<'o, O> = &'o mut dyn FnMut(&O) -> bool;
+
+/// [`run`], calling `observe` after every response; a run with `observe` keeps
+/// checkpoints, so an [`Interrupt::stop`] ends it at the next one with
+/// [`Error::Stopped`] instead of cancelling it.
 pub(crate) fn run_observed<'a, O: Operation + Scoped>(
     shared: &Arc<Shared>,
     op: O,
     mut source: Source<'a>,
     mut progress: Progress<'a>,
-    observe: &mut dyn FnMut(&O),
+    mut observe: Option<Observe<'_, O>>,
 ) -> Result<(O::Output, Option<ureq::Body>)> {
     let session = shared.session();
     let mut op = Authed::new(&session, Retrying::new(&session, op));
     let mut delivered = None;
     let mut buf = Vec::new();
+    let mut interrupted = RunInterrupt::new(&shared.interrupt, observe.is_some());
     loop {
+        interrupted.cancel_if_asked(&mut op);
         let step = op.poll(now());
         shared.learn(&mut op);
         match step? {
             Step::Done(out) => return Ok((out, delivered)),
-            Step::Wait(d) => std::thread::sleep(d),
+            Step::Wait(d) => {
+                let until = std::time::Instant::now() + d;
+                loop {
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() || interrupted.abandon_now() {
+                        break;
+                    }
+                    std::thread::sleep(left.min(WAIT_SLICE));
+                }
+            }
             Step::NeedSource { max } => {
                 let Source::Stream(reader) = &mut source else {
                     return Err(io::Error::other("operation needs a stream source").into());
@@ -219,6 +257,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                             },
                             ended: false,
                             refused: None,
+                            interrupt: &interrupted,
                         };
                         let sent = shared.agent.run(Request::from_parts(
                             parts,
@@ -245,6 +284,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                                     p(n);
                                 }
                             },
+                            interrupt: &interrupted,
                         };
                         shared.agent.run(Request::from_parts(
                             parts,
@@ -254,6 +294,8 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                 };
                 let response = match response {
                     Ok(r) => r,
+                    // Abandoned for an interrupt: the operation cleans up and ends.
+                    Err(_) if interrupted.cancel_if_asked(&mut op) => continue,
                     // No response: the operation decides whether (and when) to try again.
                     Err(source) => match op.handle_send_failure(now()) {
                         Recovery::Retry => continue,
@@ -270,6 +312,9 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                         let mut reader = body.into_reader();
                         let mut chunk = vec![0; FEED_CHUNK];
                         loop {
+                            if interrupted.cancel_if_asked(&mut op) {
+                                break;
+                            }
                             let n = reader.read(&mut chunk)?;
                             if n == 0 {
                                 break;
@@ -278,12 +323,20 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                             shared.learn(&mut op);
                             r?;
                         }
+                        if interrupted.cancelled() {
+                            continue;
+                        }
                         let r = op.handle_body_end();
                         shared.learn(&mut op);
                         r?;
                     }
                 }
-                observe(op.inner().inner());
+                if let Some(observe) = observe.as_mut() {
+                    let at_checkpoint = observe(op.inner().inner());
+                    if at_checkpoint && interrupted.stop_at_checkpoint() {
+                        return Err(Error::Stopped);
+                    }
+                }
             }
         }
     }

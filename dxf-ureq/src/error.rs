@@ -24,6 +24,10 @@ pub enum Error {
     /// A TLS setting could not be applied (unreadable or empty CA bundle).
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// An [`Interrupt`](dxf_proto::Interrupt) stopped a resumable upload at a checkpoint:
+    /// its registry session is kept for a later run (the last checkpoint reported).
+    #[error("interrupted; the upload stopped at a checkpoint and can be resumed")]
+    Stopped,
 }
 
 impl Error {

@@ -33,6 +33,6 @@ pub use body::BlobReader;
 pub use client::{hash_reader, Config, Names, ProgressFn, PushOptions, Registry, Repository};
 pub use driver::ReadSeek;
 pub use dxf_proto;
-pub use dxf_proto::{Credentials, Digest, PerPlatform, Pushed, UploadMode};
+pub use dxf_proto::{Credentials, Digest, Interrupt, PerPlatform, Pushed, UploadMode};
 pub use error::{Error, Result};
 pub use tls::{TlsVerify, TransportConfig};

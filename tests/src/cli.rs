@@ -65,16 +65,16 @@ pub fn dxf_bin() -> &'static Path {
     })
 }
 
-/// Runs `program args` with the registry's environment plus `env` (a value of `None`
-/// removes the variable), feeding `stdin`.
-pub fn run_with(
+/// `program args` with the registry's environment plus `env` (a value of `None` removes
+/// the variable); stdin piped when `piped_stdin`, stdout and stderr piped.
+fn command(
     program: &Path,
     pre_args: &[&str],
     registry: &TestRegistry,
     args: &[&str],
     env: &[(&str, Option<&str>)],
-    stdin: Option<&[u8]>,
-) -> Run {
+    piped_stdin: bool,
+) -> Command {
     let mut cmd = Command::new(program);
     cmd.args(pre_args)
         .args(args)
@@ -82,7 +82,7 @@ pub fn run_with(
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::var("HOME").unwrap_or_default())
         .envs(registry.dxf_env())
-        .stdin(if stdin.is_some() {
+        .stdin(if piped_stdin {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -95,7 +95,22 @@ pub fn run_with(
             None => cmd.env_remove(k),
         };
     }
-    let mut child = cmd.spawn().unwrap();
+    cmd
+}
+
+/// Runs `program args` with the registry's environment plus `env` (a value of `None`
+/// removes the variable), feeding `stdin`.
+pub fn run_with(
+    program: &Path,
+    pre_args: &[&str],
+    registry: &TestRegistry,
+    args: &[&str],
+    env: &[(&str, Option<&str>)],
+    stdin: Option<&[u8]>,
+) -> Run {
+    let mut child = command(program, pre_args, registry, args, env, stdin.is_some())
+        .spawn()
+        .unwrap();
     if let Some(data) = stdin {
         let mut pipe = child.stdin.take().unwrap();
         let data = data.to_vec();
@@ -103,12 +118,39 @@ pub fn run_with(
             let _ = pipe.write_all(&data);
         });
     }
+    finish(child)
+}
+
+/// Starts our `dxf` with the registry's environment plus `env`, its stdin a pipe the
+/// caller may write to (or drop), for tests that act on the running process (signals).
+pub fn dxf_spawn(
+    registry: &TestRegistry,
+    args: &[&str],
+    env: &[(&str, Option<&str>)],
+) -> std::process::Child {
+    command(dxf_bin(), &[], registry, args, env, true)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` to end and collects what it printed.
+pub fn finish(child: std::process::Child) -> Run {
     let out = child.wait_with_output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: out.stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Sends `signal` (a name such as `INT` or `TERM`) to the process `pid` (the shell's
+/// `kill`, there on every machine).
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {pid}")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 /// Runs our `dxf`.

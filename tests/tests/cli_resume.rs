@@ -498,3 +498,46 @@ fn unusable_state_directory_is_an_error_before_sending() {
     failed_cleanly(&r, 2, "--single-pass");
     assert_eq!(proxy.requests(), 0);
 }
+
+/// A chunk refused as too large (`413`) is halved and the size learned goes into the state
+/// file (`max-chunk`); after the push dies, the same command starts at that size at once:
+/// no chunk of the second run is larger, and none is refused again.
+#[test]
+fn learned_chunk_size_is_kept_for_the_next_run() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let proxy = FaultProxy::for_registry(&reg);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let len = 4 * CHUNK as usize + 99;
+    let data = random_bytes(len, 77);
+    let d = sha256(&data);
+    let file = write_file(dir.path(), "big.bin", &data);
+    let args = ["push-blob", "--resumable", "r/learned", &file];
+    let half = CHUNK / 2;
+
+    // The first PATCH is refused as too large; the fourth (of the 4 MiB ones) dies.
+    proxy.add(Rule::on("PATCH", "/blobs/uploads/", Fault::status(413)));
+    proxy.add(Rule::on("PATCH", "/blobs/uploads/", Fault::CloseRequestAfter(0)).skip(3));
+    let r = dxf_via(&reg, &proxy, &state, "0", &[], &args);
+    failed_cleanly(&r, 1, "run the same command again to continue");
+    assert!(proxy.pending().is_empty(), "{:?}", proxy.pending());
+    let (_, text) = only_state(&state);
+    assert!(text.ends_with(&format!("\nmax-chunk {half}\n")), "{text}");
+    assert!(text.contains(&format!("\noffset {}\n", 3 * half)), "{text}");
+
+    proxy.clear_log();
+    let r = dxf_via(&reg, &proxy, &state, "0", &[], &args).ok();
+    assert_eq!(r.out(), format!("{d}\n"));
+    let patches: Vec<_> = proxy
+        .log()
+        .into_iter()
+        .filter(|e| e.method == "PATCH")
+        .collect();
+    assert!(!patches.is_empty());
+    for p in &patches {
+        assert!(p.request_bytes <= half, "{p:?}");
+        assert_eq!(p.status, Some(202), "{p:?}");
+    }
+    assert!(registry_holds(&reg, "r/learned", &data));
+    assert!(state_files(&state).is_empty());
+}

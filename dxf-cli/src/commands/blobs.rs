@@ -11,7 +11,7 @@ use dxf_ureq::dxf_proto::{Digest, PerPlatform, UploadCheckpoint};
 use dxf_ureq::{hash_reader, PushOptions, Repository, UploadMode};
 
 use super::{about, connect, parse_digest, stdin};
-use crate::checkpoints::{Entry, Store};
+use crate::checkpoints::{Entry, State, Store};
 use crate::cli::{alias_of, is_stdin};
 use crate::env::Env;
 use crate::error::CliError;
@@ -90,8 +90,10 @@ pub fn push(
     Ok(())
 }
 
-/// Uploads `files` on `how.jobs` threads, drawing `bars`; the first failure (in argument
-/// order) wins and stops further uploads from starting.
+/// Uploads `files` on `how.jobs` threads, drawing `bars`. A failure stops further uploads
+/// from starting and interrupts those in flight ([`dxf_ureq::Interrupt::stop`]: they
+/// cancel their sessions, or with `--resumable` stop at their next checkpoint); the first
+/// failure in argument order that is not such an interruption is the error.
 fn push_parallel(
     repo: &Repository,
     files: &[PathBuf],
@@ -112,6 +114,7 @@ fn push_parallel(
                         let r = push_one(repo, file, how, store, bars);
                         if r.is_err() {
                             stop.store(true, Ordering::Relaxed);
+                            repo.registry().interrupt().stop();
                         }
                         mine.push((i, r));
                     }
@@ -131,7 +134,21 @@ fn push_parallel(
             io::Error::other("an upload thread failed"),
         ));
     }
-    done.into_iter().map(|(_, r)| r).collect()
+    let mut digests = Vec::with_capacity(done.len());
+    let mut interrupted = None;
+    for (_, r) in done {
+        match r {
+            Ok(d) => digests.push(d),
+            Err(e) if e.is_interruption() => {
+                interrupted.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match interrupted {
+        Some(e) => Err(e),
+        None => Ok(digests),
+    }
 }
 
 /// Uploads everything `input` yields (a stream: chunked, hashed while sending) and returns
@@ -235,8 +252,12 @@ fn push_one(
     };
     let entry = store.map(|s| s.entry(repo.name().as_str(), &digest, size));
     let resume_from = entry.as_ref().and_then(Entry::load);
+    if let Some(state) = &resume_from {
+        // What an earlier run learned (a smaller chunk the registry takes) applies at once.
+        repo.registry().learn_upload_hints(state.hints());
+    }
     let mut saved = Saved {
-        offset: resume_from.as_ref().map(|cp| cp.offset),
+        offset: resume_from.as_ref().map(|s| s.checkpoint.offset),
         error: None,
     };
     let mut bar: Option<Bar> = None;
@@ -252,7 +273,11 @@ fn push_one(
         };
         let mut save = |cp: &UploadCheckpoint| {
             let Some(entry) = &entry else { return };
-            match entry.save(cp) {
+            let state = State {
+                checkpoint: cp.clone(),
+                max_chunk: repo.registry().upload_hints().max_chunk,
+            };
+            match entry.save(&state) {
                 Ok(()) => saved.offset = Some(cp.offset),
                 Err(e) => {
                     saved.error.get_or_insert(e);
@@ -266,7 +291,7 @@ fn push_one(
         }
         if entry.is_some() {
             options.mode = UploadMode::Chunked;
-            options.resume_from = resume_from;
+            options.resume_from = resume_from.map(|s| s.checkpoint);
             options.on_checkpoint = Some(&mut save);
         }
         repo.push_blob_path(file, options)

@@ -671,4 +671,12 @@ impl<O: Operation + Scoped> Operation for Authed<O> {
             .pop_front()
             .or_else(|| self.inner.poll_session_event())
     }
+
+    fn cancel(&mut self) {
+        // A token fetch, a replay or a held request in progress is dropped; the inner
+        // operation's cleanup request (if any) is still authenticated when it is sent.
+        self.phase = Phase::Idle;
+        self.pending = None;
+        self.inner.cancel();
+    }
 }

@@ -238,6 +238,14 @@ impl Upload {
         })
     }
 
+    /// The checkpoint when it moved on since `last` (which it then replaces): what a driver
+    /// persists after each response.
+    pub fn next_checkpoint(&self, last: &mut Option<UploadCheckpoint>) -> Option<UploadCheckpoint> {
+        let cp = self.checkpoint().filter(|cp| last.as_ref() != Some(cp))?;
+        *last = Some(cp.clone());
+        Some(cp)
+    }
+
     /// Upload of a stream of unknown length, hashed here. With `expected`, the computed
     /// digest must match it before the upload is committed (and `skip_if_exists` applies).
     pub fn stream(

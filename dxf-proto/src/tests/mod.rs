@@ -3,6 +3,7 @@
 
 mod auth;
 mod blobs;
+mod cancel;
 mod hygiene;
 mod lists;
 mod malformed;

@@ -836,6 +836,9 @@ mod checkpoints {
         fn poll_session_event(&mut self) -> Option<crate::SessionEvent> {
             self.op.poll_session_event()
         }
+        fn cancel(&mut self) {
+            self.op.cancel()
+        }
     }
 
     #[test]

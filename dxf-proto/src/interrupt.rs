@@ -1,0 +1,134 @@
+//! [`Interrupt`]: how a caller gives transfers up from elsewhere — a signal handler, a
+//! sibling transfer that failed. A shared flag the drivers read between steps and while
+//! streaming bodies; acting on it is the operation's business ([`Operation::cancel`]).
+//!
+//! [`Operation::cancel`]: crate::Operation::cancel
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use crate::Operation;
+
+const RUNNING: u8 = 0;
+const STOPPING: u8 = 1;
+const CANCELLED: u8 = 2;
+
+/// A cheap, cloneable flag shared by the code that interrupts and the drivers that obey.
+/// Two levels: [`stop`](Interrupt::stop) lets a resumable upload end at its next
+/// checkpoint (keeping its registry session for a later run) and cancels everything else;
+/// [`cancel`](Interrupt::cancel) cancels everything at once. Levels only go up.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt(Arc<AtomicU8>);
+
+/// What an interrupted driver must do with its operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interruption {
+    /// Nothing asked: go on.
+    None,
+    /// Stop at the next checkpoint (only a run that keeps checkpoints sees this).
+    AtCheckpoint,
+    /// Cancel now ([`Operation::cancel`](crate::Operation::cancel)).
+    Now,
+}
+
+impl Interrupt {
+    /// A flag nobody has raised.
+    pub fn new() -> Interrupt {
+        Interrupt::default()
+    }
+
+    /// Ask transfers to stop (see the type docs).
+    pub fn stop(&self) {
+        let _ = self
+            .0
+            .compare_exchange(RUNNING, STOPPING, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Cancel every transfer at once; uploads cancel their registry sessions.
+    pub fn cancel(&self) {
+        self.0.store(CANCELLED, Ordering::SeqCst);
+    }
+
+    /// Whether [`stop`](Interrupt::stop) or [`cancel`](Interrupt::cancel) was called.
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != RUNNING
+    }
+
+    /// What a run must do now; `keeps_checkpoints` for a resumable upload, which a
+    /// [`stop`](Interrupt::stop) ends at its next checkpoint rather than at once.
+    pub fn check(&self, keeps_checkpoints: bool) -> Interruption {
+        match self.0.load(Ordering::SeqCst) {
+            RUNNING => Interruption::None,
+            STOPPING if keeps_checkpoints => Interruption::AtCheckpoint,
+            _ => Interruption::Now,
+        }
+    }
+}
+
+/// One run's view of an [`Interrupt`], for drivers: cancels the run's operation once, when
+/// the interrupt asks for it, and says when a checkpointed run must stop.
+#[derive(Debug)]
+pub struct RunInterrupt {
+    interrupt: Interrupt,
+    keeps_checkpoints: bool,
+    cancelled: bool,
+}
+
+impl RunInterrupt {
+    /// The view of a run that keeps checkpoints (a resumable upload) or not.
+    pub fn new(interrupt: &Interrupt, keeps_checkpoints: bool) -> RunInterrupt {
+        RunInterrupt {
+            interrupt: interrupt.clone(),
+            keeps_checkpoints,
+            cancelled: false,
+        }
+    }
+
+    /// Whether whatever the run is doing (sending a body, reading one, waiting) must be
+    /// abandoned now.
+    pub fn abandon_now(&self) -> bool {
+        self.interrupt.check(self.keeps_checkpoints) == Interruption::Now
+    }
+
+    /// Cancels `op` when the interrupt asks for it now and it was not cancelled yet (its
+    /// cleanup request then goes out uninterrupted); whether it did.
+    pub fn cancel_if_asked<O: Operation>(&mut self, op: &mut O) -> bool {
+        if self.cancelled || !self.abandon_now() {
+            return false;
+        }
+        self.cancelled = true;
+        op.cancel();
+        true
+    }
+
+    /// Whether the operation was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.cancelled
+    }
+
+    /// At a checkpoint: whether the run must end here (keeping the session).
+    pub fn stop_at_checkpoint(&self) -> bool {
+        !self.cancelled
+            && self.interrupt.check(self.keeps_checkpoints) == Interruption::AtCheckpoint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_spares_checkpointed_runs_until_a_cancel_and_levels_only_go_up() {
+        let i = Interrupt::new();
+        assert!(!i.is_raised());
+        assert_eq!(i.check(true), Interruption::None);
+        let other = i.clone();
+        other.stop();
+        assert!(i.is_raised());
+        assert_eq!(i.check(true), Interruption::AtCheckpoint);
+        assert_eq!(i.check(false), Interruption::Now);
+        i.cancel();
+        i.stop();
+        assert_eq!(other.check(true), Interruption::Now);
+    }
+}
