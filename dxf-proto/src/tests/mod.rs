@@ -7,6 +7,7 @@ mod hygiene;
 mod lists;
 mod malformed;
 mod manifests;
+mod referrers;
 mod retries;
 mod upload;
 
