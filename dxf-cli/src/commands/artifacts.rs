@@ -107,7 +107,8 @@ pub fn set_alias(
 
 /// `attach REPO ALIAS FILE... [--artifact-type T] [--annotation K=V]...`: pushes the files
 /// (unless the registry has them), then an artifact manifest of them (titled with their file
-/// names) whose subject is ALIAS's manifest; prints its digest.
+/// names) whose subject is ALIAS's manifest; prints its digest. A bad or missing alias is an
+/// error before anything is pushed.
 pub fn attach(
     env: &Env,
     out: &mut dyn Write,
@@ -120,6 +121,8 @@ pub fn attach(
     // A bad alias is refused before anything is pushed.
     Reference::parse(alias).map_err(|e| CliError::dxf(alias, Proto::from(e)))?;
     let repo = connect(env, repo)?;
+    // Nor is anything pushed for an alias that is not there.
+    repo.head_manifest(alias).map_err(about(alias))?;
     let mut blobs = Vec::with_capacity(files.len());
     for file in files {
         let what = file.display().to_string();
