@@ -5,6 +5,8 @@
 //!
 //! dxf's own additions: `push-blob REPO - [@ALIAS]` (standard input), `push-blob --jobs
 //! [N]`, `--single-pass` and `--resumable`, `pull-blob --output PATH` and `--verify-first`.
+//! OCI 1.1 artifacts: `set-alias --oci`, `attach`, `referrers`, and `--json` on the read
+//! commands (`get-alias`, `blob-size`, `list-aliases`, `list-repos`, `referrers`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ Environment:
                       standard input is never resumable)
   DXF_STATE_DIR       where push-blob --resumable keeps upload checkpoints (default
                       $XDG_STATE_HOME/dxf/uploads, else ~/.local/state/dxf/uploads)
+  DXF_MANIFEST        set-alias's manifest form: docker (python-dxf's, the default)
+                      or oci (an OCI 1.1 artifact manifest, as --oci)
 
 Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
 
@@ -125,6 +129,9 @@ pub enum Command {
         /// Blob digests, or @alias (with no names: a manifest read from stdin)
         #[arg(value_name = "HASH|@ALIAS")]
         names: Vec<String>,
+        /// Print one JSON document
+        #[arg(long)]
+        json: bool,
     },
     /// Mount a blob from another repository and print its digest
     MountBlob {
@@ -162,6 +169,15 @@ pub enum Command {
         /// Blob digests, or files (paths containing a separator)
         #[arg(value_name = "HASH|FILE", required = true)]
         blobs: Vec<OsString>,
+        /// Write an OCI 1.1 artifact manifest instead of python-dxf's (also DXF_MANIFEST=oci)
+        #[arg(long)]
+        oci: bool,
+        /// OCI form: the manifest's artifactType (default application/vnd.dxf.blobs.v1)
+        #[arg(long, value_name = "TYPE")]
+        artifact_type: Option<String>,
+        /// OCI form: a manifest annotation (repeatable)
+        #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+        annotations: Vec<(String, String)>,
     },
     /// Print the blob digests aliases point at (with none: a manifest read from stdin)
     GetAlias {
@@ -171,6 +187,9 @@ pub enum Command {
         /// Aliases
         #[arg(value_name = "ALIAS")]
         aliases: Vec<String>,
+        /// Print one JSON document (manifest digests, blobs with sizes, per platform)
+        #[arg(long)]
+        json: bool,
     },
     /// Delete aliases (their manifests, by digest) and print the blob digests they named
     DelAlias {
@@ -204,9 +223,87 @@ pub enum Command {
         /// Repository
         #[arg(value_name = "REPO")]
         repo: String,
+        /// Print one JSON document (an array of names)
+        #[arg(long)]
+        json: bool,
     },
     /// List the registry's repositories
-    ListRepos,
+    ListRepos {
+        /// Print one JSON document (an array of names)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push files as an OCI 1.1 artifact whose subject is an alias's manifest and print the
+    /// artifact manifest's digest
+    #[command(after_help = ATTACH_AFTER_HELP)]
+    Attach {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Alias (tag or digest) whose manifest the artifact refers to
+        #[arg(value_name = "ALIAS")]
+        alias: String,
+        /// Files to push as the artifact's blobs (titled with their file names)
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// The artifact's artifactType (default application/vnd.dxf.blobs.v1)
+        #[arg(long, value_name = "TYPE")]
+        artifact_type: Option<String>,
+        /// A manifest annotation (repeatable)
+        #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+        annotations: Vec<(String, String)>,
+    },
+    /// List the artifacts whose subject is an alias's manifest: one "DIGEST ARTIFACT_TYPE"
+    /// line each
+    #[command(after_help = REFERRERS_AFTER_HELP)]
+    Referrers {
+        /// Repository
+        #[arg(value_name = "REPO")]
+        repo: String,
+        /// Alias (tag or digest)
+        #[arg(value_name = "ALIAS")]
+        alias: String,
+        /// Only artifacts of this artifactType
+        #[arg(long, value_name = "TYPE")]
+        artifact_type: Option<String>,
+        /// Print the list as an OCI image index (one JSON document)
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `attach --help`'s notes.
+const ATTACH_AFTER_HELP: &str = "\
+The files are pushed (unless the registry has them), the empty config blob ({}) is pushed
+when missing, and the artifact manifest is stored by digest with the alias's manifest as its
+subject. A registry without the referrers API (such as distribution 2.8) does not answer with
+OCI-Subject: dxf then adds the artifact to the index under the tag sha256-<hex of the
+subject digest> (the OCI referrers tag schema), which `referrers` reads.";
+
+/// `referrers --help`'s notes.
+const REFERRERS_AFTER_HELP: &str = "\
+Asks the registry's referrers API (GET /v2/REPO/referrers/DIGEST); when the registry has
+none (404), reads the index under the tag sha256-<hex> instead (none there: no referrers).
+Text output: one line per artifact, its manifest digest and its artifactType separated by a
+space (- when it has none). --json: the OCI image index
+{\"manifests\":[...],\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"schemaVersion\":2}.";
+
+/// `--annotation`'s value: `KEY=VALUE` with a non-empty key (the value may be empty or
+/// contain `=`).
+fn parse_annotation(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{raw:?} is not KEY=VALUE")),
+    }
+}
+
+/// A repeated `--annotation` key, if any.
+fn repeated_annotation(annotations: &[(String, String)]) -> Option<&str> {
+    let mut seen = std::collections::BTreeSet::new();
+    annotations
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .find(|k| !seen.insert(*k))
 }
 
 /// `push-blob`'s usage: python-dxf's form first (the one error messages quote).
@@ -393,6 +490,19 @@ impl Command {
                 }
             }
             Command::MountBlob { alias, .. } => check_alias("mount-blob", alias.as_ref()),
+            Command::SetAlias { annotations, .. } | Command::Attach { annotations, .. } => {
+                match repeated_annotation(annotations) {
+                    Some(k) => Err(usage_error(
+                        if matches!(self, Command::Attach { .. }) {
+                            "attach"
+                        } else {
+                            "set-alias"
+                        },
+                        &format!("--annotation {k:?} given twice"),
+                    )),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -605,7 +715,10 @@ mod tests {
             Parsed::Run(Command::SetAlias {
                 repo: "r".into(),
                 alias: "a".into(),
-                blobs: vec!["x".into(), "./y".into()]
+                blobs: vec!["x".into(), "./y".into()],
+                oci: false,
+                artifact_type: None,
+                annotations: vec![],
             })
         );
     }
@@ -833,5 +946,80 @@ mod tests {
         assert_eq!(alias_of("@x"), Some("x"));
         assert_eq!(alias_of("@"), Some(""));
         assert_eq!(alias_of("sha256:x"), None);
+    }
+
+    #[test]
+    fn oci_options_and_new_commands() {
+        match run(&[
+            "set-alias",
+            "--oci",
+            "r",
+            "a",
+            "sha256:x",
+            "--annotation",
+            "k=v=w",
+            "--annotation=e=",
+            "--artifact-type",
+            "application/x",
+        ])
+        .unwrap()
+        {
+            Parsed::Run(Command::SetAlias {
+                oci,
+                artifact_type,
+                annotations,
+                ..
+            }) => {
+                assert!(oci);
+                assert_eq!(artifact_type.as_deref(), Some("application/x"));
+                assert_eq!(
+                    annotations,
+                    vec![("k".into(), "v=w".into()), ("e".into(), String::new())]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in ["novalue", "=v", ""] {
+            let m = usage(&["set-alias", "--annotation", bad, "r", "a", "sha256:x"]);
+            assert!(m.contains("is not KEY=VALUE"), "{bad:?}: {m}");
+            assert!(!m.contains('\n'), "{m}");
+            let m = usage(&["attach", "--annotation", bad, "r", "a", "./f"]);
+            assert!(m.contains("is not KEY=VALUE"), "{bad:?}: {m}");
+        }
+        let m = usage(&[
+            "attach",
+            "r",
+            "a",
+            "f",
+            "--annotation",
+            "k=1",
+            "--annotation",
+            "k=2",
+        ]);
+        assert!(m.contains("--annotation \"k\" given twice"), "{m}");
+        assert!(m.contains("usage: dxf attach"), "{m}");
+        assert!(usage(&["attach", "r", "a"]).contains("too few arguments"));
+        assert_eq!(
+            run(&["referrers", "--json", "r", "a", "--artifact-type", "t"]).unwrap(),
+            Parsed::Run(Command::Referrers {
+                repo: "r".into(),
+                alias: "a".into(),
+                artifact_type: Some("t".into()),
+                json: true,
+            })
+        );
+        assert!(usage(&["referrers", "r"]).contains("too few arguments"));
+        for args in [
+            &["get-alias", "--json", "r", "a"][..],
+            &["blob-size", "r", "--json", "@a"],
+            &["list-aliases", "--json", "r"],
+            &["list-repos", "--json"],
+        ] {
+            assert!(matches!(run(args), Ok(Parsed::Run(_))), "{args:?}");
+        }
+        assert_eq!(
+            run(&["list-repos", "--json"]).unwrap(),
+            Parsed::Run(Command::ListRepos { json: true })
+        );
     }
 }

@@ -65,6 +65,9 @@ pub const DXF_STATE_DIR: &str = "DXF_STATE_DIR";
 pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 /// The user's home directory.
 pub const HOME: &str = "HOME";
+/// `set-alias`'s manifest form: `docker` (python-dxf's, the default) or `oci` (an OCI 1.1
+/// artifact manifest, as `--oci`). Not in python-dxf.
+pub const DXF_MANIFEST: &str = "DXF_MANIFEST";
 
 /// python-dxf's default `pull-blob` read size.
 pub const DEFAULT_CHUNK_SIZE: usize = 8192;
@@ -122,6 +125,8 @@ pub struct Env {
     /// `XDG_STATE_HOME` or `HOME` (see [`crate::checkpoints::state_dir`]); `None` when none
     /// is set.
     pub state_dir: Option<PathBuf>,
+    /// `DXF_MANIFEST` as given (validated only by `set-alias`, which uses it).
+    pub manifest: Option<String>,
 }
 
 /// A variable's value as UTF-8 text; `None` when unset.
@@ -212,6 +217,7 @@ impl Env {
                 path(&get, XDG_STATE_HOME),
                 path(&get, HOME),
             ),
+            manifest: non_empty(&get, DXF_MANIFEST)?,
         })
     }
 

@@ -360,20 +360,20 @@ pub struct Repository {
     name: dxf_proto::Repository,
 }
 
-fn reference(alias: &str) -> Result<Reference> {
+pub(crate) fn reference(alias: &str) -> Result<Reference> {
     Ok(Reference::parse(alias).map_err(ProtoError::from)?)
 }
 
 impl Repository {
-    fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.registry.shared
     }
 
-    fn session(&self) -> Session {
+    pub(crate) fn session(&self) -> Session {
         self.registry.shared.session()
     }
 
-    async fn run<O: Operation + Scoped>(&self, op: O) -> Result<O::Output> {
+    pub(crate) async fn run<O: Operation + Scoped>(&self, op: O) -> Result<O::Output> {
         Ok(run(self.shared(), op, Source::None, None).await?.0)
     }
 

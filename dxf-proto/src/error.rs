@@ -41,6 +41,8 @@ pub enum OpKind {
     ListTags,
     /// `GET /v2/_catalog`.
     Catalog,
+    /// `GET /v2/<name>/referrers/<digest>`.
+    Referrers,
 }
 
 impl fmt::Display for OpKind {
@@ -60,6 +62,7 @@ impl fmt::Display for OpKind {
             OpKind::ManifestDelete => "manifest DELETE",
             OpKind::ListTags => "tag list",
             OpKind::Catalog => "catalog",
+            OpKind::Referrers => "referrers list",
         })
     }
 }
@@ -197,6 +200,8 @@ pub enum ProtocolViolation {
     BadToken(String),
     /// More authentication rounds than allowed for one operation.
     TooManyAuthRounds,
+    /// A referrers list (all pages) or referrers index with more entries than dxf takes.
+    TooManyReferrers(usize),
 }
 
 impl fmt::Display for ProtocolViolation {
@@ -229,6 +234,9 @@ impl fmt::Display for ProtocolViolation {
             ProtocolViolation::BadToken(s) => write!(f, "bad token response: {s}"),
             ProtocolViolation::TooManyAuthRounds => {
                 f.write_str("authentication did not settle within the allowed rounds")
+            }
+            ProtocolViolation::TooManyReferrers(n) => {
+                write!(f, "more than {n} referrers")
             }
         }
     }

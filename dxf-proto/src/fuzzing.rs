@@ -4,11 +4,12 @@
 //! `tests/fuzz_corpus.rs`) catches. `fuzz/fuzz_targets/*.rs` are one-line shims over these.
 //!
 //! Parser targets ([`www_authenticate`], [`link`], [`range`], [`reference`], [`manifest`],
-//! [`token`], [`oci_error`]) feed the bytes to one parser and check what it promises.
+//! [`token`], [`oci_error`], [`referrers_index`]) feed the bytes to one parser and check what
+//! it promises.
 //!
 //! Whole-operation targets ([`push_chunked`], [`push_monolithic`], [`push_stream`],
 //! [`push_single_pass`], [`pull`], [`pull_resume`], [`mount`], [`manifest_get`], [`alias_index`],
-//! [`tag_list`], [`auth`]) decode the input into a session setup, operation options and a
+//! [`tag_list`], [`auth`], [`referrers`]) decode the input into a session setup, operation options and a
 //! scripted registry, then drive the operation (wrapped in [`Authed`] over
 //! [`Retrying`](crate::Retrying), as the adapters run it) with a step bound.
 //!
@@ -1130,6 +1131,106 @@ fn follow<O: Operation<Output = Page<O>> + Scoped>(
         match page.next {
             Some(next) => op = *next,
             None => return,
+        }
+    }
+}
+
+/// The artifact type the referrers targets filter by and attach with.
+pub const FUZZ_ARTIFACT_TYPE: &str = "application/vnd.example.sig";
+
+/// Referrers listing ([`Referrers`](crate::Referrers): the API, its pages, the tag schema
+/// fallback) or, with option bit 2, [`Attach`](crate::Attach) (subject GET, artifact PUT,
+/// fallback index read and PUT). Options byte: bit 0 reference kind (see
+/// `decode_reference`), bit 1 filter by (or attach as) [`FUZZ_ARTIFACT_TYPE`], bit 2
+/// attach. Invariants: a listing filtered by type holds only that type, at most
+/// [`MAX_REFERRERS`](crate::manifest::referrers::MAX_REFERRERS) entries, and names the
+/// digest asked for; an attach is done only after a 201 to a `PUT`, with a digest of its
+/// manifest, which names the subject it reports.
+pub fn referrers(data: &[u8]) {
+    use crate::manifest::alias::{BlobDescriptor, OciArtifactOptions};
+    use crate::manifest::referrers::MAX_REFERRERS;
+    let mut inp = Input { data };
+    let mut setup = decode_setup(&mut inp);
+    let o = inp.byte();
+    let reference = decode_reference(&mut inp, o);
+    let mut peer = Peer::new(&setup, decode_replies(&mut inp));
+    let a = repo("a");
+    let artifact_type = (o & 2 != 0).then_some(FUZZ_ARTIFACT_TYPE);
+    if o & 4 == 0 {
+        let Ok(op) = crate::Referrers::new(&setup.session, &a, &reference, artifact_type) else {
+            return;
+        };
+        if let End::Done(list, _) = drive_authed(op, &mut setup.session, &mut peer, &[], 1) {
+            assert!(
+                list.manifests.len() <= MAX_REFERRERS,
+                "too many referrers kept"
+            );
+            if let Some(t) = artifact_type {
+                assert!(
+                    list.manifests
+                        .iter()
+                        .all(|d| d.artifact_type.as_deref() == Some(t)),
+                    "a referrer of another type passed the filter"
+                );
+            }
+            if let Reference::Digest(d) = &reference {
+                assert_eq!(&list.subject, d, "referrers of another subject");
+            }
+        }
+        return;
+    }
+    let mut blob = BlobDescriptor::new(sha256(&setup.blob), setup.blob.len() as u64);
+    blob.title = Some("blob".into());
+    let options = OciArtifactOptions {
+        artifact_type: artifact_type.unwrap_or_default().to_owned(),
+        ..OciArtifactOptions::default()
+    };
+    let Ok(op) = crate::Attach::new(&setup.session, &a, &reference, &[blob], &options) else {
+        return;
+    };
+    if let End::Done(out, _) = drive_authed(op, &mut setup.session, &mut peer, &[], 1) {
+        check_manifest_digest(&out.digest, out.manifest.as_bytes());
+        match peer.last() {
+            Some(last) if last.method == http::Method::PUT && last.status == 201 => {}
+            other => panic!("attach done without a 201 to a PUT: {other:?}"),
+        }
+        match parse_manifest(out.manifest.as_bytes(), None) {
+            Ok(crate::manifest::parse::Manifest::Image { subject, .. }) => {
+                assert_eq!(
+                    subject.as_ref(),
+                    Some(&out.subject),
+                    "artifact of another subject"
+                );
+            }
+            other => panic!("attached manifest does not parse as an image: {other:?}"),
+        }
+        if let Reference::Digest(d) = &reference {
+            assert_eq!(&out.subject.digest, d, "attached to another subject");
+        }
+    }
+}
+
+/// The referrers index parser. The first byte picks the `Content-Type` (none, OCI index,
+/// OCI manifest, `application/json`); the rest is the body. A parsed index must write back
+/// ([`referrers_index_json`](crate::manifest::referrers::referrers_index_json)) to a
+/// document that parses to the same entries.
+pub fn referrers_index(data: &[u8]) {
+    use crate::manifest::referrers::{parse_referrers_index, referrers_index_json};
+    let types = [
+        None,
+        Some("application/vnd.oci.image.index.v1+json"),
+        Some("application/vnd.oci.image.manifest.v1+json"),
+        Some("application/json"),
+    ];
+    let (content_type, body) = match data.split_first() {
+        Some((b, rest)) => (pick(&types, *b).flatten(), rest),
+        None => (None, data),
+    };
+    if let Ok(entries) = parse_referrers_index(body, content_type) {
+        let written = referrers_index_json(&entries);
+        match parse_referrers_index(written.as_bytes(), None) {
+            Ok(again) => assert_eq!(again, entries, "referrers index does not round-trip"),
+            Err(e) => panic!("a written referrers index does not parse: {e}"),
         }
     }
 }

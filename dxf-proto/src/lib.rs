@@ -109,6 +109,7 @@ pub use manifest::{
     AliasContent, AliasManifest, DeleteManifest, FetchedManifest, GetManifest, HeadManifest,
     ManifestInfo, PerPlatform, PlatformManifest, PutManifest, ReadAlias, ReadOptions,
 };
+pub use manifest::{Attach, Attached, Referrers, ReferrersList, ReferrersVia};
 pub use operation::{Body, BodyPlan, Operation, Recovery, Request, SourceRange, Step, UnixTime};
 pub use reference::{Digest, Reference, ReferenceError, Repository, Tag};
 pub use retry::{RetryPolicy, Retrying};

@@ -30,6 +30,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("alias_index", fuzzing::alias_index),
     ("tag_list", fuzzing::tag_list),
     ("auth", fuzzing::auth),
+    ("referrers", fuzzing::referrers),
+    ("referrers_index", fuzzing::referrers_index),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -747,6 +749,148 @@ mod seeds {
             "upload_put_bad_digest",
         ] {
             out.push(("oci_error", name.into(), c.get(name).body.clone()));
+        }
+
+        // Referrers (hand-made: distribution 2.8 has no referrers API; its 404 is this).
+        let subject = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let index = |types: &[&str]| -> Vec<u8> {
+            let entries: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    format!(
+                        r#"{{"annotations":{{"k":"v{i}"}},"artifactType":"{t}","digest":"sha256:{i:064x}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":{}}}"#,
+                        700 + i
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"manifests":[{}],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}}"#,
+                entries.join(",")
+            )
+            .into_bytes()
+        };
+        let oci_index = ("content-type", "application/vnd.oci.image.index.v1+json");
+        let not_found: &[u8] = b"404 page not found\n";
+        let two = index(&[
+            "application/vnd.example.sig",
+            "application/vnd.dxf.blobs.v1",
+        ]);
+        out.push((
+            "referrers",
+            "api".into(),
+            anon()
+                .byte(1 | 2)
+                .short(subject.as_bytes())
+                .reply(
+                    200,
+                    &[oci_index, ("oci-filters-applied", "artifactType")],
+                    &two,
+                    None,
+                )
+                .build(),
+        ));
+        out.push((
+            "referrers",
+            "api-pages".into(),
+            anon()
+                .byte(0)
+                .reply_template(
+                    200,
+                    &[("docker-content-digest", "{body-digest}")],
+                    "{alias}",
+                )
+                .reply(
+                    200,
+                    &[
+                        oci_index,
+                        ("link", r#"</v2/a/referrers/x?page=2>; rel="next""#),
+                    ],
+                    &two,
+                    None,
+                )
+                .reply(200, &[oci_index], &index(&["application/x"]), None)
+                .build(),
+        ));
+        out.push((
+            "referrers",
+            "fallback".into(),
+            anon()
+                .byte(2)
+                .reply_template(200, &[], "{manifest}")
+                .reply(
+                    404,
+                    &[("content-type", "text/plain; charset=utf-8")],
+                    not_found,
+                    None,
+                )
+                .reply(
+                    200,
+                    &[oci_index, ("docker-content-digest", "{body-digest}")],
+                    &two,
+                    None,
+                )
+                .build(),
+        ));
+        out.push((
+            "referrers",
+            "fallback-missing".into(),
+            anon()
+                .byte(1)
+                .short(subject.as_bytes())
+                .reply(404, &[], not_found, None)
+                .reply(
+                    404,
+                    &[("content-type", "application/json")],
+                    br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+                    None,
+                )
+                .build(),
+        ));
+        out.push((
+            "referrers",
+            "attach".into(),
+            anon()
+                .byte(4 | 2)
+                .reply_template(
+                    200,
+                    &[("docker-content-digest", "{body-digest}")],
+                    "{alias}",
+                )
+                .reply(201, &[("location", "/v2/a/manifests/x")], b"", None)
+                .reply(404, &[], b"", None)
+                .reply(201, &[("location", "/v2/a/manifests/x")], b"", None)
+                .build(),
+        ));
+        out.push((
+            "referrers",
+            "attach-existing-index".into(),
+            anon()
+                .byte(4)
+                .reply_template(200, &[], "{manifest}")
+                .reply(201, &[], b"", None)
+                .reply(200, &[oci_index], &two, None)
+                .reply(201, &[], b"", None)
+                .build(),
+        ));
+        out.push((
+            "referrers",
+            "attach-oci-subject".into(),
+            anon()
+                .byte(4)
+                .reply_template(200, &[], "{manifest}")
+                .reply(201, &[("oci-subject", "{manifest-digest}")], b"", None)
+                .build(),
+        ));
+        for (name, ct, body) in [
+            ("two", 1u8, two.clone()),
+            ("empty", 0, index(&[])),
+            ("untyped-json", 3, index(&["application/x"])),
+            ("manifest", 2, br#"{"schemaVersion":2,"config":{"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#.to_vec()),
+        ] {
+            let mut data = vec![ct];
+            data.extend_from_slice(&body);
+            out.push(("referrers_index", name.into(), data));
         }
 
         // The single-pass upload reads the same input layout as the stream upload.

@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod artifacts;
 mod body;
 mod client;
 mod driver;
@@ -33,6 +34,7 @@ pub use body::BlobReader;
 pub use client::{hash_reader, Config, Names, ProgressFn, PushOptions, Registry, Repository};
 pub use driver::ReadSeek;
 pub use dxf_proto;
+pub use dxf_proto::{Attached, ReferrersList};
 pub use dxf_proto::{Credentials, Digest, Interrupt, PerPlatform, Pushed, UploadMode};
 pub use error::{Error, Result};
 pub use tls::{TlsVerify, TransportConfig};

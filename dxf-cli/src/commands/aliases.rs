@@ -21,7 +21,7 @@ pub fn is_file_argument(arg: &OsString) -> bool {
 }
 
 /// A `set-alias` argument as a digest: a file's is computed locally.
-fn blob_digest(arg: &OsString) -> Result<Digest, CliError> {
+pub(super) fn blob_digest(arg: &OsString) -> Result<Digest, CliError> {
     if is_file_argument(arg) {
         let what = Path::new(arg).display().to_string();
         let mut f = File::open(arg).map_err(|e| CliError::input(&what, e))?;

@@ -1,13 +1,16 @@
 //! Running a parsed [`Command`]: one function per python-dxf command, grouped by what they
 //! act on — blobs ([`blobs`], and [`pull`] for `pull-blob`), aliases ([`aliases`]), the
-//! registry ([`registry`]) — plus reading a manifest from standard input ([`stdin`]).
+//! registry ([`registry`]) — plus reading a manifest from standard input ([`stdin`]), OCI
+//! artifacts and referrers ([`artifacts`]) and the `--json` outputs ([`json`]).
 //!
 //! Like python-dxf, commands that take several names resolve all of them before printing
 //! anything (so a bad name late in the list leaves stdout empty), except `get-manifest`
 //! and the listings, which print as they go.
 
 mod aliases;
+mod artifacts;
 mod blobs;
+mod json;
 mod pull;
 mod registry;
 mod stdin;
@@ -68,7 +71,10 @@ pub fn run(
             };
             pull::pull(env, out, input, &repo, &names, how)
         }
-        Command::BlobSize { repo, names } => blobs::size(env, out, input, &repo, &names),
+        Command::BlobSize { repo, names, json } => match json {
+            false => blobs::size(env, out, input, &repo, &names),
+            true => json::blob_size(env, out, input, &repo, &names),
+        },
         Command::MountBlob {
             repo,
             from_repo,
@@ -76,13 +82,53 @@ pub fn run(
             alias,
         } => blobs::mount(env, out, &repo, &from_repo, &digest, alias.as_deref()),
         Command::DelBlob { repo, names } => blobs::delete(env, input, &repo, &names),
-        Command::SetAlias { repo, alias, blobs } => aliases::set(env, out, &repo, &alias, &blobs),
-        Command::GetAlias { repo, aliases } => aliases::get(env, out, input, &repo, &aliases),
+        Command::SetAlias {
+            repo,
+            alias,
+            blobs,
+            oci,
+            artifact_type,
+            annotations,
+        } => {
+            let how = artifacts::SetHow {
+                oci,
+                artifact_type,
+                annotations,
+            };
+            artifacts::set_alias(env, out, &repo, &alias, &blobs, how)
+        }
+        Command::GetAlias {
+            repo,
+            aliases,
+            json,
+        } => match json {
+            false => aliases::get(env, out, input, &repo, &aliases),
+            true => json::get_alias(env, out, input, &repo, &aliases),
+        },
         Command::DelAlias { repo, aliases } => aliases::delete(env, out, &repo, &aliases),
         Command::GetDigest { repo, aliases } => aliases::digest(env, out, input, &repo, &aliases),
         Command::GetManifest { repo, aliases } => aliases::manifest(env, out, &repo, &aliases),
-        Command::ListAliases { repo } => aliases::list(env, out, &repo),
-        Command::ListRepos => registry::list_repos(env, out),
+        Command::ListAliases { repo, json } => match json {
+            false => aliases::list(env, out, &repo),
+            true => json::list_aliases(env, out, &repo),
+        },
+        Command::ListRepos { json } => match json {
+            false => registry::list_repos(env, out),
+            true => json::list_repos(env, out),
+        },
+        Command::Attach {
+            repo,
+            alias,
+            files,
+            artifact_type,
+            annotations,
+        } => artifacts::attach(env, out, &repo, &alias, &files, artifact_type, annotations),
+        Command::Referrers {
+            repo,
+            alias,
+            artifact_type,
+            json,
+        } => artifacts::referrers(env, out, &repo, &alias, artifact_type.as_deref(), json),
     }
 }
 

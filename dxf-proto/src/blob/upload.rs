@@ -591,6 +591,46 @@ impl UploadFlow {
     }
 }
 
+/// Uploads of small in-memory contents.
+impl Upload {
+    /// Upload of `data`, held by the operation (no source is asked for): its digest is
+    /// computed here; with `options.skip_if_exists` a HEAD first skips it when the
+    /// registry has it. Sent as one `PATCH` and the closing `PUT` (for configs and other
+    /// small documents; the whole of `data` stays in memory).
+    pub fn bytes(
+        session: &Session,
+        repo: &Repository,
+        data: Vec<u8>,
+        options: &UploadOptions,
+    ) -> Result<Upload, Error> {
+        let mut hasher = Sha256::new();
+        hasher.update(&data);
+        let digest = hasher.clone().finish();
+        let source = Source::Stream {
+            expected: Some(digest.clone()),
+            hasher,
+            pending: data,
+            eof: true,
+        };
+        Self::hashed_here(session, repo, source, Some(&digest), options)
+    }
+
+    /// The OCI empty descriptor's blob (`{}`, the config of OCI artifact manifests),
+    /// uploaded only when the repository does not have it (a HEAD first): registries check
+    /// that a manifest's config blob exists.
+    pub fn empty_config(session: &Session, repo: &Repository) -> Result<Upload, Error> {
+        Upload::bytes(
+            session,
+            repo,
+            crate::manifest::media_types::EMPTY_CONFIG_JSON.to_vec(),
+            &UploadOptions {
+                skip_if_exists: true,
+                ..UploadOptions::default()
+            },
+        )
+    }
+}
+
 impl Flow for UploadFlow {
     type Output = Pushed;
 

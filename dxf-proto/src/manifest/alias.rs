@@ -170,7 +170,7 @@ pub fn oci_artifact_manifest(blobs: &[BlobDescriptor], opts: &OciArtifactOptions
 }
 
 /// A descriptor as the OCI form writes it (the fields [`Descriptor`] has).
-fn descriptor(d: &Descriptor) -> Json {
+pub(crate) fn descriptor(d: &Descriptor) -> Json {
     let mut o = object([
         ("digest", Json::from(d.digest.as_str())),
         ("mediaType", Json::from(d.media_type.as_str())),

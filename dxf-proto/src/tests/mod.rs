@@ -8,6 +8,7 @@ mod hygiene;
 mod lists;
 mod malformed;
 mod manifests;
+mod referrers;
 mod retries;
 mod upload;
 

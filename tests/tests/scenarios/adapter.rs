@@ -13,6 +13,9 @@ use dxf_ureq::dxf_proto::{
 };
 use tokio::io::AsyncReadExt;
 
+use dxf_ureq::dxf_proto::manifest::alias::{BlobDescriptor, OciArtifactOptions};
+use dxf_ureq::dxf_proto::{Attached, ReferrersList};
+
 /// Which adapter a scenario runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -163,6 +166,24 @@ pub trait Adapter: Send + Sync {
     fn list_repos(&self, page_size: Option<u32>) -> R<Vec<String>>;
     fn version_check(&self) -> R<VersionInfo>;
     fn authenticate(&self, repo: Option<&str>, actions: &[&str]) -> R<Option<String>>;
+
+    // OCI 1.1 artifacts and referrers.
+    fn push_empty_config(&self, repo: &str) -> R<Pushed>;
+    fn set_alias_oci(
+        &self,
+        repo: &str,
+        alias: &str,
+        blobs: &[(Digest, Option<String>)],
+        options: &OciArtifactOptions,
+    ) -> R<String>;
+    fn attach(
+        &self,
+        repo: &str,
+        alias: &str,
+        blobs: &[BlobDescriptor],
+        options: &OciArtifactOptions,
+    ) -> R<Attached>;
+    fn referrers(&self, repo: &str, alias: &str, artifact_type: Option<&str>) -> R<ReferrersList>;
 }
 
 /// A client of `kind` for `settings`.
@@ -341,6 +362,33 @@ impl Adapter for dxf_ureq::Registry {
     fn authenticate(&self, repo: Option<&str>, actions: &[&str]) -> R<Option<String>> {
         Ok(dxf_ureq::Registry::authenticate(self, repo, actions)?)
     }
+
+    fn push_empty_config(&self, repo: &str) -> R<Pushed> {
+        Ok(self.repository(repo)?.push_empty_config()?)
+    }
+    fn set_alias_oci(
+        &self,
+        repo: &str,
+        alias: &str,
+        blobs: &[(Digest, Option<String>)],
+        options: &OciArtifactOptions,
+    ) -> R<String> {
+        Ok(self
+            .repository(repo)?
+            .set_alias_oci(alias, blobs, options)?)
+    }
+    fn attach(
+        &self,
+        repo: &str,
+        alias: &str,
+        blobs: &[BlobDescriptor],
+        options: &OciArtifactOptions,
+    ) -> R<Attached> {
+        Ok(self.repository(repo)?.attach(alias, blobs, options)?)
+    }
+    fn referrers(&self, repo: &str, alias: &str, artifact_type: Option<&str>) -> R<ReferrersList> {
+        Ok(self.repository(repo)?.referrers(alias, artifact_type)?)
+    }
 }
 
 /// dxf-hyper behind a private multi-thread runtime.
@@ -493,5 +541,36 @@ impl Adapter for Hyper {
         Ok(self
             .rt
             .block_on(self.registry.authenticate(repo, actions))?)
+    }
+
+    fn push_empty_config(&self, repo: &str) -> R<Pushed> {
+        let repo = self.repo(repo)?;
+        Ok(self.rt.block_on(repo.push_empty_config())?)
+    }
+    fn set_alias_oci(
+        &self,
+        repo: &str,
+        alias: &str,
+        blobs: &[(Digest, Option<String>)],
+        options: &OciArtifactOptions,
+    ) -> R<String> {
+        let repo = self.repo(repo)?;
+        Ok(self
+            .rt
+            .block_on(repo.set_alias_oci(alias, blobs, options))?)
+    }
+    fn attach(
+        &self,
+        repo: &str,
+        alias: &str,
+        blobs: &[BlobDescriptor],
+        options: &OciArtifactOptions,
+    ) -> R<Attached> {
+        let repo = self.repo(repo)?;
+        Ok(self.rt.block_on(repo.attach(alias, blobs, options))?)
+    }
+    fn referrers(&self, repo: &str, alias: &str, artifact_type: Option<&str>) -> R<ReferrersList> {
+        let repo = self.repo(repo)?;
+        Ok(self.rt.block_on(repo.referrers(alias, artifact_type))?)
     }
 }

@@ -561,3 +561,6 @@ scenarios!(
     corrupted_blob_is_never_read_as_good,
     version_and_authenticate,
 );
+
+// OCI 1.1 artifacts and referrers (after `scenarios!`, which it uses).
+mod artifacts;
