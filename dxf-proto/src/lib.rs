@@ -113,3 +113,7 @@ pub use retry::{RetryPolicy, Retrying};
 pub use session::{Credentials, Limits, Scheme, Session, SessionEvent, UploadHints};
 pub use url::MAX_URL_LEN;
 pub use version::{VersionCheck, VersionInfo};
+
+pub mod copy;
+pub use copy::{CopyPlan, CopyReport, PlanCopy};
+pub use manifest::{DeleteTag, TagDeletion};

@@ -5,7 +5,7 @@
 
 pub mod alias;
 mod delete;
-mod get;
+pub(crate) mod get;
 mod head;
 pub mod media_types;
 pub mod parse;
@@ -19,6 +19,9 @@ pub use put::PutManifest;
 pub use read::{
     AliasContent, AliasManifest, PerPlatform, PlatformManifest, ReadAlias, ReadOptions,
 };
+
+mod delete_tag;
+pub use delete_tag::{throwaway_manifest, DeleteTag, TagDeletion, THROWAWAY_ANNOTATION};
 
 use crate::error::{Error, ProtocolViolation};
 use parse::ManifestError;

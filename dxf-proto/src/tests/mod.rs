@@ -10,6 +10,9 @@ mod manifests;
 mod retries;
 mod upload;
 
+mod copy;
+mod delete_tag;
+
 use crate::testing::{drive, DriveError, Driven, ScriptedRegistry};
 use crate::{Authed, Digest, Operation, Repository, Scheme, Scoped, Session, Sha256, UnixTime};
 
