@@ -180,6 +180,10 @@ pub enum Command {
         /// Aliases
         #[arg(value_name = "ALIAS")]
         aliases: Vec<String>,
+        /// Delete only these aliases: the manifests and their other aliases stay (without
+        /// it, as python-dxf, every alias on the same manifest goes too)
+        #[arg(long)]
+        only: bool,
     },
     /// Print aliases' config digests (for dxf aliases, the first blob)
     GetDigest {
@@ -207,7 +211,39 @@ pub enum Command {
     },
     /// List the registry's repositories
     ListRepos,
+    /// Copy an alias (manifests byte for byte, every platform of a multi-arch alias, and
+    /// the blobs) to another repository, or with --to to another registry; prints the
+    /// manifest digest
+    #[command(after_help = COPY_AFTER_HELP)]
+    Copy {
+        /// Source: REPO:ALIAS, or REPO@DIGEST
+        #[arg(value_name = "SRC_REPO:ALIAS")]
+        src: String,
+        /// Destination: REPO (same alias as the source) or REPO:ALIAS
+        #[arg(value_name = "DST_REPO[:ALIAS]")]
+        dst: String,
+        /// Copy to the registry at HOST[:PORT] instead of DXF_HOST (settings: DXF_TO_*)
+        #[arg(long, value_name = "HOST")]
+        to: Option<String>,
+        /// Blobs copied at a time, 1 to 64 (default: DXF_CONCURRENCY, else 4)
+        #[arg(long, value_name = "N", value_parser = parse_jobs)]
+        jobs: Option<Jobs>,
+    },
 }
+
+/// `copy --help`'s notes.
+const COPY_AFTER_HELP: &str = "\
+Blobs the destination has are skipped. Within one registry the others are mounted from
+the source repository (uploaded when the registry refuses the mount); with --to they are
+streamed from one registry to the other, never written to disk, verified on both ends.
+A digest source (REPO@sha256:...) without a destination alias is stored by digest only.
+
+With --to HOST, the destination is reached with the source's settings (DXF_INSECURE,
+DXF_TLSVERIFY, DXF_SKIPTLSVERIFY, DXF_RETRIES) unless DXF_TO_INSECURE, DXF_TO_TLSVERIFY or
+DXF_TO_SKIPTLSVERIFY say otherwise. Credentials are never sent to another registry: the
+destination's come from DXF_TO_USERNAME and DXF_TO_PASSWORD, DXF_TO_AUTHORIZATION or
+DXF_TO_TOKEN (DXF_TO_AUTH_HOST replaces its token realm's host); without them it is
+anonymous.";
 
 /// `push-blob`'s usage: python-dxf's form first (the one error messages quote).
 const PUSH_BLOB_USAGE: &str = "dxf push-blob <REPO> <FILE> [@ALIAS]
@@ -387,6 +423,19 @@ impl Command {
                 }
             }
             Command::MountBlob { alias, .. } => check_alias("mount-blob", alias.as_ref()),
+            Command::DelAlias {
+                aliases,
+                only: true,
+                ..
+            } => match aliases.iter().find(|a| a.contains(':')) {
+                Some(d) => Err(usage_error(
+                    "del-alias",
+                    &format!("--only deletes aliases, and {d:?} is a digest"),
+                )),
+                None => Ok(()),
+            },
+            Command::Copy { src, dst, .. } => crate::commands::copy::check_arguments(src, dst)
+                .map_err(|problem| usage_error("copy", &problem)),
             _ => Ok(()),
         }
     }

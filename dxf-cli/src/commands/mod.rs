@@ -12,6 +12,9 @@ mod pull;
 mod registry;
 mod stdin;
 
+pub(crate) mod copy;
+mod destination;
+
 use std::io::{Read, Write};
 
 use dxf_ureq::dxf_proto::{Digest, PerPlatform};
@@ -78,11 +81,22 @@ pub fn run(
         Command::DelBlob { repo, names } => blobs::delete(env, input, &repo, &names),
         Command::SetAlias { repo, alias, blobs } => aliases::set(env, out, &repo, &alias, &blobs),
         Command::GetAlias { repo, aliases } => aliases::get(env, out, input, &repo, &aliases),
-        Command::DelAlias { repo, aliases } => aliases::delete(env, out, &repo, &aliases),
+        Command::DelAlias {
+            repo,
+            aliases,
+            only,
+        } => aliases::delete(env, out, &repo, &aliases, only),
         Command::GetDigest { repo, aliases } => aliases::digest(env, out, input, &repo, &aliases),
         Command::GetManifest { repo, aliases } => aliases::manifest(env, out, &repo, &aliases),
         Command::ListAliases { repo } => aliases::list(env, out, &repo),
         Command::ListRepos => registry::list_repos(env, out),
+        Command::Copy { src, dst, to, jobs } => {
+            let jobs = match jobs {
+                Some(Jobs::N(n)) => usize::from(n),
+                None | Some(Jobs::FromEnv) => env.concurrency()?,
+            };
+            copy::copy(env, out, &src, &dst, to.as_deref(), jobs)
+        }
     }
 }
 
