@@ -561,3 +561,5 @@ scenarios!(
     corrupted_blob_is_never_read_as_good,
     version_and_authenticate,
 );
+
+mod copy;
