@@ -27,10 +27,13 @@ fn digest(s: &str) -> Digest {
 fn push_multi_arch(c: &dyn CopyAdapter, repo: &str, dir: &Path, image: &MultiArch, tag: &str) {
     for p in &image.platforms {
         for d in std::iter::once(&p.config_digest).chain(p.layers.iter().map(|l| &l.0)) {
-            let path = dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+            let path = dir
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:"));
             c.push_path(repo, &path, Push::new()).unwrap();
         }
-        c.set_manifest(repo, &p.manifest_digest, &p.manifest).unwrap();
+        c.set_manifest(repo, &p.manifest_digest, &p.manifest)
+            .unwrap();
     }
     c.set_manifest(repo, tag, &image.index).unwrap();
 }
@@ -95,10 +98,18 @@ fn copy_within_registry(kind: Kind, mode: Mode) {
     // A python-dxf alias, from a digest source to a tag.
     let data = random_bytes(300_000, 7);
     let pushed = c.push_reader("cp/src", &data, Push::new()).unwrap();
-    c.set_alias("cp/src", "plain", &[pushed.digest.clone()]).unwrap();
+    c.set_alias("cp/src", "plain", &[pushed.digest.clone()])
+        .unwrap();
     let manifest_digest = c.head_manifest("cp/src", "plain").unwrap().digest.unwrap();
     let r = c
-        .copy("cp/src", manifest_digest.as_str(), None, "cp/other", Some("plain2"), 2)
+        .copy(
+            "cp/src",
+            manifest_digest.as_str(),
+            None,
+            "cp/other",
+            Some("plain2"),
+            2,
+        )
         .unwrap();
     assert_eq!(r.digest, manifest_digest);
     assert_eq!((r.manifests, r.blobs_mounted), (1, 1));
@@ -108,8 +119,13 @@ fn copy_within_registry(kind: Kind, mode: Mode) {
     );
 
     // Failures: an unknown alias is NotFound, and nothing is stored.
-    let e = c.copy("cp/src", "nope", None, "cp/third", None, 4).unwrap_err();
-    assert!(matches!(e.proto(), Some(ProtoError::NotFound { .. })), "{e}");
+    let e = c
+        .copy("cp/src", "nope", None, "cp/third", None, 4)
+        .unwrap_err();
+    assert!(
+        matches!(e.proto(), Some(ProtoError::NotFound { .. })),
+        "{e}"
+    );
     assert!(c.list_aliases("cp/third", None).is_err());
 }
 
@@ -123,7 +139,8 @@ fn copy_between_registries(kind: Kind, mode: Mode) {
     // A big blob too, streamed in one relayed PATCH (larger than a chunk).
     let big = random_bytes((3 << 20) + 17, 9);
     let big_pushed = c.push_reader("x/src", &big, Push::new()).unwrap();
-    c.set_alias("x/src", "big", &[big_pushed.digest.clone()]).unwrap();
+    c.set_alias("x/src", "big", &[big_pushed.digest.clone()])
+        .unwrap();
 
     let to = Settings::for_registry(&other);
     let report = c
@@ -179,7 +196,10 @@ fn del_alias_only_keeps_siblings(kind: Kind, mode: Mode) {
         PerPlatform::Single(vec![(pushed.digest.clone(), 11)])
     );
     let e = c.get_alias("del/r", "one", None).unwrap_err();
-    assert!(matches!(e.proto(), Some(ProtoError::NotFound { .. })), "{e}");
+    assert!(
+        matches!(e.proto(), Some(ProtoError::NotFound { .. })),
+        "{e}"
+    );
     for a in ["two", "three", "four"] {
         assert_eq!(
             c.get_alias("del/r", a, None).unwrap(),
@@ -192,7 +212,10 @@ fn del_alias_only_keeps_siblings(kind: Kind, mode: Mode) {
     assert_eq!(tags, ["four", "three", "two"]);
     // An alias that does not exist.
     let e = c.del_alias_only("del/r", "one").unwrap_err();
-    assert!(matches!(e.proto(), Some(ProtoError::NotFound { .. })), "{e}");
+    assert!(
+        matches!(e.proto(), Some(ProtoError::NotFound { .. })),
+        "{e}"
+    );
     // python-dxf's del_alias is unchanged: the manifest goes, with its siblings.
     c.del_alias("del/r", "two").unwrap();
     for a in ["three", "four"] {
