@@ -4,7 +4,8 @@
 //! `too many arguments`).
 //!
 //! dxf's own additions: `push-blob REPO - [@ALIAS]` (standard input), `push-blob --jobs
-//! [N]`, `--single-pass` and `--resumable`, `pull-blob --output PATH` and `--verify-first`.
+//! [N]`, `--single-pass` and `--resumable`, `pull-blob --output PATH` and `--verify-first`,
+//! `del-alias --only`, and `copy SRC_REPO:ALIAS DST_REPO[:ALIAS] [--to HOST] [--jobs N]`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -34,12 +35,14 @@ Environment:
                       connection, with backoff and Retry-After (default 4; 0: none)
   DXF_VERIFY_FIRST=1  pull-blob to stdout: hold each blob back until verified (as
                       --verify-first)
-  DXF_CONCURRENCY     transfers at a time for push-blob --jobs without N and for
-                      pull-blob --output DIR (default 4, at most 64)
+  DXF_CONCURRENCY     transfers at a time for push-blob --jobs without N, for
+                      pull-blob --output DIR and for copy (default 4, at most 64)
   DXF_RESUMABLE=1     push-blob of files: as --resumable (not with --single-pass;
                       standard input is never resumable)
   DXF_STATE_DIR       where push-blob --resumable keeps upload checkpoints (default
                       $XDG_STATE_HOME/dxf/uploads, else ~/.local/state/dxf/uploads)
+  DXF_TO_*            copy --to HOST: the destination's credentials and TLS settings
+                      (DXF_TO_USERNAME, DXF_TO_PASSWORD, ...; see dxf copy --help)
 
 Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
 
@@ -222,7 +225,7 @@ pub enum Command {
         /// Destination: REPO (same alias as the source) or REPO:ALIAS
         #[arg(value_name = "DST_REPO[:ALIAS]")]
         dst: String,
-        /// Copy to the registry at HOST[:PORT] instead of DXF_HOST (settings: DXF_TO_*)
+        /// Copy to the registry at HOST (host or host:port) instead of DXF_HOST (settings: DXF_TO_*)
         #[arg(long, value_name = "HOST")]
         to: Option<String>,
         /// Blobs copied at a time, 1 to 64 (default: DXF_CONCURRENCY, else 4)

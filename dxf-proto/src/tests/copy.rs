@@ -211,7 +211,7 @@ fn planning_failures() {
     ));
     // More manifests than the limit.
     let mut small = session();
-    let mut limits = small.limits().clone();
+    let mut limits = *small.limits();
     limits.max_platforms = 1;
     small = small.with_limits(limits);
     let a = image(b"a", &[]);

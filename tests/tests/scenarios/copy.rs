@@ -98,7 +98,7 @@ fn copy_within_registry(kind: Kind, mode: Mode) {
     // A python-dxf alias, from a digest source to a tag.
     let data = random_bytes(300_000, 7);
     let pushed = c.push_reader("cp/src", &data, Push::new()).unwrap();
-    c.set_alias("cp/src", "plain", &[pushed.digest.clone()])
+    c.set_alias("cp/src", "plain", std::slice::from_ref(&pushed.digest))
         .unwrap();
     let manifest_digest = c.head_manifest("cp/src", "plain").unwrap().digest.unwrap();
     let r = c
@@ -139,7 +139,7 @@ fn copy_between_registries(kind: Kind, mode: Mode) {
     // A big blob too, streamed in one relayed PATCH (larger than a chunk).
     let big = random_bytes((3 << 20) + 17, 9);
     let big_pushed = c.push_reader("x/src", &big, Push::new()).unwrap();
-    c.set_alias("x/src", "big", &[big_pushed.digest.clone()])
+    c.set_alias("x/src", "big", std::slice::from_ref(&big_pushed.digest))
         .unwrap();
 
     let to = Settings::for_registry(&other);
@@ -231,7 +231,8 @@ fn mount_refused_falls_back_to_upload(kind: Kind) {
     let c = connect_copy(kind, &settings);
     let data = random_bytes(200_000, 3);
     let pushed = c.push_reader("m/src", &data, Push::new()).unwrap();
-    c.set_alias("m/src", "a", &[pushed.digest.clone()]).unwrap();
+    c.set_alias("m/src", "a", std::slice::from_ref(&pushed.digest))
+        .unwrap();
     proxy.add(Rule::on("POST", "mount=", Fault::StripQuery).always());
     proxy.clear_log();
     let r = c.copy("m/src", "a", None, "m/dst", None, 2).unwrap();
