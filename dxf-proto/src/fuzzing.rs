@@ -1457,7 +1457,9 @@ pub fn delete_tag(data: &[u8]) {
         Err(e) => panic!("a tag deletion must build: {e}"),
     };
     if let End::Done(how, _) = drive_authed(op, &mut setup.session, &mut peer, &[], 1) {
-        let last = peer.last().map(|e| (e.method.clone(), e.status, e.uri.clone()));
+        let last = peer
+            .last()
+            .map(|e| (e.method.clone(), e.status, e.uri.clone()));
         let Some((method, status, uri)) = last else {
             panic!("tag deleted without a request");
         };

@@ -784,7 +784,12 @@ mod seeds {
                 .byte(1)
                 .reply(400, &[], &refused, None)
                 .reply(201, &put_throwaway, b"", None)
-                .reply(405, &[], br#"{"errors":[{"code":"UNSUPPORTED","message":"x"}]}"#, None)
+                .reply(
+                    405,
+                    &[],
+                    br#"{"errors":[{"code":"UNSUPPORTED","message":"x"}]}"#,
+                    None,
+                )
                 .reply(201, &[], b"", None)
                 .build(),
         ));
