@@ -267,3 +267,28 @@ fn copy_to_a_token_registry_uses_the_destination_credentials() {
         format!("{blob}\n")
     );
 }
+
+#[test]
+fn a_corrupted_source_blob_is_never_copied() {
+    use dxf_tests::fault_proxy::{Fault, FaultProxy, Rule};
+    let src = TestRegistry::start(Mode::Plain);
+    let dst = TestRegistry::start(Mode::Plain);
+    let data = random_bytes(300_000, 21);
+    let blob = push_with_aliases(&src, "c/src", &data, &["a"]);
+    let proxy = FaultProxy::for_registry(&src);
+    proxy.add(Rule::on("GET", "/blobs/sha256:", Fault::CorruptByte(1000)).always());
+    let host = proxy.host();
+    let to = dst.host();
+    let env = [("DXF_HOST", Some(host.as_str()))];
+    let run = dxf_with(&src, &["copy", "--to", &to, "c/src:a", "c/dst"], &env, None);
+    fails(&run, 1);
+    assert!(run.stderr.contains("digest mismatch"), "{run:#?}");
+    // Nothing reached the destination: neither the blob nor the alias.
+    fails(&dxf(&dst, &["blob-size", "c/dst", &blob]), 2);
+    fails(&dxf(&dst, &["get-alias", "c/dst", "a"]), 2);
+    // Within the registry, the mounted blob is the registry's own, not the corrupted
+    // bytes; the copy succeeds (nothing is streamed).
+    dxf_with(&src, &["copy", "c/src:a", "c/other"], &env, None).ok();
+    let pulled = dxf(&src, &["pull-blob", "c/other", &blob]).ok();
+    assert!(pulled.stdout == data);
+}
