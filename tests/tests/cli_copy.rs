@@ -292,3 +292,37 @@ fn a_corrupted_source_blob_is_never_copied() {
     let pulled = dxf(&src, &["pull-blob", "c/other", &blob]).ok();
     assert!(pulled.stdout == data);
 }
+
+#[test]
+fn del_alias_only_puts_the_alias_back_when_deletes_are_refused() {
+    use dxf_tests::fault_proxy::{Fault, FaultProxy, Rule};
+    let reg = TestRegistry::start(Mode::Plain);
+    let digest = push_with_aliases(&reg, "keep/r", b"kept", &["one", "two"]);
+    let before = manifest_digest(&reg, "keep/r", "one");
+    // Every manifest DELETE refused, as by a registry with deletes disabled.
+    let proxy = FaultProxy::for_registry(&reg);
+    proxy.add(Rule::on("DELETE", "/manifests/", Fault::status(405)).always());
+    let host = proxy.host();
+    let env = [("DXF_HOST", Some(host.as_str()))];
+    let run = dxf_with(&reg, &["del-alias", "--only", "keep/r", "one"], &env, None);
+    fails(&run, 1);
+    assert!(run.stderr.contains("405"), "{run:#?}");
+    let log = proxy.log();
+    let methods: Vec<_> = log
+        .iter()
+        .filter(|e| e.target.contains("/manifests/"))
+        .map(|e| e.method.as_str())
+        .collect();
+    assert_eq!(
+        methods,
+        ["GET", "DELETE", "PUT", "DELETE", "PUT"],
+        "{log:#?}"
+    );
+    // The alias names its manifest again; its sibling never moved.
+    assert_eq!(manifest_digest(&reg, "keep/r", "one"), before);
+    assert_eq!(manifest_digest(&reg, "keep/r", "two"), before);
+    assert_eq!(
+        dxf(&reg, &["get-alias", "keep/r", "one"]).ok().out(),
+        format!("{digest}\n")
+    );
+}
