@@ -7,7 +7,9 @@
 
 use std::io;
 
-use dxf_proto::copy::{same_registry, upload_blob, BlobPlacement, CopyBlob, PlaceBlob};
+use dxf_proto::copy::{
+    retry_without_mount, same_registry, upload_blob, BlobPlacement, CopyBlob, PlaceBlob,
+};
 use dxf_proto::{CopyReport, Misuse, PlanCopy};
 use tokio::task::JoinSet;
 
@@ -151,7 +153,13 @@ impl Repository {
     ) -> Result<BlobPlacement> {
         let from = mount.then_some(&self.name);
         let op = PlaceBlob::new(&dst.session(), &dst.name, blob, from)?;
-        let placement = dst.run(op).await?;
+        let placement = match dst.run(op).await {
+            Err(e) if mount && e.proto().is_some_and(retry_without_mount) => {
+                let op = PlaceBlob::new(&dst.session(), &dst.name, blob, None)?;
+                dst.run(op).await?
+            }
+            other => other?,
+        };
         if placement == BlobPlacement::NeedsUpload {
             let mut reader = self.pull_blob(&blob.digest, Some(blob.size)).await?;
             let op = upload_blob(&dst.session(), &dst.name, blob)?;

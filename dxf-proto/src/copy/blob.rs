@@ -82,6 +82,15 @@ impl PlaceBlob {
     }
 }
 
+/// Whether `error`, from a [`PlaceBlob`] that was allowed to mount, may be the registry
+/// refusing the *mount* rather than the destination: Harbor answers a mount from a project
+/// it does not know with 401 (goharbor/harbor#17097), which authentication cannot fix. The
+/// caller then places the blob again without a mount, which uploads it — or, if the
+/// destination itself is refused, fails there with the same error.
+pub fn retry_without_mount(error: &Error) -> bool {
+    matches!(error, Error::Unauthorized { .. })
+}
+
 /// The upload of a blob [`PlaceBlob`] could not place: `blob.size` bytes relayed in one
 /// `PATCH` from the driver's stream source (the source's verified blob reader), hashed on
 /// the way, and committed only if they hash to `blob.digest`.

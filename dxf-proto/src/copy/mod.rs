@@ -12,7 +12,9 @@
 //! 2. For each blob, [`PlaceBlob`] on the destination (any number at a time): a `HEAD`
 //!    (present: nothing to do), then, when [`same_registry`], a cross-repository mount
 //!    (`201`: done; `202` — the registry opened an upload session instead, as Harbor does —
-//!    or any refusal: the session is cancelled and the blob is uploaded). Its
+//!    or any refusal: the session is cancelled and the blob is uploaded; a mount that ends
+//!    in [`Error::Unauthorized`](crate::Error::Unauthorized) is retried without the mount,
+//!    see [`retry_without_mount`]). Its
 //!    [`BlobPlacement`] says whether the adapter must upload the blob:
 //!    [`upload_blob`] gives the upload operation, to be fed from the source's verified
 //!    blob reader as a stream (one `PATCH` of the known size, the digest checked by the
@@ -26,7 +28,7 @@
 mod blob;
 mod plan;
 
-pub use blob::{upload_blob, BlobPlacement, PlaceBlob};
+pub use blob::{retry_without_mount, upload_blob, BlobPlacement, PlaceBlob};
 pub use plan::{CopyBlob, CopyManifest, CopyPlan, PlanCopy};
 
 use crate::reference::Digest;

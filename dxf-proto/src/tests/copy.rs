@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::copy::{
-    same_registry, upload_blob, BlobPlacement, CopyBlob, CopyPlan, CopyReport, PlaceBlob, PlanCopy,
+    retry_without_mount, same_registry, upload_blob, BlobPlacement, CopyBlob, CopyPlan, CopyReport,
+    PlaceBlob, PlanCopy,
 };
 use crate::testing::{MemoryRegistry, Reply};
 use crate::{Error, Operation, PutManifest, Reference, Scheme};
@@ -394,4 +395,17 @@ fn operations_are_done_once() {
     let mut s = session();
     drive(&mut op, &mut peer, &mut s, NOW, b"").unwrap();
     assert!(op.poll(NOW).is_err());
+}
+
+#[test]
+fn a_mount_refused_with_401_is_retried_without_a_mount() {
+    // Harbor: 401 for a mount from a project it does not know; authentication cannot fix it.
+    let mut peer = ScriptedRegistry::sequence(vec![Reply::status(404), Reply::status(401)]);
+    let op = PlaceBlob::new(&session(), &repo("dst"), &blob(b"x"), Some(&repo("src"))).unwrap();
+    let e = err(run(op, &mut session(), &mut peer, b""));
+    assert!(retry_without_mount(&e), "{e:?}");
+    assert!(!retry_without_mount(&Error::NotFound {
+        op: crate::OpKind::BlobHead,
+        oci: Vec::new()
+    }));
 }

@@ -6,7 +6,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use dxf_proto::copy::{same_registry, upload_blob, BlobPlacement, CopyBlob, PlaceBlob};
+use dxf_proto::copy::{
+    retry_without_mount, same_registry, upload_blob, BlobPlacement, CopyBlob, PlaceBlob,
+};
 use dxf_proto::{CopyReport, Misuse, PlanCopy};
 
 use super::{reference, Repository};
@@ -96,7 +98,13 @@ impl Repository {
         dst: &Repository,
         mount_from: Option<&dxf_proto::Repository>,
     ) -> Result<BlobPlacement> {
-        let placement = dst.run(PlaceBlob::new(&dst.session(), &dst.name, blob, mount_from)?)?;
+        let placed = dst.run(PlaceBlob::new(&dst.session(), &dst.name, blob, mount_from)?);
+        let placement = match placed {
+            Err(e) if mount_from.is_some() && e.proto().is_some_and(retry_without_mount) => {
+                dst.run(PlaceBlob::new(&dst.session(), &dst.name, blob, None)?)?
+            }
+            other => other?,
+        };
         if placement == BlobPlacement::NeedsUpload {
             let mut reader = self.pull_blob(&blob.digest, Some(blob.size))?;
             let op = upload_blob(&dst.session(), &dst.name, blob)?;

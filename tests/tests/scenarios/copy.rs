@@ -251,6 +251,14 @@ fn mount_refused_falls_back_to_upload(kind: Kind) {
     assert!(log.iter().any(|e| e.method == "PATCH"), "{log:#?}");
     let (_, read) = c.pull("m/dst", &pushed.digest, None).unwrap();
     assert!(read.unwrap() == data);
+    // Harbor's refusal: 401 to the mount (no challenge to answer); placed again without
+    // a mount, uploaded.
+    proxy.clear();
+    proxy.add(Rule::on("POST", "mount=", Fault::status(401)).always());
+    let r = c.copy("m/src", "a", None, "m/third", None, 2).unwrap();
+    assert_eq!((r.blobs_mounted, r.blobs_uploaded), (0, 1), "{r}");
+    let (_, read) = c.pull("m/third", &pushed.digest, None).unwrap();
+    assert!(read.unwrap() == data);
 }
 
 scenarios!(
