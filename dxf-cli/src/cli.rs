@@ -4,7 +4,8 @@
 //! `too many arguments`).
 //!
 //! dxf's own additions: `push-blob REPO - [@ALIAS]` (standard input), `push-blob --jobs
-//! [N]`, `--single-pass` and `--resumable`, `pull-blob --output PATH` and `--verify-first`.
+//! [N]`, `--single-pass` and `--resumable`, `pull-blob --output PATH` and `--verify-first`,
+//! `del-alias --only`, and `copy SRC_REPO:ALIAS DST_REPO[:ALIAS] [--to HOST] [--jobs N]`.
 //! OCI 1.1 artifacts: `set-alias --oci`, `attach`, `referrers`, and `--json` on the read
 //! commands (`get-alias`, `blob-size`, `list-aliases`, `list-repos`, `referrers`).
 
@@ -36,14 +37,16 @@ Environment:
                       connection, with backoff and Retry-After (default 4; 0: none)
   DXF_VERIFY_FIRST=1  pull-blob to stdout: hold each blob back until verified (as
                       --verify-first)
-  DXF_CONCURRENCY     transfers at a time for push-blob --jobs without N and for
-                      pull-blob --output DIR (default 4, at most 64)
+  DXF_CONCURRENCY     transfers at a time for push-blob --jobs without N, for
+                      pull-blob --output DIR and for copy (default 4, at most 64)
   DXF_RESUMABLE=1     push-blob of files: as --resumable (not with --single-pass;
                       standard input is never resumable)
   DXF_STATE_DIR       where push-blob --resumable keeps upload checkpoints (default
                       $XDG_STATE_HOME/dxf/uploads, else ~/.local/state/dxf/uploads)
   DXF_MANIFEST        set-alias's manifest form: docker (python-dxf's, the default)
                       or oci (an OCI 1.1 artifact manifest, as --oci)
+  DXF_TO_*            copy --to HOST: the destination's credentials and TLS settings
+                      (DXF_TO_USERNAME, DXF_TO_PASSWORD, ...; see dxf copy --help)
 
 Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
 
@@ -199,6 +202,10 @@ pub enum Command {
         /// Aliases
         #[arg(value_name = "ALIAS")]
         aliases: Vec<String>,
+        /// Delete only these aliases: the manifests and their other aliases stay (without
+        /// it, as python-dxf, every alias on the same manifest goes too)
+        #[arg(long)]
+        only: bool,
     },
     /// Print aliases' config digests (for dxf aliases, the first blob)
     GetDigest {
@@ -270,6 +277,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy an alias (manifests byte for byte, every platform of a multi-arch alias, and
+    /// the blobs) to another repository, or with --to to another registry; prints the
+    /// manifest digest
+    #[command(after_help = COPY_AFTER_HELP)]
+    Copy {
+        /// Source: REPO:ALIAS, or REPO@DIGEST
+        #[arg(value_name = "SRC_REPO:ALIAS")]
+        src: String,
+        /// Destination: REPO (same alias as the source) or REPO:ALIAS
+        #[arg(value_name = "DST_REPO[:ALIAS]")]
+        dst: String,
+        /// Copy to the registry at HOST (host or host:port) instead of DXF_HOST (settings: DXF_TO_*)
+        #[arg(long, value_name = "HOST")]
+        to: Option<String>,
+        /// Blobs copied at a time, 1 to 64 (default: DXF_CONCURRENCY, else 4)
+        #[arg(long, value_name = "N", value_parser = parse_jobs)]
+        jobs: Option<Jobs>,
+    },
 }
 
 /// `attach --help`'s notes.
@@ -305,6 +330,20 @@ fn repeated_annotation(annotations: &[(String, String)]) -> Option<&str> {
         .map(|(k, _)| k.as_str())
         .find(|k| !seen.insert(*k))
 }
+
+/// `copy --help`'s notes.
+const COPY_AFTER_HELP: &str = "\
+Blobs the destination has are skipped. Within one registry the others are mounted from
+the source repository (uploaded when the registry refuses the mount); with --to they are
+streamed from one registry to the other, never written to disk, verified on both ends.
+A digest source (REPO@sha256:...) without a destination alias is stored by digest only.
+
+With --to HOST, the destination is reached with the source's settings (DXF_INSECURE,
+DXF_TLSVERIFY, DXF_SKIPTLSVERIFY, DXF_RETRIES) unless DXF_TO_INSECURE, DXF_TO_TLSVERIFY or
+DXF_TO_SKIPTLSVERIFY say otherwise. Credentials are never sent to another registry: the
+destination's come from DXF_TO_USERNAME and DXF_TO_PASSWORD, DXF_TO_AUTHORIZATION or
+DXF_TO_TOKEN (DXF_TO_AUTH_HOST replaces its token realm's host); without them it is
+anonymous.";
 
 /// `push-blob`'s usage: python-dxf's form first (the one error messages quote).
 const PUSH_BLOB_USAGE: &str = "dxf push-blob <REPO> <FILE> [@ALIAS]
@@ -503,6 +542,19 @@ impl Command {
                     None => Ok(()),
                 }
             }
+            Command::DelAlias {
+                aliases,
+                only: true,
+                ..
+            } => match aliases.iter().find(|a| a.contains(':')) {
+                Some(d) => Err(usage_error(
+                    "del-alias",
+                    &format!("--only deletes aliases, and {d:?} is a digest"),
+                )),
+                None => Ok(()),
+            },
+            Command::Copy { src, dst, .. } => crate::commands::copy::check_arguments(src, dst)
+                .map_err(|problem| usage_error("copy", &problem)),
             _ => Ok(()),
         }
     }

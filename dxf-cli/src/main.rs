@@ -29,6 +29,12 @@
 //! - `pull-blob --output PATH` (a file that appears only complete and verified; a
 //!   directory gets one file per blob, `DXF_CONCURRENCY` at a time) and `--verify-first`
 //!   / `DXF_VERIFY_FIRST=1` (nothing of a bad blob reaches stdout).
+//! - `del-alias --only`: deletes just the aliases named, keeping the manifest and its other
+//!   aliases (a registry that refuses to delete a tag gets it moved onto a unique throw-away
+//!   manifest, which is deleted instead);
+//! - `copy SRC_REPO:ALIAS DST_REPO[:ALIAS] [--to HOST] [--jobs N]`: an alias with its
+//!   manifests (byte for byte; every platform of a multi-arch alias) and blobs, mounted
+//!   within a registry, streamed to another (`DXF_TO_*` settings for the destination).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(

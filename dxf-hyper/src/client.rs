@@ -668,3 +668,7 @@ impl Repository {
         Ok(Names::new(self.shared(), op))
     }
 }
+
+mod copy;
+mod delete_tag;
+pub use copy::{CopyOptions, DEFAULT_COPY_JOBS};

@@ -9,7 +9,8 @@
 //!
 //! Whole-operation targets ([`push_chunked`], [`push_monolithic`], [`push_stream`],
 //! [`push_single_pass`], [`pull`], [`pull_resume`], [`mount`], [`manifest_get`], [`alias_index`],
-//! [`tag_list`], [`auth`], [`referrers`]) decode the input into a session setup, operation options and a
+//! [`tag_list`], [`auth`], [`referrers`], [`delete_tag`], [`plan_copy`],
+//! [`place_blob`]) decode the input into a session setup, operation options and a
 //! scripted registry, then drive the operation (wrapped in [`Authed`] over
 //! [`Retrying`](crate::Retrying), as the adapters run it) with a step bound.
 //!
@@ -1529,5 +1530,121 @@ impl SeedBuilder {
     /// The encoded input.
     pub fn build(self) -> Vec<u8> {
         self.out
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Deleting one tag, and copying (`DeleteTag`, `PlanCopy`, `PlaceBlob`)
+
+/// One-tag deletion of `a:latest`. Options byte: bit 0 the original manifest is given
+/// (the `{manifest}` template), for the restore.
+pub fn delete_tag(data: &[u8]) {
+    use crate::manifest::{DeleteTag, TagDeletion};
+    let mut inp = Input { data };
+    let mut setup = decode_setup(&mut inp);
+    let o = inp.byte();
+    let mut peer = Peer::new(&setup, decode_replies(&mut inp));
+    let original = (o & 1 != 0).then(|| {
+        (
+            peer.manifest.clone().into_bytes(),
+            "application/vnd.oci.image.manifest.v1+json".to_owned(),
+        )
+    });
+    let latest = match Tag::parse("latest") {
+        Ok(t) => t,
+        Err(e) => panic!("fixed tag: {e}"),
+    };
+    let op = match DeleteTag::new(&setup.session, &repo("a"), &latest, "fuzz-nonce", original) {
+        Ok(op) => op,
+        Err(e) => panic!("a tag deletion must build: {e}"),
+    };
+    if let End::Done(how, _) = drive_authed(op, &mut setup.session, &mut peer, &[], 1) {
+        let last = peer
+            .last()
+            .map(|e| (e.method.clone(), e.status, e.uri.clone()));
+        let Some((method, status, uri)) = last else {
+            panic!("tag deleted without a request");
+        };
+        assert_eq!(method, http::Method::DELETE, "done after a {method}");
+        assert!(
+            matches!(status, 200 | 202 | 204),
+            "done after a {status} to the DELETE"
+        );
+        match how {
+            TagDeletion::Deleted => assert!(uri.ends_with("/manifests/latest"), "{uri}"),
+            TagDeletion::ViaThrowaway { throwaway } => {
+                assert!(uri.ends_with(throwaway.as_str()), "deleted {uri}");
+                let throwaway_manifest = crate::manifest::throwaway_manifest("fuzz-nonce");
+                check_manifest_digest(&throwaway, &throwaway_manifest);
+            }
+        }
+    }
+}
+
+/// Copy planning of `a:latest` (or a digest). Options byte: see `decode_reference`.
+pub fn plan_copy(data: &[u8]) {
+    use crate::copy::PlanCopy;
+    let mut inp = Input { data };
+    let mut setup = decode_setup(&mut inp);
+    let o = inp.byte();
+    let reference = decode_reference(&mut inp, o);
+    let mut peer = Peer::new(&setup, decode_replies(&mut inp));
+    let Ok(op) = PlanCopy::new(&setup.session, &repo("a"), &reference) else {
+        return;
+    };
+    let limit = setup.session.limits().max_platforms.saturating_add(1);
+    if let End::Done(plan, _) = drive_authed(op, &mut setup.session, &mut peer, &[], 1) {
+        assert!(!plan.manifests.is_empty(), "a plan without manifests");
+        assert!(plan.manifests.len() <= limit, "more manifests than allowed");
+        let mut seen = std::collections::BTreeSet::new();
+        for m in &plan.manifests {
+            check_manifest_digest(&m.digest, &m.body);
+            assert!(seen.insert(m.digest.clone()), "a manifest planned twice");
+            // Every manifest an index lists comes before it.
+            if let Ok(crate::manifest::parse::Manifest::Index { manifests, .. }) =
+                parse_manifest(&m.body, Some(&m.media_type))
+            {
+                for child in manifests {
+                    assert!(seen.contains(&child.digest), "a child after its index");
+                }
+            }
+        }
+        if let (Reference::Digest(d), Some(top)) = (&reference, plan.top()) {
+            assert!(verify_bytes(d, &top.body).is_ok(), "top of another digest");
+        }
+        let mut blobs = std::collections::BTreeSet::new();
+        for b in &plan.blobs {
+            assert!(blobs.insert(b.digest.clone()), "a blob planned twice");
+        }
+    }
+}
+
+/// Placing the setup blob in `a` (mounted from `b` when options bit 0 is set).
+pub fn place_blob(data: &[u8]) {
+    use crate::copy::{BlobPlacement, CopyBlob, PlaceBlob};
+    let mut inp = Input { data };
+    let mut setup = decode_setup(&mut inp);
+    let o = inp.byte();
+    let blob = CopyBlob {
+        digest: sha256(&setup.blob),
+        size: setup.blob.len() as u64,
+    };
+    let mut peer = Peer::new(&setup, decode_replies(&mut inp));
+    let from = repo("b");
+    let mount_from = (o & 1 != 0).then_some(&from);
+    let op = match PlaceBlob::new(&setup.session, &repo("a"), &blob, mount_from) {
+        Ok(op) => op,
+        Err(e) => panic!("a blob placement must build: {e}"),
+    };
+    if let End::Done(placement, _) = drive_authed(op, &mut setup.session, &mut peer, &[], 1) {
+        let last = peer.last().map(|e| (e.method.clone(), e.status));
+        match (placement, last) {
+            (BlobPlacement::Present, Some((http::Method::HEAD, 200))) => {}
+            (BlobPlacement::Mounted, Some((http::Method::POST, 201))) => {
+                assert!(mount_from.is_some(), "mounted without a source")
+            }
+            (BlobPlacement::NeedsUpload, _) => {}
+            (p, other) => panic!("{p:?} after {other:?}"),
+        }
     }
 }

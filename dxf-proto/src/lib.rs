@@ -3,7 +3,8 @@
 //! Client-side state machines for the Docker Registry HTTP API v2 / OCI distribution spec
 //! 1.1: authentication (Basic and the Bearer token flow), blob HEAD/GET/DELETE, monolithic,
 //! chunked and streamed uploads, mounts, manifests (python-dxf's byte-exact alias form, OCI
-//! artifacts, indexes), tag and catalog pagination, and typed errors.
+//! artifacts, indexes), deleting one tag ([`DeleteTag`]), planning copies between
+//! repositories and registries ([`copy`]), tag and catalog pagination, and typed errors.
 //!
 //! **In scope**: every protocol decision — which request to send, which statuses and
 //! headers mean what, redirects, auth, retries of a request after a challenge, bounds on
@@ -116,3 +117,7 @@ pub use retry::{RetryPolicy, Retrying};
 pub use session::{Credentials, Limits, Scheme, Session, SessionEvent, UploadHints};
 pub use url::MAX_URL_LEN;
 pub use version::{VersionCheck, VersionInfo};
+
+pub mod copy;
+pub use copy::{CopyPlan, CopyReport, PlanCopy};
+pub use manifest::{DeleteTag, TagDeletion};

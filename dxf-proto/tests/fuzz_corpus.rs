@@ -32,6 +32,9 @@ const TARGETS: &[(&str, Target)] = &[
     ("auth", fuzzing::auth),
     ("referrers", fuzzing::referrers),
     ("referrers_index", fuzzing::referrers_index),
+    ("delete_tag", fuzzing::delete_tag),
+    ("plan_copy", fuzzing::plan_copy),
+    ("place_blob", fuzzing::place_blob),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -891,6 +894,87 @@ mod seeds {
             let mut data = vec![ct];
             data.extend_from_slice(&body);
             out.push(("referrers_index", name.into(), data));
+        }
+
+        // Deleting one tag: accepted; refused (distribution 2.8's 400), then the throw-away
+        // manifest put and deleted; deletes disabled, then the tag put back.
+        let throwaway = dxf_proto::manifest::throwaway_manifest("fuzz-nonce");
+        let throwaway_digest = {
+            let mut h = dxf_proto::Sha256::new();
+            h.update(&throwaway);
+            h.finish().to_string()
+        };
+        let refused = c.get("manifest_put_bad").body.clone();
+        let put_throwaway = [("docker-content-digest", throwaway_digest.as_str())];
+        out.push((
+            "delete_tag",
+            "accepted".into(),
+            anon().byte(0).reply(202, &[], b"", None).build(),
+        ));
+        out.push((
+            "delete_tag",
+            "throwaway".into(),
+            anon()
+                .byte(0)
+                .reply(400, &[], &refused, None)
+                .reply(201, &put_throwaway, b"", None)
+                .reply(202, &[], b"", None)
+                .build(),
+        ));
+        out.push((
+            "delete_tag",
+            "restored".into(),
+            anon()
+                .byte(1)
+                .reply(400, &[], &refused, None)
+                .reply(201, &put_throwaway, b"", None)
+                .reply(
+                    405,
+                    &[],
+                    br#"{"errors":[{"code":"UNSUPPORTED","message":"x"}]}"#,
+                    None,
+                )
+                .reply(201, &[], b"", None)
+                .build(),
+        ));
+
+        // Copy planning: the captured index, then both of its manifests by digest.
+        out.push((
+            "plan_copy",
+            "index".into(),
+            replies(
+                anon().byte(0),
+                &c,
+                &[
+                    "manifest_get_index",
+                    "manifest_get_oci_by_digest",
+                    "manifest_get_alias_by_digest",
+                ],
+            )
+            .build(),
+        ));
+        out.push((
+            "plan_copy",
+            "image".into(),
+            replies(anon().byte(0), &c, &["manifest_get_oci"]).build(),
+        ));
+
+        // Placing a blob: present; mounted; mount refused (202, cancelled); no mount.
+        for (name, options, names) in [
+            ("present", 1u8, &["blob_head"][..]),
+            ("mounted", 1, &["blob_head_missing", "mount_ok"]),
+            (
+                "mount-refused",
+                1,
+                &["blob_head_missing", "mount_missing", "mount_cancel"],
+            ),
+            ("upload", 0, &["blob_head_missing"]),
+        ] {
+            out.push((
+                "place_blob",
+                name.into(),
+                replies(anon().byte(options), &c, names).build(),
+            ));
         }
 
         // The single-pass upload reads the same input layout as the stream upload.

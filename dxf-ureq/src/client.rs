@@ -626,3 +626,7 @@ impl Repository {
         })
     }
 }
+
+mod copy;
+mod delete_tag;
+pub use copy::{CopyOptions, DEFAULT_COPY_JOBS};

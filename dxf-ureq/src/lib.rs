@@ -38,3 +38,6 @@ pub use dxf_proto::{Attached, ReferrersList};
 pub use dxf_proto::{Credentials, Digest, Interrupt, PerPlatform, Pushed, UploadMode};
 pub use error::{Error, Result};
 pub use tls::{TlsVerify, TransportConfig};
+
+pub use client::{CopyOptions, DEFAULT_COPY_JOBS};
+pub use dxf_proto::{CopyReport, TagDeletion};

@@ -103,6 +103,11 @@ pub enum Fault {
     CorruptByte(u64),
     /// Replace the response's `Docker-Content-Digest` with this value (added when absent).
     WrongDigest(String),
+    /// Forward the request with its query string removed: a mount
+    /// (`POST .../blobs/uploads/?mount=…&from=…`) becomes a plain upload start, which the
+    /// registry answers `202` with a `Location` — a registry refusing the mount, as Harbor
+    /// does.
+    StripQuery,
 }
 
 impl Fault {
@@ -559,6 +564,17 @@ impl Head {
         }
     }
 
+    /// Removes the query string from a request head's target.
+    fn strip_query(&mut self) {
+        let mut parts: Vec<String> = self.start.split(' ').map(str::to_owned).collect();
+        if let Some(target) = parts.get_mut(1) {
+            if let Some((path, _)) = target.split_once('?') {
+                *target = path.to_owned();
+            }
+        }
+        self.start = parts.join(" ");
+    }
+
     fn to_bytes(&self) -> Vec<u8> {
         let mut out = format!("{}\r\n", self.start);
         for (n, v) in &self.headers {
@@ -969,6 +985,9 @@ fn exchange(
     }
     let up = upstream.as_mut()?;
     shared.update(index, |e| e.forwarded = true);
+    if fault == Some(Fault::StripQuery) {
+        request.strip_query();
+    }
     up.writer.write_all(&request.to_bytes()).ok()?;
     let mut count_up = |n| shared.update(index, |e| e.request_bytes += n);
     let mut tap = Tap {

@@ -88,16 +88,22 @@ pub fn get(
 
 /// `del-alias REPO ALIAS...`: deletes each alias's manifest by digest and prints the blob
 /// digests it listed (for a multi-arch alias, `{platform: manifest digest}` as JSON).
+/// With `--only` (`only`), each alias alone is deleted: the manifest and its other aliases
+/// stay ([`dxf_ureq::Repository::del_alias_only`]); the output is the same.
 pub fn delete(
     env: &Env,
     out: &mut dyn Write,
     repo: &str,
     aliases: &[String],
+    only: bool,
 ) -> Result<(), CliError> {
     let repo = connect(env, repo)?;
     let deleted = aliases
         .iter()
-        .map(|a| repo.del_alias(a).map_err(about(a)))
+        .map(|a| match only {
+            false => repo.del_alias(a).map_err(about(a)),
+            true => repo.del_alias_only(a).map_err(about(a)),
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for m in deleted {
         match m.platform_digests() {

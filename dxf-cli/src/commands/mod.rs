@@ -15,6 +15,9 @@ mod pull;
 mod registry;
 mod stdin;
 
+pub(crate) mod copy;
+mod destination;
+
 use std::io::{Read, Write};
 
 use dxf_ureq::dxf_proto::{Digest, PerPlatform};
@@ -105,7 +108,11 @@ pub fn run(
             false => aliases::get(env, out, input, &repo, &aliases),
             true => json::get_alias(env, out, input, &repo, &aliases),
         },
-        Command::DelAlias { repo, aliases } => aliases::delete(env, out, &repo, &aliases),
+        Command::DelAlias {
+            repo,
+            aliases,
+            only,
+        } => aliases::delete(env, out, &repo, &aliases, only),
         Command::GetDigest { repo, aliases } => aliases::digest(env, out, input, &repo, &aliases),
         Command::GetManifest { repo, aliases } => aliases::manifest(env, out, &repo, &aliases),
         Command::ListAliases { repo, json } => match json {
@@ -129,6 +136,13 @@ pub fn run(
             artifact_type,
             json,
         } => artifacts::referrers(env, out, &repo, &alias, artifact_type.as_deref(), json),
+        Command::Copy { src, dst, to, jobs } => {
+            let jobs = match jobs {
+                Some(Jobs::N(n)) => usize::from(n),
+                None | Some(Jobs::FromEnv) => env.concurrency()?,
+            };
+            copy::copy(env, out, &src, &dst, to.as_deref(), jobs)
+        }
     }
 }
 

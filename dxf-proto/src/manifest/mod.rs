@@ -7,7 +7,7 @@
 pub mod alias;
 mod attach;
 mod delete;
-mod get;
+pub(crate) mod get;
 mod head;
 pub mod media_types;
 pub mod parse;
@@ -24,6 +24,9 @@ pub use read::{
     AliasContent, AliasManifest, PerPlatform, PlatformManifest, ReadAlias, ReadOptions,
 };
 pub use referrers::{Referrers, ReferrersList, ReferrersVia};
+
+mod delete_tag;
+pub use delete_tag::{throwaway_manifest, DeleteTag, TagDeletion, THROWAWAY_ANNOTATION};
 
 use crate::error::{Error, ProtocolViolation};
 use parse::ManifestError;

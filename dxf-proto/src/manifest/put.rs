@@ -63,6 +63,34 @@ impl PutManifest {
             digest,
         })))
     }
+
+    /// Stores `manifest` under `reference` in `repo` with `Content-Type: media_type`, for
+    /// manifests copied as received (an OCI manifest may leave out its `mediaType` field;
+    /// the registry's `Content-Type` then names it).
+    pub fn with_media_type(
+        session: &Session,
+        repo: &Repository,
+        reference: &Reference,
+        manifest: Vec<u8>,
+        media_type: &str,
+    ) -> Result<PutManifest, Error> {
+        if media_type.is_empty() {
+            return Err(Misuse::InvalidArgument("manifest media type is empty".into()).into());
+        }
+        let mut h = Sha256::new();
+        h.update(&manifest);
+        let digest = h.finish();
+        if let Reference::Digest(d) = reference {
+            crate::digest::verify_bytes(d, &manifest)?;
+        }
+        Ok(PutManifest(Machine::new(PutFlow {
+            url: manifest_url(session, repo, reference)?,
+            repo: repo.clone(),
+            media_type: media_type.to_owned(),
+            body: Some(manifest),
+            digest,
+        })))
+    }
 }
 
 impl Flow for PutFlow {

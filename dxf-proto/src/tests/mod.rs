@@ -12,6 +12,9 @@ mod referrers;
 mod retries;
 mod upload;
 
+mod copy;
+mod delete_tag;
+
 use crate::testing::{drive, DriveError, Driven, ScriptedRegistry};
 use crate::{Authed, Digest, Operation, Repository, Scheme, Scoped, Session, Sha256, UnixTime};
 

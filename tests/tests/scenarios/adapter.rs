@@ -574,3 +574,99 @@ impl Adapter for Hyper {
         Ok(self.rt.block_on(repo.referrers(alias, artifact_type))?)
     }
 }
+
+// ---- Copying and deleting one alias (`copy_to`, `del_alias_only`) -------------------------
+
+/// The copy API and `del_alias_only`, on top of [`Adapter`].
+pub trait CopyAdapter: Adapter {
+    /// `del_alias_only` of the adapter.
+    fn del_alias_only(&self, repo: &str, alias: &str) -> R<AliasManifest>;
+    /// Copies `src_repo:src_alias` to `dst_repo[:dst_alias]` of this registry, or of the
+    /// registry `to` describes (a client of the same adapter).
+    fn copy(
+        &self,
+        src_repo: &str,
+        src_alias: &str,
+        to: Option<&Settings>,
+        dst_repo: &str,
+        dst_alias: Option<&str>,
+        jobs: usize,
+    ) -> R<dxf_ureq::CopyReport>;
+}
+
+/// A client of `kind` with the copy API.
+pub fn connect_copy(kind: Kind, settings: &Settings) -> Arc<dyn CopyAdapter> {
+    match kind {
+        Kind::Ureq => Arc::new(ureq_registry(settings).unwrap()),
+        Kind::Hyper => Arc::new(Hyper::new(hyper_config(settings)).unwrap()),
+    }
+}
+
+/// dxf-ureq's registry for `settings`.
+fn ureq_registry(settings: &Settings) -> R<dxf_ureq::Registry> {
+    let mut c = dxf_ureq::Config::new(&settings.host);
+    c.insecure = settings.insecure;
+    c.credentials = settings.credentials.clone();
+    c.token = settings.token.clone();
+    c.chunk_size = settings.chunk_size;
+    c.retries = settings.retries;
+    c.transport.timeout = settings.timeout;
+    c.transport.tls = match &settings.tls {
+        Tls::WebPki => dxf_ureq::TlsVerify::WebPki,
+        Tls::CaBundle(ca) => dxf_ureq::TlsVerify::CaBundle(ca.clone()),
+        Tls::Skip => dxf_ureq::TlsVerify::Skip,
+    };
+    Ok(dxf_ureq::Registry::new(&c)?)
+}
+
+impl CopyAdapter for dxf_ureq::Registry {
+    fn del_alias_only(&self, repo: &str, alias: &str) -> R<AliasManifest> {
+        Ok(self.repository(repo)?.del_alias_only(alias)?)
+    }
+    fn copy(
+        &self,
+        src_repo: &str,
+        src_alias: &str,
+        to: Option<&Settings>,
+        dst_repo: &str,
+        dst_alias: Option<&str>,
+        jobs: usize,
+    ) -> R<dxf_ureq::CopyReport> {
+        let dst = match to {
+            Some(settings) => ureq_registry(settings)?.repository(dst_repo)?,
+            None => self.repository(dst_repo)?,
+        };
+        let options = dxf_ureq::CopyOptions { jobs };
+        Ok(self
+            .repository(src_repo)?
+            .copy_to(src_alias, &dst, dst_alias, &options)?)
+    }
+}
+
+impl CopyAdapter for Hyper {
+    fn del_alias_only(&self, repo: &str, alias: &str) -> R<AliasManifest> {
+        let repo = self.repo(repo)?;
+        Ok(self.rt.block_on(repo.del_alias_only(alias))?)
+    }
+    fn copy(
+        &self,
+        src_repo: &str,
+        src_alias: &str,
+        to: Option<&Settings>,
+        dst_repo: &str,
+        dst_alias: Option<&str>,
+        jobs: usize,
+    ) -> R<dxf_ureq::CopyReport> {
+        let dst = match to {
+            Some(settings) => {
+                dxf_hyper::Registry::new(&hyper_config(settings))?.repository(dst_repo)?
+            }
+            None => self.repo(dst_repo)?,
+        };
+        let src = self.repo(src_repo)?;
+        let options = dxf_hyper::CopyOptions { jobs };
+        Ok(self
+            .rt
+            .block_on(src.copy_to(src_alias, &dst, dst_alias, &options))?)
+    }
+}

@@ -564,3 +564,4 @@ scenarios!(
 
 // OCI 1.1 artifacts and referrers (after `scenarios!`, which it uses).
 mod artifacts;
+mod copy;

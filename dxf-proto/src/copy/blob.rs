@@ -1,0 +1,181 @@
+//! [`PlaceBlob`]: getting one blob of a copy into the destination without sending its
+//! bytes when possible — a `HEAD` (present?), then, within one registry, a cross-repository
+//! mount; [`upload_blob`] is the upload for what is left.
+
+use http::{Method, StatusCode};
+use url::Url;
+
+use super::plan::CopyBlob;
+use crate::auth::Scope;
+use crate::blob::{check_announced, Upload, UploadMode, UploadOptions};
+use crate::error::{Error, OpKind};
+use crate::exchange::{delegate_operation, Flow, Machine, Next};
+use crate::operation::Body;
+use crate::reference::Repository;
+use crate::session::Session;
+use crate::url::{location, request};
+
+/// Where a blob stands after [`PlaceBlob`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlobPlacement {
+    /// The destination already had it.
+    Present,
+    /// It was mounted from the source repository.
+    Mounted,
+    /// It must be uploaded ([`upload_blob`]).
+    NeedsUpload,
+}
+
+/// Checks for one blob in the destination and mounts it when it can. Output:
+/// [`BlobPlacement`].
+#[derive(Debug)]
+pub struct PlaceBlob(Machine<PlaceFlow>);
+
+#[derive(Debug)]
+enum Phase {
+    Checking,
+    Mounting,
+    /// Cancelling the upload session a refused mount opened (the answer is ignored).
+    Cancelling,
+}
+
+#[derive(Debug)]
+pub(crate) struct PlaceFlow {
+    to: Repository,
+    from: Option<Repository>,
+    blob: CopyBlob,
+    head_url: Url,
+    mount_url: Option<Url>,
+    phase: Phase,
+}
+
+impl PlaceBlob {
+    /// Places `blob` in repository `to` of `session`'s registry; `mount_from`, a repository
+    /// of the *same* registry holding it (see [`same_registry`](super::same_registry)),
+    /// allows a mount.
+    pub fn new(
+        session: &Session,
+        to: &Repository,
+        blob: &CopyBlob,
+        mount_from: Option<&Repository>,
+    ) -> Result<PlaceBlob, Error> {
+        let head_url =
+            session.v2_url(&format!("{}/blobs/{}", to.as_str(), blob.digest.as_str()))?;
+        let mount_url = match mount_from {
+            Some(from) => {
+                let mut url = session.v2_url(&format!("{}/blobs/uploads/", to.as_str()))?;
+                url.query_pairs_mut()
+                    .append_pair("mount", blob.digest.as_str())
+                    .append_pair("from", from.as_str());
+                Some(url)
+            }
+            None => None,
+        };
+        Ok(PlaceBlob(Machine::new(PlaceFlow {
+            to: to.clone(),
+            from: mount_from.cloned(),
+            blob: blob.clone(),
+            head_url,
+            mount_url,
+            phase: Phase::Checking,
+        })))
+    }
+}
+
+/// Whether `error`, from a [`PlaceBlob`] that was allowed to mount, may be the registry
+/// refusing the *mount* rather than the destination: Harbor answers a mount from a project
+/// it does not know with 401 (goharbor/harbor#17097), which authentication cannot fix. The
+/// caller then places the blob again without a mount, which uploads it — or, if the
+/// destination itself is refused, fails there with the same error.
+pub fn retry_without_mount(error: &Error) -> bool {
+    matches!(error, Error::Unauthorized { .. })
+}
+
+/// The upload of a blob [`PlaceBlob`] could not place: `blob.size` bytes relayed in one
+/// `PATCH` from the driver's stream source (the source's verified blob reader), hashed on
+/// the way, and committed only if they hash to `blob.digest`.
+pub fn upload_blob(session: &Session, to: &Repository, blob: &CopyBlob) -> Result<Upload, Error> {
+    let options = UploadOptions {
+        skip_if_exists: false,
+        mode: UploadMode::Chunked,
+        chunk_size: None,
+    };
+    Upload::sized_stream(session, to, blob.size, Some(&blob.digest), &options)
+}
+
+impl Flow for PlaceFlow {
+    type Output = BlobPlacement;
+
+    fn kind(&self) -> OpKind {
+        match self.phase {
+            Phase::Checking => OpKind::BlobHead,
+            Phase::Mounting | Phase::Cancelling => OpKind::Mount,
+        }
+    }
+
+    fn scope(&self) -> Scope {
+        match &self.from {
+            Some(from) => Scope::mount(&self.to, from),
+            None => Scope::repository(&self.to, "pull,push"),
+        }
+    }
+
+    fn start(&mut self) -> Result<Next<BlobPlacement>, Error> {
+        Ok(Next::Send(request(
+            Method::HEAD,
+            &self.head_url,
+            Body::Empty,
+            None,
+        )?))
+    }
+
+    fn expects(&self, status: StatusCode) -> bool {
+        match self.phase {
+            Phase::Checking => matches!(status.as_u16(), 200 | 404),
+            // Anything but 201 means "not mounted": upload instead (Harbor answers 401 for
+            // a source project it does not know, goharbor/harbor#17097).
+            Phase::Mounting | Phase::Cancelling => true,
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        head: http::response::Parts,
+        _body: Vec<u8>,
+    ) -> Result<Next<BlobPlacement>, Error> {
+        match self.phase {
+            Phase::Checking if head.status == StatusCode::OK => {
+                Ok(Next::Done(BlobPlacement::Present))
+            }
+            Phase::Checking => match &self.mount_url {
+                Some(url) => {
+                    self.phase = Phase::Mounting;
+                    Ok(Next::Send(request(Method::POST, url, Body::Empty, None)?))
+                }
+                None => Ok(Next::Done(BlobPlacement::NeedsUpload)),
+            },
+            Phase::Mounting if head.status == StatusCode::CREATED => {
+                check_announced(&self.blob.digest, &head)?;
+                Ok(Next::Done(BlobPlacement::Mounted))
+            }
+            Phase::Mounting if head.status == StatusCode::ACCEPTED => {
+                let base = self.mount_url.as_ref().unwrap_or(&self.head_url);
+                match location(base, &head) {
+                    Ok(session) => {
+                        self.phase = Phase::Cancelling;
+                        Ok(Next::Send(request(
+                            Method::DELETE,
+                            &session,
+                            Body::Empty,
+                            None,
+                        )?))
+                    }
+                    Err(_) => Ok(Next::Done(BlobPlacement::NeedsUpload)),
+                }
+            }
+            Phase::Mounting | Phase::Cancelling => Ok(Next::Done(BlobPlacement::NeedsUpload)),
+        }
+    }
+}
+
+delegate_operation!(PlaceBlob, BlobPlacement);
