@@ -4,6 +4,7 @@
 mod auth;
 mod blobs;
 mod hygiene;
+mod identity_token;
 mod lists;
 mod malformed;
 mod manifests;
