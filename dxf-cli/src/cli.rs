@@ -40,6 +40,10 @@ Environment:
                       standard input is never resumable)
   DXF_STATE_DIR       where push-blob --resumable keeps upload checkpoints (default
                       $XDG_STATE_HOME/dxf/uploads, else ~/.local/state/dxf/uploads)
+  DOCKER_CONFIG       docker's configuration directory (default ~/.docker): its
+                      config.json gives credentials when no DXF_USERNAME, DXF_PASSWORD,
+                      DXF_AUTHORIZATION or DXF_TOKEN is set (auths, credsStore,
+                      credHelpers; login and logout write it)
 
 Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
 
@@ -207,7 +211,41 @@ pub enum Command {
     },
     /// List the registry's repositories
     ListRepos,
+    /// Log in to a registry: check the credentials with it, then store them as docker does
+    #[command(after_help = LOGIN_AFTER_HELP)]
+    Login {
+        /// Registry host[:port] (default: DXF_HOST)
+        #[arg(value_name = "HOST")]
+        host: Option<String>,
+        /// Username (asked for on the terminal when omitted)
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Password (visible to other users of the machine: prefer --password-stdin)
+        #[arg(short, long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Log out of a registry: remove the credentials login stored
+    Logout {
+        /// Registry host[:port] (default: DXF_HOST)
+        #[arg(value_name = "HOST")]
+        host: Option<String>,
+    },
 }
+
+/// `login --help`'s notes.
+const LOGIN_AFTER_HELP: &str = "\
+Credentials are stored as `docker login` stores them, in $DOCKER_CONFIG/config.json
+(default ~/.docker/config.json): through the credential helper configured for the host
+(credHelpers, else credsStore: docker-credential-NAME store), else base64 in auths. They
+are checked with the registry first (for a token registry, a token is fetched); wrong ones
+are refused (exit 13) and nothing is stored. Without -p or --password-stdin the password is
+asked for on the terminal, without echo.
+
+Every command uses these stored credentials when none of DXF_USERNAME, DXF_PASSWORD,
+DXF_AUTHORIZATION and DXF_TOKEN is set.";
 
 /// `push-blob`'s usage: python-dxf's form first (the one error messages quote).
 const PUSH_BLOB_USAGE: &str = "dxf push-blob <REPO> <FILE> [@ALIAS]

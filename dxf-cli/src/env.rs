@@ -9,6 +9,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use dxf_ureq::docker_config::DockerConfigDir;
 use dxf_ureq::{Config, Credentials, TlsVerify};
 
 use crate::error::CliError;
@@ -122,6 +123,13 @@ pub struct Env {
     /// `XDG_STATE_HOME` or `HOME` (see [`crate::checkpoints::state_dir`]); `None` when none
     /// is set.
     pub state_dir: Option<PathBuf>,
+    /// Docker's configuration directory (`DOCKER_CONFIG`, else `HOME/.docker`): where
+    /// credentials are looked up when [`explicit_credentials`](Env::explicit_credentials)
+    /// is false, and where `login` stores them.
+    pub docker_config: Option<DockerConfigDir>,
+    /// Whether `DXF_USERNAME`, `DXF_PASSWORD` or `DXF_AUTHORIZATION` is set (even empty),
+    /// or `DXF_TOKEN` is non-empty: then docker's configuration is not consulted.
+    pub explicit_credentials: bool,
 }
 
 /// A variable's value as UTF-8 text; `None` when unset.
@@ -212,6 +220,11 @@ impl Env {
                 path(&get, XDG_STATE_HOME),
                 path(&get, HOME),
             ),
+            docker_config: DockerConfigDir::from_lookup(&get),
+            explicit_credentials: [DXF_USERNAME, DXF_PASSWORD, DXF_AUTHORIZATION]
+                .iter()
+                .any(|name| get(name).is_some())
+                || non_empty(&get, DXF_TOKEN)?.is_some(),
         })
     }
 
@@ -233,6 +246,12 @@ impl Env {
         config.transport.tls = self.tls.clone();
         if let Some(n) = self.retries {
             config.retries.max_retries = n;
+        }
+        // Like docker: credentials from its config.json when no DXF_* credential is set.
+        if let (false, Some(dir)) = (self.explicit_credentials, &self.docker_config) {
+            config = config
+                .with_docker_credentials_from(dir)
+                .map_err(CliError::Docker)?;
         }
         Ok(config)
     }

@@ -34,12 +34,14 @@
 
 mod body;
 mod client;
+mod docker;
 mod driver;
 mod error;
 mod tls;
 
 pub use body::BlobReader;
 pub use client::{hash_reader, Config, Names, ProgressFn, PushOptions, Registry, Repository};
+pub use dxf_docker_config as docker_config;
 pub use dxf_proto;
 pub use dxf_proto::{Credentials, Digest, PerPlatform, Pushed, UploadMode};
 pub use error::{Error, Result};

@@ -25,6 +25,7 @@
 
 mod body;
 mod client;
+mod docker;
 mod driver;
 mod error;
 mod tls;
@@ -32,6 +33,7 @@ mod tls;
 pub use body::BlobReader;
 pub use client::{hash_reader, Config, Names, ProgressFn, PushOptions, Registry, Repository};
 pub use driver::ReadSeek;
+pub use dxf_docker_config as docker_config;
 pub use dxf_proto;
 pub use dxf_proto::{Credentials, Digest, PerPlatform, Pushed, UploadMode};
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@
 
 mod aliases;
 mod blobs;
+mod login;
 mod pull;
 mod registry;
 mod stdin;
@@ -83,6 +84,20 @@ pub fn run(
         Command::GetManifest { repo, aliases } => aliases::manifest(env, out, &repo, &aliases),
         Command::ListAliases { repo } => aliases::list(env, out, &repo),
         Command::ListRepos => registry::list_repos(env, out),
+        Command::Login {
+            host,
+            username,
+            password,
+            password_stdin,
+        } => {
+            let how = login::LoginHow {
+                username,
+                password,
+                password_stdin,
+            };
+            login::login(env, out, input, host, how)
+        }
+        Command::Logout { host } => login::logout(env, out, host),
     }
 }
 
