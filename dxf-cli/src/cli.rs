@@ -214,7 +214,7 @@ pub enum Command {
     /// Log in to a registry: check the credentials with it, then store them as docker does
     #[command(after_help = LOGIN_AFTER_HELP)]
     Login {
-        /// Registry host[:port] (default: DXF_HOST)
+        /// Registry HOST or HOST:PORT (default: DXF_HOST)
         #[arg(value_name = "HOST")]
         host: Option<String>,
         /// Username (asked for on the terminal when omitted)
@@ -229,7 +229,7 @@ pub enum Command {
     },
     /// Log out of a registry: remove the credentials login stored
     Logout {
-        /// Registry host[:port] (default: DXF_HOST)
+        /// Registry HOST or HOST:PORT (default: DXF_HOST)
         #[arg(value_name = "HOST")]
         host: Option<String>,
     },

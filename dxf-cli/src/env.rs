@@ -584,6 +584,27 @@ mod tests {
         assert_eq!(env(&[(DXF_PLATFORM, "")]).platform, None);
     }
 
+    #[test]
+    fn docker_config_is_consulted_only_without_dxf_credentials() {
+        let e = env(&[(HOME, "/home/u")]);
+        assert!(!e.explicit_credentials);
+        assert_eq!(
+            e.docker_config,
+            Some(DockerConfigDir::at("/home/u/.docker"))
+        );
+        assert_eq!(
+            env(&[(HOME, "/home/u"), ("DOCKER_CONFIG", "/d")]).docker_config,
+            Some(DockerConfigDir::at("/d"))
+        );
+        assert_eq!(env(&[]).docker_config, None);
+        for var in [DXF_USERNAME, DXF_PASSWORD, DXF_AUTHORIZATION] {
+            assert!(env(&[(var, "")]).explicit_credentials, "{var}");
+        }
+        assert!(env(&[(DXF_TOKEN, "t")]).explicit_credentials);
+        assert!(!env(&[(DXF_TOKEN, "")]).explicit_credentials);
+        assert!(!env(&[(DXF_AUTH_HOST, "a")]).explicit_credentials);
+    }
+
     #[cfg(unix)]
     #[test]
     fn non_utf8_values_are_rejected_by_name() {

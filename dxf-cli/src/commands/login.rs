@@ -159,3 +159,58 @@ pub fn logout(env: &Env, out: &mut dyn Write, host: Option<String>) -> Result<()
         Logout::Removed(_) => output::line(out, &format!("Removing login credentials for {shown}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
+        Env::from_lookup(|name| map.get(name).cloned()).unwrap()
+    }
+
+    #[test]
+    fn the_host_is_the_argument_reduced_to_host_port_else_dxf_host() {
+        let e = env(&[(DXF_HOST, "reg.test:5000")]);
+        assert_eq!(host_of(&e, None, "login").unwrap(), "reg.test:5000");
+        assert_eq!(
+            host_of(&e, Some("https://other.test/v1/".into()), "login").unwrap(),
+            "other.test"
+        );
+        assert_eq!(host_of(&e, Some("h:1".into()), "login").unwrap(), "h:1");
+        let err = host_of(&env(&[]), None, "logout").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "logout needs a registry: give HOST or set DXF_HOST"
+        );
+    }
+
+    #[test]
+    fn password_stdin_drops_one_trailing_newline() {
+        let mut how = LoginHow {
+            password_stdin: true,
+            ..LoginHow::default()
+        };
+        for (input, want) in [
+            ("pw\n", "pw"),
+            ("pw\r\n", "pw"),
+            ("pw", "pw"),
+            ("p w\n\n", "p w\n"),
+        ] {
+            assert_eq!(password(&mut how, &mut input.as_bytes()).unwrap(), want);
+        }
+        let big = vec![b'x'; 64 * 1024 + 1];
+        assert!(password(&mut how, &mut big.as_slice()).is_err());
+    }
+
+    #[test]
+    fn no_docker_directory_is_a_clear_error() {
+        let err = config_dir(&env(&[])).unwrap_err();
+        assert!(err.to_string().contains("DOCKER_CONFIG nor HOME"), "{err}");
+    }
+}
