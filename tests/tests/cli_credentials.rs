@@ -301,6 +301,7 @@ fn login_and_logout(mode: Mode) {
         Some(b"wrong\n"),
     );
     refused(&run);
+    assert!(run.stderr.starts_with("dxf: unauthorized"), "{run:#?}");
     assert!(!docker.config_path().exists());
     // The right one is stored as base64 auth, in a 0600 file.
     let run = docker.dxf(
@@ -514,4 +515,81 @@ fn login_usage_errors() {
         "dxf: logout needs a registry: give HOST or set DXF_HOST",
     );
     assert!(!docker.config_path().exists());
+}
+
+/// Reads `from` into `seen` until it contains `want` (or 30 s pass).
+fn wait_for(seen: &std::sync::Mutex<Vec<u8>>, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if String::from_utf8_lossy(&seen.lock().unwrap()).contains(want) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!(
+        "no {want:?} on the terminal: {:?}",
+        String::from_utf8_lossy(&seen.lock().unwrap())
+    );
+}
+
+#[test]
+fn login_on_a_terminal_asks_and_does_not_echo_the_password() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+
+    let reg = TestRegistry::start(Mode::Basic);
+    let docker = Docker::new();
+    let (user, password) = user_password(&reg);
+    // `script` runs dxf on a pseudo-terminal; what we write is typed on it.
+    let line = format!(
+        "{} login {}",
+        dxf_tests::cli::dxf_bin().display(),
+        reg.host()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_clear()
+        .env("PATH", &docker.path)
+        .envs(reg.dxf_env())
+        .env_remove("DXF_USERNAME")
+        .env_remove("DXF_PASSWORD")
+        .env("DOCKER_CONFIG", docker.dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    wait_for(&seen, "Username: ");
+    stdin.write_all(format!("{user}\n").as_bytes()).unwrap();
+    wait_for(&seen, "Password: ");
+    // Give the prompt time to turn echo off before the password is typed.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+    wait_for(&seen, "Login Succeeded");
+    drop(stdin);
+    let _ = child.wait();
+    reader.join().unwrap();
+    let screen = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(screen.contains(&user), "the username is echoed: {screen:?}");
+    assert!(
+        !screen.contains(&password),
+        "the password was echoed: {screen:?}"
+    );
+    assert_eq!(
+        docker.config()["auths"][reg.host()]["auth"],
+        json!(b64(&format!("{user}:{password}")))
+    );
 }

@@ -139,9 +139,8 @@ pub fn login(
         username: username.clone(),
         password: password.clone(),
     };
-    Registry::new(&config)?
-        .authenticate(None, &[])
-        .map_err(|e| CliError::dxf(host.clone(), e))?;
+    // Errors name the host themselves (connection errors) or need no name (401).
+    Registry::new(&config)?.authenticate(None, &[])?;
 
     dir.login(&host, &username, &password)
         .map_err(CliError::Docker)?;
