@@ -1430,3 +1430,42 @@ impl SeedBuilder {
         self.out
     }
 }
+
+/// Docker's `config.json` and a credential helper's `get` reply (local input, bounded
+/// anyway). First byte even: the rest is a `config.json`; a decoded one encodes back to the
+/// same configuration, matches hosts without panicking, and a `login` edit reads back.
+/// Odd: the rest is a helper's output (bit 1: it exited 0).
+pub fn docker_config(data: &[u8]) {
+    use crate::docker_config::{helper, CredentialSource, DockerConfig};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode & 1 == 1 {
+        let _ = helper::parse_get("docker-credential-fuzz", mode & 2 != 0, rest);
+        return;
+    }
+    let Ok(config) = DockerConfig::parse(rest) else {
+        return;
+    };
+    let again = DockerConfig::parse(&config.to_bytes());
+    assert_eq!(again.as_ref().ok(), Some(&config), "config.json round trip");
+    for host in ["reg.test", "reg.test:5000", "registry-1.docker.io", "h"] {
+        let _ = config.source(host);
+        let _ = config.store_target(host);
+        let _ = config.logged_in_keys(host);
+    }
+    let mut edited = config.clone();
+    edited.set_auth("fuzz.test", "u", "p:w");
+    let edited = DockerConfig::parse(&edited.to_bytes()).ok();
+    let source = edited.as_ref().map(|c| c.source("fuzz.test"));
+    if config.helper_for("fuzz.test").is_none() {
+        assert_eq!(
+            source,
+            Some(Ok(CredentialSource::Stored(Credentials::Basic {
+                username: "u".into(),
+                password: "p:w".into()
+            }))),
+            "a stored login reads back"
+        );
+    }
+}

@@ -30,6 +30,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("alias_index", fuzzing::alias_index),
     ("tag_list", fuzzing::tag_list),
     ("auth", fuzzing::auth),
+    ("docker_config", fuzzing::docker_config),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -738,6 +739,36 @@ mod seeds {
         .enumerate()
         {
             out.push(("token", format!("{i}"), v.to_vec()));
+        }
+        for (name, v) in [
+            (
+                "auths",
+                &br#"{"auths":{"reg.test":{"auth":"dTpw"},"https://index.docker.io/v1/":{"auth":"aHViOnB3","identitytoken":"rt"}},"psFormat":"x"}"#[..],
+            ),
+            (
+                "helpers",
+                br#"{"credsStore":"desktop","credHelpers":{"gcr.io":"gcloud"},"auths":{"gcr.io":{}}}"#,
+            ),
+        ] {
+            let mut data = vec![0];
+            data.extend_from_slice(v);
+            out.push(("docker_config", name.into(), data));
+        }
+        for (name, mode, v) in [
+            (
+                "helper-get",
+                3u8,
+                &br#"{"ServerURL":"reg.test","Username":"<token>","Secret":"rt"}"#[..],
+            ),
+            (
+                "helper-not-found",
+                1,
+                b"credentials not found in native keychain\n",
+            ),
+        ] {
+            let mut data = vec![mode];
+            data.extend_from_slice(v);
+            out.push(("docker_config", name.into(), data));
         }
         for name in [
             "blob_get_missing",
