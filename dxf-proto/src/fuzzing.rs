@@ -17,7 +17,8 @@
 //! ```text
 //! setup    b0: bits 0-1 credentials (none, Basic, raw Authorization, non-ASCII Basic)
 //!              bit 2 small limits · bit 3 https · bit 4 credentials over http allowed
-//!              bit 5 auth-host override
+//!              bit 5 auth-host override · bit 6 identity-token credentials
+//!              (refresh-token grant; overrides bits 0-1)
 //!          b1: stream-source read size − 1 (0 = everything at once)
 //!          n = byte % 129, then n bytes: the blob (upload source / pulled blob / mounted)
 //! options  target-specific bytes (see each function)
@@ -327,6 +328,9 @@ fn decode_reply(inp: &mut Input<'_>) -> ReplySpec {
     }
 }
 
+/// The identity token of sessions with setup bit 6 (looked for in request bodies).
+const FUZZ_REFRESH_TOKEN: &str = "fuzz-refresh-token-7f3a";
+
 /// What the setup bytes decode to.
 struct Setup {
     session: Session,
@@ -342,6 +346,7 @@ fn decode_setup(inp: &mut Input<'_>) -> Setup {
     let n = usize::from(inp.byte()) % 129;
     let blob = inp.bytes(n).to_vec();
     let credentials = match b0 & 3 {
+        _ if b0 & 64 != 0 => Credentials::IdentityToken(FUZZ_REFRESH_TOKEN.into()),
         0 => Credentials::None,
         1 => Credentials::Basic {
             username: "user".into(),
@@ -498,9 +503,16 @@ impl Peer {
         }
     }
 
-    /// Checks where credentials go.
+    /// Checks where credentials go (an `Authorization` header, or the identity token in a
+    /// refresh-token grant's body).
     fn check_request(&self, req: &Request) {
-        if !req.headers().contains_key(http::header::AUTHORIZATION) {
+        let refresh_token = match req.body() {
+            crate::operation::Body::Bytes(b) => b
+                .windows(FUZZ_REFRESH_TOKEN.len())
+                .any(|w| w == FUZZ_REFRESH_TOKEN.as_bytes()),
+            _ => false,
+        };
+        if !req.headers().contains_key(http::header::AUTHORIZATION) && !refresh_token {
             return;
         }
         let uri = req.uri();

@@ -651,6 +651,20 @@ mod seeds {
         ));
         out.push((
             "auth",
+            "hub-identity-token".into(),
+            replies(
+                bearer(
+                    SeedBuilder::new(8 | 64, 0, &blob).byte(1).byte(2).byte(1),
+                    HUB,
+                    TOKEN,
+                ),
+                &c,
+                &["manifest_get_oci", "blob_head"],
+            )
+            .build(),
+        ));
+        out.push((
+            "auth",
             "local-realm-put".into(),
             bearer(
                 SeedBuilder::new(1 | 16, 0, &blob).byte(0).byte(3),
