@@ -28,7 +28,11 @@
 //!   after a failure continues it);
 //! - `pull-blob --output PATH` (a file that appears only complete and verified; a
 //!   directory gets one file per blob, `DXF_CONCURRENCY` at a time) and `--verify-first`
-//!   / `DXF_VERIFY_FIRST=1` (nothing of a bad blob reaches stdout).
+//!   / `DXF_VERIFY_FIRST=1` (nothing of a bad blob reaches stdout);
+//! - credentials like docker: without `DXF_USERNAME`/`DXF_PASSWORD`/`DXF_AUTHORIZATION`/
+//!   `DXF_TOKEN`, those of `$DOCKER_CONFIG/config.json` (`auths`, `credsStore`,
+//!   `credHelpers`; an `identitytoken` is an OAuth2 refresh token), and `login` / `logout`
+//!   to store and remove them as docker does ([`commands`]).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
