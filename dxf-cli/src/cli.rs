@@ -47,6 +47,10 @@ Environment:
                       or oci (an OCI 1.1 artifact manifest, as --oci)
   DXF_TO_*            copy --to HOST: the destination's credentials and TLS settings
                       (DXF_TO_USERNAME, DXF_TO_PASSWORD, ...; see dxf copy --help)
+  DOCKER_CONFIG       docker's configuration directory (default ~/.docker): its
+                      config.json gives credentials when no DXF_USERNAME, DXF_PASSWORD,
+                      DXF_AUTHORIZATION or DXF_TOKEN is set (auths, credsStore,
+                      credHelpers; login and logout write it)
 
 Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
 
@@ -295,6 +299,28 @@ pub enum Command {
         #[arg(long, value_name = "N", value_parser = parse_jobs)]
         jobs: Option<Jobs>,
     },
+    /// Log in to a registry: check the credentials with it, then store them as docker does
+    #[command(after_help = LOGIN_AFTER_HELP)]
+    Login {
+        /// Registry HOST or HOST:PORT (default: DXF_HOST)
+        #[arg(value_name = "HOST")]
+        host: Option<String>,
+        /// Username (asked for on the terminal when omitted)
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Password (visible to other users of the machine: prefer --password-stdin)
+        #[arg(short, long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Log out of a registry: remove the credentials login stored
+    Logout {
+        /// Registry HOST or HOST:PORT (default: DXF_HOST)
+        #[arg(value_name = "HOST")]
+        host: Option<String>,
+    },
 }
 
 /// `attach --help`'s notes.
@@ -342,8 +368,20 @@ With --to HOST, the destination is reached with the source's settings (DXF_INSEC
 DXF_TLSVERIFY, DXF_SKIPTLSVERIFY, DXF_RETRIES) unless DXF_TO_INSECURE, DXF_TO_TLSVERIFY or
 DXF_TO_SKIPTLSVERIFY say otherwise. Credentials are never sent to another registry: the
 destination's come from DXF_TO_USERNAME and DXF_TO_PASSWORD, DXF_TO_AUTHORIZATION or
-DXF_TO_TOKEN (DXF_TO_AUTH_HOST replaces its token realm's host); without them it is
-anonymous.";
+DXF_TO_TOKEN (DXF_TO_AUTH_HOST replaces its token realm's host); without them, docker's
+stored credentials for HOST (DOCKER_CONFIG, as dxf login writes them), else anonymous.";
+
+/// `login --help`'s notes.
+const LOGIN_AFTER_HELP: &str = "\
+Credentials are stored as `docker login` stores them, in $DOCKER_CONFIG/config.json
+(default ~/.docker/config.json): through the credential helper configured for the host
+(credHelpers, else credsStore: docker-credential-NAME store), else base64 in auths. They
+are checked with the registry first (for a token registry, a token is fetched); wrong ones
+are refused (exit 13) and nothing is stored. Without -p or --password-stdin the password is
+asked for on the terminal, without echo.
+
+Every command uses these stored credentials when none of DXF_USERNAME, DXF_PASSWORD,
+DXF_AUTHORIZATION and DXF_TOKEN is set.";
 
 /// `push-blob`'s usage: python-dxf's form first (the one error messages quote).
 const PUSH_BLOB_USAGE: &str = "dxf push-blob <REPO> <FILE> [@ALIAS]
@@ -485,7 +523,10 @@ impl Command {
     /// Whether the command moves blob contents, and so handles Ctrl-C and `kill` itself
     /// ([`crate::signals`]).
     pub fn transfers_blobs(&self) -> bool {
-        matches!(self, Command::PushBlob { .. } | Command::PullBlob { .. })
+        matches!(
+            self,
+            Command::PushBlob { .. } | Command::PullBlob { .. } | Command::Copy { .. }
+        )
     }
 
     /// The checks python-dxf makes after argparse.

@@ -9,6 +9,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use dxf_ureq::docker_config::DockerConfigDir;
 use dxf_ureq::{Config, Credentials, TlsVerify};
 
 use crate::error::CliError;
@@ -127,6 +128,13 @@ pub struct Env {
     pub state_dir: Option<PathBuf>,
     /// `DXF_MANIFEST` as given (validated only by `set-alias`, which uses it).
     pub manifest: Option<String>,
+    /// Docker's configuration directory (`DOCKER_CONFIG`, else `HOME/.docker`): where
+    /// credentials are looked up when [`explicit_credentials`](Env::explicit_credentials)
+    /// is false, and where `login` stores them.
+    pub docker_config: Option<DockerConfigDir>,
+    /// Whether `DXF_USERNAME`, `DXF_PASSWORD` or `DXF_AUTHORIZATION` is set (even empty),
+    /// or `DXF_TOKEN` is non-empty: then docker's configuration is not consulted.
+    pub explicit_credentials: bool,
 }
 
 /// A variable's value as UTF-8 text; `None` when unset.
@@ -218,6 +226,11 @@ impl Env {
                 path(&get, HOME),
             ),
             manifest: non_empty(&get, DXF_MANIFEST)?,
+            docker_config: DockerConfigDir::from_lookup(&get),
+            explicit_credentials: [DXF_USERNAME, DXF_PASSWORD, DXF_AUTHORIZATION]
+                .iter()
+                .any(|name| get(name).is_some())
+                || non_empty(&get, DXF_TOKEN)?.is_some(),
         })
     }
 
@@ -241,6 +254,12 @@ impl Env {
             config.retries.max_retries = n;
         }
         config.interrupt = crate::signals::interrupt().clone();
+        // Like docker: credentials from its config.json when no DXF_* credential is set.
+        if let (false, Some(dir)) = (self.explicit_credentials, &self.docker_config) {
+            config = config
+                .with_docker_credentials_from(dir)
+                .map_err(CliError::Docker)?;
+        }
         Ok(config)
     }
 
@@ -570,6 +589,27 @@ mod tests {
             Some("linux/arm/v7")
         );
         assert_eq!(env(&[(DXF_PLATFORM, "")]).platform, None);
+    }
+
+    #[test]
+    fn docker_config_is_consulted_only_without_dxf_credentials() {
+        let e = env(&[(HOME, "/home/u")]);
+        assert!(!e.explicit_credentials);
+        assert_eq!(
+            e.docker_config,
+            Some(DockerConfigDir::at("/home/u/.docker"))
+        );
+        assert_eq!(
+            env(&[(HOME, "/home/u"), ("DOCKER_CONFIG", "/d")]).docker_config,
+            Some(DockerConfigDir::at("/d"))
+        );
+        assert_eq!(env(&[]).docker_config, None);
+        for var in [DXF_USERNAME, DXF_PASSWORD, DXF_AUTHORIZATION] {
+            assert!(env(&[(var, "")]).explicit_credentials, "{var}");
+        }
+        assert!(env(&[(DXF_TOKEN, "t")]).explicit_credentials);
+        assert!(!env(&[(DXF_TOKEN, "")]).explicit_credentials);
+        assert!(!env(&[(DXF_AUTH_HOST, "a")]).explicit_credentials);
     }
 
     #[cfg(unix)]

@@ -37,6 +37,8 @@ pub enum CliError {
         /// The failure.
         error: io::Error,
     },
+    /// Docker's configuration (`config.json`) or a credential helper failed.
+    Docker(dxf_ureq::docker_config::Error),
     /// A `push-blob --resumable` upload failed after the registry opened its session: its
     /// checkpoint is kept (or could not be saved), which `note` tells.
     Resumable {
@@ -137,6 +139,7 @@ impl fmt::Display for CliError {
             }
             CliError::Output(e) => write!(f, "writing standard output: {e}"),
             CliError::Resumable { error, note } => write!(f, "{error} ({note})"),
+            CliError::Docker(e) => write!(f, "docker credentials: {e}"),
         }
     }
 }

@@ -34,7 +34,11 @@
 //!   manifest, which is deleted instead);
 //! - `copy SRC_REPO:ALIAS DST_REPO[:ALIAS] [--to HOST] [--jobs N]`: an alias with its
 //!   manifests (byte for byte; every platform of a multi-arch alias) and blobs, mounted
-//!   within a registry, streamed to another (`DXF_TO_*` settings for the destination).
+//!   within a registry, streamed to another (`DXF_TO_*` settings for the destination);
+//! - credentials like docker: without `DXF_USERNAME`/`DXF_PASSWORD`/`DXF_AUTHORIZATION`/
+//!   `DXF_TOKEN`, those of `$DOCKER_CONFIG/config.json` (`auths`, `credsStore`,
+//!   `credHelpers`; an `identitytoken` is an OAuth2 refresh token), and `login` / `logout`
+//!   to store and remove them as docker does ([`commands`]).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(

@@ -19,7 +19,8 @@
 //! ```text
 //! setup    b0: bits 0-1 credentials (none, Basic, raw Authorization, non-ASCII Basic)
 //!              bit 2 small limits · bit 3 https · bit 4 credentials over http allowed
-//!              bit 5 auth-host override
+//!              bit 5 auth-host override · bit 6 identity-token credentials
+//!              (refresh-token grant; overrides bits 0-1)
 //!          b1: stream-source read size − 1 (0 = everything at once)
 //!          n = byte % 129, then n bytes: the blob (upload source / pulled blob / mounted)
 //! options  target-specific bytes (see each function)
@@ -329,6 +330,9 @@ fn decode_reply(inp: &mut Input<'_>) -> ReplySpec {
     }
 }
 
+/// The identity token of sessions with setup bit 6 (looked for in request bodies).
+const FUZZ_REFRESH_TOKEN: &str = "fuzz-refresh-token-7f3a";
+
 /// What the setup bytes decode to.
 struct Setup {
     session: Session,
@@ -344,6 +348,7 @@ fn decode_setup(inp: &mut Input<'_>) -> Setup {
     let n = usize::from(inp.byte()) % 129;
     let blob = inp.bytes(n).to_vec();
     let credentials = match b0 & 3 {
+        _ if b0 & 64 != 0 => Credentials::IdentityToken(FUZZ_REFRESH_TOKEN.into()),
         0 => Credentials::None,
         1 => Credentials::Basic {
             username: "user".into(),
@@ -500,9 +505,16 @@ impl Peer {
         }
     }
 
-    /// Checks where credentials go.
+    /// Checks where credentials go (an `Authorization` header, or the identity token in a
+    /// refresh-token grant's body).
     fn check_request(&self, req: &Request) {
-        if !req.headers().contains_key(http::header::AUTHORIZATION) {
+        let refresh_token = match req.body() {
+            crate::operation::Body::Bytes(b) => b
+                .windows(FUZZ_REFRESH_TOKEN.len())
+                .any(|w| w == FUZZ_REFRESH_TOKEN.as_bytes()),
+            _ => false,
+        };
+        if !req.headers().contains_key(http::header::AUTHORIZATION) && !refresh_token {
             return;
         }
         let uri = req.uri();
@@ -1646,5 +1658,44 @@ pub fn place_blob(data: &[u8]) {
             (BlobPlacement::NeedsUpload, _) => {}
             (p, other) => panic!("{p:?} after {other:?}"),
         }
+    }
+}
+
+/// Docker's `config.json` and a credential helper's `get` reply (local input, bounded
+/// anyway). First byte even: the rest is a `config.json`; a decoded one encodes back to the
+/// same configuration, matches hosts without panicking, and a `login` edit reads back.
+/// Odd: the rest is a helper's output (bit 1: it exited 0).
+pub fn docker_config(data: &[u8]) {
+    use crate::docker_config::{helper, CredentialSource, DockerConfig};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode & 1 == 1 {
+        let _ = helper::parse_get("docker-credential-fuzz", mode & 2 != 0, rest);
+        return;
+    }
+    let Ok(config) = DockerConfig::parse(rest) else {
+        return;
+    };
+    let again = DockerConfig::parse(&config.to_bytes());
+    assert_eq!(again.as_ref().ok(), Some(&config), "config.json round trip");
+    for host in ["reg.test", "reg.test:5000", "registry-1.docker.io", "h"] {
+        let _ = config.source(host);
+        let _ = config.store_target(host);
+        let _ = config.logged_in_keys(host);
+    }
+    let mut edited = config.clone();
+    edited.set_auth("fuzz.test", "u", "p:w");
+    let edited = DockerConfig::parse(&edited.to_bytes()).ok();
+    let source = edited.as_ref().map(|c| c.source("fuzz.test"));
+    if config.helper_for("fuzz.test").is_none() {
+        assert_eq!(
+            source,
+            Some(Ok(CredentialSource::Stored(Credentials::Basic {
+                username: "u".into(),
+                password: "p:w".into()
+            }))),
+            "a stored login reads back"
+        );
     }
 }

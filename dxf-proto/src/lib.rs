@@ -70,6 +70,7 @@ pub use http;
 pub mod auth;
 mod blob;
 mod digest;
+pub mod docker_config;
 mod error;
 mod exchange;
 pub mod headers;

@@ -38,6 +38,10 @@ pub enum Credentials {
     },
     /// A raw `Authorization` header value, used where Basic credentials would be.
     Authorization(String),
+    /// An OAuth2 refresh token (docker's `identitytoken`): bearer tokens are fetched with
+    /// the refresh-token grant (`POST realm`, see [`crate::auth::refresh_token_grant`]);
+    /// nothing is offered to a registry that asks for Basic.
+    IdentityToken(String),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -47,6 +51,7 @@ impl std::fmt::Debug for Credentials {
             Credentials::None => f.write_str("None"),
             Credentials::Basic { username, .. } => write!(f, "Basic({username}:***)"),
             Credentials::Authorization(_) => f.write_str("Authorization(***)"),
+            Credentials::IdentityToken(_) => f.write_str("IdentityToken(***)"),
         }
     }
 }
@@ -55,7 +60,7 @@ impl Credentials {
     /// The `Authorization` header value these credentials give, if any.
     pub(crate) fn header(&self) -> Result<Option<HeaderValue>, Error> {
         let text = match self {
-            Credentials::None => return Ok(None),
+            Credentials::None | Credentials::IdentityToken(_) => return Ok(None),
             Credentials::Basic { username, password } => format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))

@@ -35,6 +35,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("delete_tag", fuzzing::delete_tag),
     ("plan_copy", fuzzing::plan_copy),
     ("place_blob", fuzzing::place_blob),
+    ("docker_config", fuzzing::docker_config),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -655,6 +656,20 @@ mod seeds {
         ));
         out.push((
             "auth",
+            "hub-identity-token".into(),
+            replies(
+                bearer(
+                    SeedBuilder::new(8 | 64, 0, &blob).byte(1).byte(2).byte(1),
+                    HUB,
+                    TOKEN,
+                ),
+                &c,
+                &["manifest_get_oci", "blob_head"],
+            )
+            .build(),
+        ));
+        out.push((
+            "auth",
             "local-realm-put".into(),
             bearer(
                 SeedBuilder::new(1 | 16, 0, &blob).byte(0).byte(3),
@@ -743,6 +758,36 @@ mod seeds {
         .enumerate()
         {
             out.push(("token", format!("{i}"), v.to_vec()));
+        }
+        for (name, v) in [
+            (
+                "auths",
+                &br#"{"auths":{"reg.test":{"auth":"dTpw"},"https://index.docker.io/v1/":{"auth":"aHViOnB3","identitytoken":"rt"}},"psFormat":"x"}"#[..],
+            ),
+            (
+                "helpers",
+                br#"{"credsStore":"desktop","credHelpers":{"gcr.io":"gcloud"},"auths":{"gcr.io":{}}}"#,
+            ),
+        ] {
+            let mut data = vec![0];
+            data.extend_from_slice(v);
+            out.push(("docker_config", name.into(), data));
+        }
+        for (name, mode, v) in [
+            (
+                "helper-get",
+                3u8,
+                &br#"{"ServerURL":"reg.test","Username":"<token>","Secret":"rt"}"#[..],
+            ),
+            (
+                "helper-not-found",
+                1,
+                b"credentials not found in native keychain\n",
+            ),
+        ] {
+            let mut data = vec![mode];
+            data.extend_from_slice(v);
+            out.push(("docker_config", name.into(), data));
         }
         for name in [
             "blob_get_missing",

@@ -26,6 +26,7 @@
 mod artifacts;
 mod body;
 mod client;
+mod docker;
 mod driver;
 mod error;
 mod tls;
@@ -33,6 +34,7 @@ mod tls;
 pub use body::BlobReader;
 pub use client::{hash_reader, Config, Names, ProgressFn, PushOptions, Registry, Repository};
 pub use driver::ReadSeek;
+pub use dxf_docker_config as docker_config;
 pub use dxf_proto;
 pub use dxf_proto::{Attached, ReferrersList};
 pub use dxf_proto::{Credentials, Digest, Interrupt, PerPlatform, Pushed, UploadMode};

@@ -33,4 +33,4 @@ pub mod token_server;
 
 pub use registry::{Mode, Options, TestRegistry, USERNAME};
 pub use tls::TestPki;
-pub use token_server::{TokenServer, TokenServerConfig};
+pub use token_server::{TokenServer, TokenServerConfig, REFRESH_TOKEN};

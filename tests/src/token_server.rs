@@ -9,6 +9,11 @@
 //! - `Authorization: Basic` with the test user's credentials: every requested action granted;
 //! - any other `Authorization` (wrong credentials, another scheme): `401`.
 //!
+//! `POST /token` is docker's OAuth2 refresh-token grant (what an identity token is used
+//! for): a form body `grant_type=refresh_token&refresh_token=…&service=…&scope=…` with
+//! [`REFRESH_TOKEN`] is the test user (every requested action granted, the same JWT as a
+//! GET); any other grant or refresh token gets `401`.
+//!
 //! Several `scope` parameters are accepted (a mount asks for two), as are space-separated
 //! scopes within one parameter; no scope at all yields a token with an empty `access` list.
 //! A malformed scope (fewer than three `:`-separated parts) gets `400`.
@@ -44,6 +49,12 @@ pub const TOKEN_LIFETIME_SECS: u64 = 300;
 /// Largest request head the server reads.
 const MAX_HEAD: usize = 16 * 1024;
 
+/// Largest `POST` body the server reads.
+const MAX_BODY: usize = 16 * 1024;
+
+/// The refresh token (docker's `identitytoken`) the token server accepts for the test user.
+pub const REFRESH_TOKEN: &str = "dxf-test-refresh-token";
+
 /// Who may log in and what the tokens say about the service they are for.
 #[derive(Clone, Debug)]
 pub struct TokenServerConfig {
@@ -63,6 +74,7 @@ pub struct TokenServer {
     rootcertbundle: PathBuf,
     config: TokenServerConfig,
     requests: Arc<AtomicUsize>,
+    refresh_grants: Arc<AtomicUsize>,
     shutdown: Arc<AtomicBool>,
     accept_thread: Option<JoinHandle<()>>,
 }
@@ -96,6 +108,7 @@ impl TokenServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind token server");
         let addr = listener.local_addr().expect("token server address");
         let requests = Arc::new(AtomicUsize::new(0));
+        let refresh_grants = Arc::new(AtomicUsize::new(0));
         let shutdown = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             config: config.clone(),
@@ -103,6 +116,7 @@ impl TokenServer {
             x5c: STANDARD.encode(signing_cert.der()),
             rng,
             requests: Arc::clone(&requests),
+            refresh_grants: Arc::clone(&refresh_grants),
         });
         let tls = pki.server_config();
         let stop = Arc::clone(&shutdown);
@@ -116,6 +130,7 @@ impl TokenServer {
             rootcertbundle,
             config,
             requests,
+            refresh_grants,
             shutdown,
             accept_thread: Some(accept_thread),
         }
@@ -151,6 +166,11 @@ impl TokenServer {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// How many `POST /token` refresh-token grants have been answered with a token.
+    pub fn refresh_grants(&self) -> usize {
+        self.refresh_grants.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for TokenServer {
@@ -171,6 +191,7 @@ struct Shared {
     x5c: String,
     rng: SystemRandom,
     requests: Arc<AtomicUsize>,
+    refresh_grants: Arc<AtomicUsize>,
 }
 
 fn accept_loop(
@@ -206,7 +227,7 @@ fn serve_connection(tcp: TcpStream, tls: Arc<rustls::ServerConfig>, shared: &Sha
     let Some(head) = read_head(&mut stream) else {
         return;
     };
-    let response = match parse_head(&head) {
+    let response = match parse_head(&head).and_then(|r| read_body(&mut stream, &head, r)) {
         Some(request) => shared.respond(&request),
         None => Response::error(400, "Bad Request", "malformed request"),
     };
@@ -239,6 +260,28 @@ struct Request {
     method: String,
     target: String,
     authorization: Option<String>,
+    content_length: usize,
+    body: Vec<u8>,
+}
+
+/// Completes `request` with its body (`Content-Length` bytes, at most [`MAX_BODY`]): what
+/// came with the head after `\r\n\r\n`, then the rest from `stream`.
+fn read_body(stream: &mut impl Read, head: &[u8], mut request: Request) -> Option<Request> {
+    if request.content_length > MAX_BODY {
+        return None;
+    }
+    let start = head.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let mut body = head.get(start..)?.to_vec();
+    let mut buf = [0u8; 1024];
+    while body.len() < request.content_length {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => body.extend_from_slice(buf.get(..n)?),
+        }
+    }
+    body.truncate(request.content_length);
+    request.body = body;
+    Some(request)
 }
 
 fn parse_head(head: &[u8]) -> Option<Request> {
@@ -248,10 +291,14 @@ fn parse_head(head: &[u8]) -> Option<Request> {
     let method = request_line.next()?.to_owned();
     let target = request_line.next()?.to_owned();
     let mut authorization = None;
+    let mut content_length = 0;
     for line in lines {
         if let Some((name, value)) = line.split_once(':') {
             if name.trim().eq_ignore_ascii_case("authorization") {
                 authorization = Some(value.trim().to_owned());
+            }
+            if name.trim().eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse().ok()?;
             }
         }
     }
@@ -259,6 +306,8 @@ fn parse_head(head: &[u8]) -> Option<Request> {
         method,
         target,
         authorization,
+        content_length,
+        body: Vec::new(),
     })
 }
 
@@ -296,8 +345,11 @@ impl Shared {
             return Response::error(404, "Not Found", "only /token is served here");
         }
         self.requests.fetch_add(1, Ordering::SeqCst);
+        if request.method == "POST" {
+            return self.refresh_grant(&request.body);
+        }
         if request.method != "GET" {
-            return Response::error(405, "Method Not Allowed", "only GET /token is served");
+            return Response::error(405, "Method Not Allowed", "only GET and POST /token");
         }
 
         let subject = match &request.authorization {
@@ -316,8 +368,33 @@ impl Shared {
             },
         };
 
+        self.issue(subject, query.as_bytes())
+    }
+
+    /// `POST /token`: the refresh-token grant with [`REFRESH_TOKEN`] is the test user.
+    fn refresh_grant(&self, form: &[u8]) -> Response {
+        let field = |name: &str| {
+            url::form_urlencoded::parse(form)
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        if field("grant_type").as_deref() != Some("refresh_token")
+            || field("refresh_token").as_deref() != Some(REFRESH_TOKEN)
+        {
+            return Response::error(401, "Unauthorized", "invalid refresh token");
+        }
+        let response = self.issue(Some(self.config.username.clone()), form);
+        if response.status == 200 {
+            self.refresh_grants.fetch_add(1, Ordering::SeqCst);
+        }
+        response
+    }
+
+    /// A token for `subject` (anonymous when `None`) with the `scope` parameters of
+    /// `params` (a query string or a form body).
+    fn issue(&self, subject: Option<String>, params: &[u8]) -> Response {
         let mut scopes = Vec::new();
-        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        for (key, value) in url::form_urlencoded::parse(params) {
             if key != "scope" {
                 continue;
             }

@@ -97,8 +97,8 @@ impl ToEnv {
 
 /// The credentials for the destination registry `host`: `DXF_TO_USERNAME` and
 /// `DXF_TO_PASSWORD` when both are set, else `DXF_TO_AUTHORIZATION`, else none (the
-/// python-dxf rules, with the `DXF_TO_` names). Never the source's. Other sources of
-/// credentials (a credential store keyed by `host`) belong here.
+/// python-dxf rules, with the `DXF_TO_` names). Never the source's. Without them,
+/// [`destination_config`] looks in docker's configuration for `host`.
 pub fn destination_credentials(to: &ToEnv, _host: &str) -> Credentials {
     match (&to.username, &to.password, &to.authorization) {
         (Some(username), Some(password), _) => Credentials::Basic {
@@ -128,6 +128,13 @@ pub fn destination_config(env: &Env, to: &ToEnv, host: &str) -> Result<Config, C
     }
     if let Some(tls) = &to.tls {
         config.transport.tls = tls.clone();
+    }
+    // Like the source: docker's stored credentials for the destination host when no
+    // DXF_TO_* credential is given (never the source's).
+    if let Some(dir) = &env.docker_config {
+        config = config
+            .with_docker_credentials_from(dir)
+            .map_err(CliError::Docker)?;
     }
     Ok(config)
 }

@@ -11,6 +11,7 @@ mod aliases;
 mod artifacts;
 mod blobs;
 mod json;
+mod login;
 mod pull;
 mod registry;
 mod stdin;
@@ -143,6 +144,20 @@ pub fn run(
             };
             copy::copy(env, out, &src, &dst, to.as_deref(), jobs)
         }
+        Command::Login {
+            host,
+            username,
+            password,
+            password_stdin,
+        } => {
+            let how = login::LoginHow {
+                username,
+                password,
+                password_stdin,
+            };
+            login::login(env, out, input, host, how)
+        }
+        Command::Logout { host } => login::logout(env, out, host),
     }
 }
 

@@ -17,6 +17,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use url::Url;
 
 use super::challenge::parse_challenges;
+use super::refresh_grant::{self, refresh_token_grant};
 use super::token_response::parse_token_response;
 use super::Scope;
 use crate::error::{Error, Misuse, OciError, OpKind, ProtocolViolation};
@@ -340,6 +341,23 @@ impl<O: Operation + Scoped> Authed<O> {
                 .map_err(|()| bad("cannot use https"))?;
         }
         let scopes = self.scope.to_request(challenge_scope);
+        if let Credentials::IdentityToken(refresh_token) = &self.credentials {
+            // docker's OAuth2 flow: the realm as it is, everything else in a form body.
+            if !self.may_send_credentials_to(&url) {
+                return Err(Error::CredentialsOverPlainHttp);
+            }
+            let body = refresh_token_grant(refresh_token, realm.service.as_deref(), &scopes);
+            let mut req = request(
+                Method::POST,
+                &url,
+                Body::Bytes(body),
+                Some(refresh_grant::FORM_CONTENT_TYPE),
+            )?;
+            if let Some(ua) = &self.user_agent {
+                req.headers_mut().insert(USER_AGENT, ua.clone());
+            }
+            return Ok((req, scopes.join(" ")));
+        }
         {
             let mut q = url.query_pairs_mut();
             if let Some(service) = &realm.service {

@@ -3,10 +3,12 @@
 
 mod authed;
 pub mod challenge;
+pub mod refresh_grant;
 pub mod token_response;
 
 pub use authed::{Authed, Scoped};
 pub use challenge::{parse_challenges, Challenge, ChallengeError};
+pub use refresh_grant::refresh_token_grant;
 pub use token_response::{parse_rfc3339, parse_token_response, TokenResponse, TokenResponseError};
 
 use crate::reference::Repository;

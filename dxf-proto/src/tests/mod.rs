@@ -5,6 +5,7 @@ mod auth;
 mod blobs;
 mod cancel;
 mod hygiene;
+mod identity_token;
 mod lists;
 mod malformed;
 mod manifests;

@@ -13,6 +13,7 @@
 )]
 
 mod adapter;
+mod docker_credentials;
 mod hyper_only;
 mod transport;
 
