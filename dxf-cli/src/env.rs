@@ -137,6 +137,26 @@ pub struct Env {
     pub explicit_credentials: bool,
 }
 
+/// `config` with docker's stored credentials for its host from `dir`. A `config.json` that
+/// cannot be read or is not a usable configuration is ignored with one warning on stderr
+/// (as docker does: a script that never needed credentials keeps working); a credential
+/// helper that is missing or fails is an error (as with docker).
+pub fn with_docker_credentials(config: Config, dir: &DockerConfigDir) -> Result<Config, CliError> {
+    use dxf_ureq::docker_config::Error as DockerError;
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    match config.clone().with_docker_credentials_from(dir) {
+        Ok(config) => Ok(config),
+        Err(e @ (DockerError::Read { .. } | DockerError::Config { .. })) => {
+            WARNED.call_once(|| {
+                let message = e.to_string().replace(['\n', '\r'], " ");
+                eprintln!("dxf: warning: ignoring docker credentials: {message}");
+            });
+            Ok(config)
+        }
+        Err(e) => Err(CliError::Docker(e)),
+    }
+}
+
 /// A variable's value as UTF-8 text; `None` when unset.
 fn text(
     get: &impl Fn(&str) -> Option<OsString>,
@@ -256,9 +276,7 @@ impl Env {
         config.interrupt = crate::signals::interrupt().clone();
         // Like docker: credentials from its config.json when no DXF_* credential is set.
         if let (false, Some(dir)) = (self.explicit_credentials, &self.docker_config) {
-            config = config
-                .with_docker_credentials_from(dir)
-                .map_err(CliError::Docker)?;
+            config = with_docker_credentials(config, dir)?;
         }
         Ok(config)
     }

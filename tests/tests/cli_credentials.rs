@@ -417,28 +417,46 @@ fn dxf_credentials_win_over_docker_config() {
     push(&docker, &reg, &[("DXF_AUTH_HOST", Some("127.0.0.1:1"))]).ok();
 }
 
+/// A `config.json` that cannot be used is ignored with one warning (as docker does): a
+/// command that needs no credentials still works; one that does meets the registry's 401.
+#[test]
+fn a_malformed_docker_config_is_a_warning() {
+    let plain = TestRegistry::start(Mode::Plain);
+    let docker = Docker::new();
+    let path = docker.config_path().display().to_string();
+    docker.write_raw_config("{oops");
+    let run = docker.dxf(&plain, &["list-repos"], &[], None);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stderr.lines().collect::<Vec<_>>().len(), 1, "{run:#?}");
+    assert!(
+        run.stderr.starts_with(&format!(
+            "dxf: warning: ignoring docker credentials: {path}: not a JSON object: "
+        )),
+        "{run:#?}"
+    );
+
+    let reg = TestRegistry::start(Mode::Basic);
+    docker.write_config(&json!({ "auths": { reg.host(): { "auth": "not base64!" } } }));
+    let run = docker.dxf(&reg, &["list-repos"], &[], None);
+    assert_eq!(run.code, 13, "{run:#?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{run:#?}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "dxf: warning: ignoring docker credentials: {path}: auths[\"{}\"].auth is not base64 of username:password",
+            reg.host()
+        )
+    );
+    assert!(lines[1].starts_with("dxf: unauthorized"), "{run:#?}");
+    assert!(run.stdout.is_empty(), "{run:#?}");
+}
+
 #[test]
 fn bad_docker_config_and_helpers_are_one_line_errors() {
     let reg = TestRegistry::start(Mode::Basic);
     let docker = Docker::new();
     let path = docker.config_path().display().to_string();
-    docker.write_raw_config("{oops");
-    let run = docker.dxf(&reg, &["list-repos"], &[], None);
-    one_line_error(
-        &run,
-        1,
-        &format!("dxf: docker credentials: {path}: not a JSON object: "),
-    );
-    docker.write_config(&json!({ "auths": { reg.host(): { "auth": "not base64!" } } }));
-    let run = docker.dxf(&reg, &["list-repos"], &[], None);
-    one_line_error(
-        &run,
-        1,
-        &format!(
-            "dxf: docker credentials: {path}: auths[\"{}\"].auth is not base64 of username:password",
-            reg.host()
-        ),
-    );
     // login refuses to touch a malformed file, and asks nothing.
     docker.write_raw_config("[]");
     let run = docker.dxf(

@@ -132,9 +132,7 @@ pub fn destination_config(env: &Env, to: &ToEnv, host: &str) -> Result<Config, C
     // Like the source: docker's stored credentials for the destination host when no
     // DXF_TO_* credential is given (never the source's).
     if let Some(dir) = &env.docker_config {
-        config = config
-            .with_docker_credentials_from(dir)
-            .map_err(CliError::Docker)?;
+        config = crate::env::with_docker_credentials(config, dir)?;
     }
     Ok(config)
 }
