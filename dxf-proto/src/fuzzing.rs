@@ -26,7 +26,9 @@
 //! options  target-specific bytes (see each function)
 //! replies  until the input ends (at most MAX_REPLIES), each:
 //!          status   byte < 0xf0: STATUSES[byte % len]; else 100 + u16 % 900, where
-//!                   600 and above mean a transport failure (no response at all)
+//!                   600 to 899 mean a transport failure (no response at all), and 900
+//!                   and above that the driver abandons the request and cancels the
+//!                   operation ([`Operation::cancel`]; a transport failure once cancelled)
 //!          flags    bits 0-2 header count · bits 3-5 ≠ 0: a split byte follows
 //!                   bits 6-7 clock advance after the reply (0, 1 s, 300 s, 400 days)
 //!          headers  name: 0xff → u8-length raw name, else HEADER_NAMES[byte % len]
@@ -540,8 +542,9 @@ impl Peer {
         }
     }
 
-    /// Whether the reply due next is a transport failure (a status of 600 or more): the
-    /// request gets no response at all. Consumes that reply.
+    /// Whether the reply due next is a transport failure (a status of 600 or more; 900 and
+    /// more also cancel, see [`Peer::abandons`]): the request gets no response at all.
+    /// Consumes that reply.
     fn fails(&mut self, req: &Request) -> bool {
         let failed = match self.replies.len() {
             0 => false,
@@ -559,6 +562,18 @@ impl Peer {
             });
         }
         failed
+    }
+
+    /// Whether the reply due next means that the driver abandons the request in flight and
+    /// cancels the operation (a status of 900 or more). Does not consume it.
+    fn abandons(&self) -> bool {
+        match self.replies.len() {
+            0 => false,
+            n => self
+                .replies
+                .get(self.next % n)
+                .is_some_and(|r| r.status >= 900),
+        }
     }
 
     /// The response head, the body and its split for `req`.
@@ -695,15 +710,33 @@ fn drive<O: Operation>(
 ) -> End<O::Output> {
     let mut delivered = None;
     let mut stream_pos = 0usize;
+    // Requests sent since the operation was cancelled (`None`: not cancelled).
+    let mut since_cancel: Option<usize> = None;
     for _ in 0..MAX_STEPS {
         let now = peer.now;
         let step = op.poll(now);
         drain(op, session);
         let step = match step {
             Ok(s) => s,
-            Err(e) => return failed(op, e, now),
+            Err(e) => {
+                if since_cancel.is_some() {
+                    assert_eq!(e, Error::Cancelled, "a cancelled operation ends cancelled");
+                }
+                return failed(op, e, now);
+            }
         };
+        if let (Some(n), Step::Send(req)) = (&mut since_cancel, &step) {
+            // Only its cleanup (a DELETE), and the token that one may need.
+            *n += 1;
+            assert!(*n <= 3, "{n} requests after cancel");
+            assert!(
+                req.method() == http::Method::DELETE || req.method() == http::Method::GET,
+                "{} after cancel",
+                req.method()
+            );
+        }
         match step {
+            Step::Done(_) if since_cancel.is_some() => panic!("done after cancel"),
             Step::Done(out) => return End::Done(out, delivered),
             Step::Wait(d) => peer.now = peer.now.plus(d.as_secs().max(1)),
             Step::NeedSource { max } => {
@@ -734,6 +767,12 @@ fn drive<O: Operation>(
                             return failed(op, e, now);
                         }
                     }
+                }
+                if since_cancel.is_none() && peer.abandons() && peer.fails(&req) {
+                    // The driver gives the operation up with this request in flight.
+                    op.cancel();
+                    since_cancel = Some(0);
+                    continue;
                 }
                 if peer.fails(&req) {
                     match op.handle_send_failure(now) {

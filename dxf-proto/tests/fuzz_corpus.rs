@@ -219,6 +219,20 @@ mod seeds {
             "registry".into(),
             replies(anon().byte(chunk18 | 1), &c, &chunked).build(),
         ));
+        // The driver gives the upload up with its second chunk in flight (status 950):
+        // the session is DELETEd, the upload ends cancelled.
+        out.push((
+            "push_chunked",
+            "cancelled".into(),
+            replies(
+                anon().byte(chunk18 | 1),
+                &c,
+                &["blob_head_missing", "upload_start", "upload_patch1"],
+            )
+            .reply(950, &[], b"", None)
+            .reply(204, &[], b"", None)
+            .build(),
+        ));
         out.push((
             "push_chunked",
             "skipped".into(),
