@@ -347,18 +347,33 @@ pub fn parse_chunk_size(raw: &str) -> Result<usize, CliError> {
     })
 }
 
+/// Test helpers: environments made of a few variables.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub mod testing {
     use std::collections::HashMap;
+    use std::ffi::OsString;
 
-    fn env(vars: &[(&str, &str)]) -> Env {
+    use super::Env;
+
+    /// A variable lookup over `vars` only.
+    pub fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
         let map: HashMap<String, OsString> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
             .collect();
-        Env::from_lookup(|name| map.get(name).cloned()).unwrap()
+        move |name| map.get(name).cloned()
     }
+
+    /// The settings of a process whose environment is `vars`.
+    pub fn env(vars: &[(&str, &str)]) -> Env {
+        Env::from_lookup(lookup(vars)).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::env;
+    use super::*;
 
     #[test]
     fn defaults() {

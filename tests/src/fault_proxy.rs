@@ -1124,3 +1124,23 @@ pub fn direct(host: &str, method: &str, path: &str) -> io::Result<DirectResponse
         )),
     }
 }
+
+/// Whether the registry `reg` — asked directly, bypassing any proxy — holds `data` under
+/// its digest in `repo`: `false` when absent, `true` when present with exactly these
+/// bytes. A wrong blob stored under the digest, or any other answer, fails the test.
+#[track_caller]
+pub fn registry_holds(reg: &TestRegistry, repo: &str, data: &[u8]) -> bool {
+    let d = crate::cli::sha256(data);
+    let path = format!("/v2/{repo}/blobs/{d}");
+    let head = direct(&reg.host(), "HEAD", &path).unwrap();
+    match head.status {
+        404 => false,
+        200 => {
+            let get = direct(&reg.host(), "GET", &path).unwrap();
+            assert_eq!(get.status, 200, "GET {path}");
+            assert!(get.body == data, "a wrong blob is stored under {d}");
+            true
+        }
+        s => panic!("HEAD {path}: {s}"),
+    }
+}

@@ -25,7 +25,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use dxf_tests::cli::{dxf, dxf_with, random_bytes, sha256, Run};
-use dxf_tests::fault_proxy::{direct, Fault, FaultProxy, Rule};
+use dxf_tests::fault_proxy::{registry_holds, Fault, FaultProxy, Rule};
 use dxf_tests::{Mode, TestRegistry};
 
 /// The CLI's chunk size (dxf-proto's default).
@@ -95,23 +95,6 @@ fn failed_cleanly(r: &Run, code: i32, needle: &str) {
     assert!(!r.stderr.contains("panicked"), "{r:#?}");
     assert!(r.stderr.contains(needle), "{needle:?}: {r:#?}");
     assert!(r.stdout.is_empty(), "{r:#?}");
-}
-
-/// Whether the registry (asked directly, not through the proxy) holds `data` under its
-/// digest in `repo`: `false` when absent, `true` when present with exactly these bytes.
-#[track_caller]
-fn registry_holds(reg: &TestRegistry, repo: &str, data: &[u8]) -> bool {
-    let path = format!("/v2/{repo}/blobs/{}", sha256(data));
-    match direct(&reg.host(), "HEAD", &path).unwrap().status {
-        404 => false,
-        200 => {
-            let get = direct(&reg.host(), "GET", &path).unwrap();
-            assert_eq!(get.status, 200);
-            assert!(get.body == data, "a wrong blob is stored under {path}");
-            true
-        }
-        s => panic!("HEAD {path}: {s}"),
-    }
 }
 
 /// The fifth `PATCH` of the next push is cut before any of its body went through (the

@@ -118,19 +118,7 @@ fn assert_status(e: &Failure, code: u16) {
 /// anything else. Also checks every blob in the registry's storage hashes to its name.
 #[track_caller]
 fn registry_holds(reg: &TestRegistry, repo: &str, data: &[u8]) -> bool {
-    let d = sha256(data);
-    let path = format!("/v2/{repo}/blobs/{d}");
-    let head = direct(&reg.host(), "HEAD", &path).unwrap();
-    let present = match head.status {
-        404 => false,
-        200 => {
-            let get = direct(&reg.host(), "GET", &path).unwrap();
-            assert_eq!(get.status, 200);
-            assert!(get.body == data, "a wrong blob is stored under {d}");
-            true
-        }
-        s => panic!("HEAD {path}: {s}"),
-    };
+    let present = dxf_tests::fault_proxy::registry_holds(reg, repo, data);
     storage_is_sound(reg);
     present
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use adapter::{connect, Kind, Push, Settings};
 use dxf_tests::cli::{dxf, dxf_spawn, finish, random_bytes, send_signal, sha256, Run};
-use dxf_tests::fault_proxy::{direct, Exchange, Fault, FaultProxy, Rule};
+use dxf_tests::fault_proxy::{direct, registry_holds, Exchange, Fault, FaultProxy, Rule};
 use dxf_tests::{Mode, TestRegistry};
 use dxf_ureq::dxf_proto::{Digest, Error as ProtoError, RetryPolicy, UploadCheckpoint};
 use dxf_ureq::Interrupt;
@@ -40,22 +40,6 @@ const HOLD: Duration = Duration::from_millis(400);
 
 fn digest(data: &[u8]) -> Digest {
     Digest::parse(&sha256(data)).unwrap()
-}
-
-/// Whether the registry (asked directly) holds `data` under its digest in `repo`; a wrong
-/// blob under that digest fails the test.
-#[track_caller]
-fn registry_holds(reg: &TestRegistry, repo: &str, data: &[u8]) -> bool {
-    let path = format!("/v2/{repo}/blobs/{}", sha256(data));
-    match direct(&reg.host(), "HEAD", &path).unwrap().status {
-        404 => false,
-        200 => {
-            let get = direct(&reg.host(), "GET", &path).unwrap();
-            assert!(get.body == data, "a wrong blob is stored under {path}");
-            true
-        }
-        s => panic!("HEAD {path}: {s}"),
-    }
 }
 
 /// The proxy's exchanges with `method` whose target contains `path`.

@@ -140,19 +140,7 @@ pub fn destination_config(env: &Env, to: &ToEnv, host: &str) -> Result<Config, C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
-        let map: HashMap<String, OsString> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
-
-    fn source(vars: &[(&str, &str)]) -> Env {
-        Env::from_lookup(lookup(vars)).unwrap()
-    }
+    use crate::env::testing::{env as source, lookup};
 
     #[test]
     fn transport_follows_the_source_and_credentials_never_do() {

@@ -162,16 +162,7 @@ pub fn logout(env: &Env, out: &mut dyn Write, host: Option<String>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-    use std::ffi::OsString;
-
-    fn env(vars: &[(&str, &str)]) -> Env {
-        let map: HashMap<String, OsString> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
-            .collect();
-        Env::from_lookup(|name| map.get(name).cloned()).unwrap()
-    }
+    use crate::env::testing::env;
 
     #[test]
     fn the_host_is_the_argument_reduced_to_host_port_else_dxf_host() {
