@@ -357,6 +357,7 @@ fn cli_killed_resumable_push_continues_when_run_again() {
     let r = finish(spawn_via(&reg, &proxy, &env, &args)).ok();
     assert_eq!(r.out(), format!("{d}\n"));
     let again = proxy.bytes_up() - sent;
+    eprintln!("killed with {acked} of {len} bytes acknowledged; the second run sent {again}");
     assert!(
         again <= len as u64 - acked + 64 * 1024,
         "{again} bytes sent again"
