@@ -89,6 +89,11 @@ impl CliError {
                     || error.proto() == Some(&dxf_ureq::dxf_proto::Error::Cancelled)
             }
             CliError::Resumable { error, .. } => error.is_interruption(),
+            // Hashing a file stopped by the interrupt (`signals::Interruptible`).
+            CliError::Input { error, .. } => error
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<dxf_ureq::dxf_proto::Error>())
+                .is_some_and(|e| *e == dxf_ureq::dxf_proto::Error::Cancelled),
             _ => false,
         }
     }
@@ -194,5 +199,23 @@ mod tests {
         assert!(CliError::Output(io::ErrorKind::BrokenPipe.into()).is_broken_pipe());
         assert!(!CliError::Output(io::ErrorKind::Other.into()).is_broken_pipe());
         assert!(!CliError::Usage("x".into()).is_broken_pipe());
+    }
+
+    #[test]
+    fn interruptions_are_told_from_failures_wherever_they_travelled() {
+        use dxf_ureq::dxf_proto::Error as Proto;
+        let cancelled = || io::Error::other(Proto::Cancelled);
+        assert!(CliError::from(Proto::Cancelled).is_interruption());
+        assert!(CliError::dxf("f", dxf_ureq::Error::Stopped).is_interruption());
+        assert!(CliError::dxf("f", dxf_ureq::Error::Io(cancelled())).is_interruption());
+        assert!(CliError::input("f", cancelled()).is_interruption());
+        let noted = CliError::Resumable {
+            error: Box::new(CliError::from(Proto::Cancelled)),
+            note: "n".into(),
+        };
+        assert!(noted.is_interruption());
+        assert!(!CliError::input("f", io::ErrorKind::NotFound.into()).is_interruption());
+        assert!(!CliError::from(Proto::CredentialsOverPlainHttp).is_interruption());
+        assert!(!CliError::Usage("x".into()).is_interruption());
     }
 }

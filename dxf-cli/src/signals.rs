@@ -51,6 +51,19 @@ pub fn watch() {
         });
 }
 
+/// A reader that fails (with `Cancelled` inside) once [`interrupt`] is raised: hashing a
+/// large file before its upload stops at Ctrl-C instead of finishing first.
+pub struct Interruptible<R>(pub R);
+
+impl<R: std::io::Read> std::io::Read for Interruptible<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if interrupt().is_raised() {
+            return Err(std::io::Error::other(dxf_ureq::dxf_proto::Error::Cancelled));
+        }
+        self.0.read(buf)
+    }
+}
+
 /// The signal that interrupted the command, if one did: its name and exit code.
 pub fn received() -> Option<(&'static str, u8)> {
     let signal = RECEIVED.load(Ordering::SeqCst);

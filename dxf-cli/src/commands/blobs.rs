@@ -17,6 +17,7 @@ use crate::env::Env;
 use crate::error::CliError;
 use crate::output::{self, Json};
 use crate::progress::{Bar, Bars, Progress};
+use crate::signals::Interruptible;
 
 /// `push-blob`'s own choices (none of them: python-dxf's way).
 #[derive(Clone, Copy, Debug)]
@@ -248,7 +249,7 @@ fn push_one(
     }
     let (digest, size) = {
         let mut f = File::open(file).map_err(|e| CliError::input(&what, e))?;
-        hash_reader(&mut f).map_err(|e| CliError::input(&what, e))?
+        hash_reader(&mut Interruptible(&mut f)).map_err(|e| CliError::input(&what, e))?
     };
     let entry = store.map(|s| s.entry(repo.name().as_str(), &digest, size));
     let resume_from = entry.as_ref().and_then(Entry::load);
