@@ -371,12 +371,13 @@ impl<F: Flow> Machine<F> {
 
     pub(crate) fn cancel(&mut self) {
         match std::mem::replace(&mut self.state, State::Finished) {
-            // Ended, or already cleaning up after a failure: nothing changes.
+            // Ended, or failed and its cleanup not sent yet: nothing changes.
             s @ (State::Failed(_)
             | State::Finished
             | State::Ready(Next::Done(_))
-            | State::Cleanup { .. }
-            | State::CleaningUp { .. }) => self.state = s,
+            | State::Cleanup { .. }) => self.state = s,
+            // Its cleanup request abandoned in flight: the error it was failing with.
+            State::CleaningUp { error } => self.state = State::Failed(error),
             _ => {
                 let _ = self.abort(Error::Cancelled);
             }

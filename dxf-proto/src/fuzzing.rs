@@ -719,8 +719,12 @@ fn drive<O: Operation>(
         let step = match step {
             Ok(s) => s,
             Err(e) => {
-                if since_cancel.is_some() {
-                    assert_eq!(e, Error::Cancelled, "a cancelled operation ends cancelled");
+                if since_cancel.is_some() && e != Error::Cancelled {
+                    let tail = peer.log.len().saturating_sub(6);
+                    panic!(
+                        "a cancelled operation ended with {e:?}; last exchanges: {:#?}",
+                        peer.log.get(tail..)
+                    );
                 }
                 return failed(op, e, now);
             }
@@ -769,9 +773,12 @@ fn drive<O: Operation>(
                     }
                 }
                 if since_cancel.is_none() && peer.abandons() && peer.fails(&req) {
-                    // The driver gives the operation up with this request in flight.
+                    // The driver gives the operation up with this request in flight. One
+                    // that was failing already (this is its cleanup) ends with its error.
                     op.cancel();
-                    since_cancel = Some(0);
+                    if req.extensions().get::<crate::exchange::Cleanup>().is_none() {
+                        since_cancel = Some(0);
+                    }
                     continue;
                 }
                 if peer.fails(&req) {

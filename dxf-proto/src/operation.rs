@@ -180,6 +180,7 @@ pub trait Operation {
     /// abandoning any request in flight. The next [`poll`](Operation::poll) yields the
     /// operation's cleanup request when it has one (an upload cancels its session; send it
     /// and pass its answer to `handle_response` as usual, or stop there), then
-    /// [`Error::Cancelled`]. No effect on an operation that already ended.
+    /// [`Error::Cancelled`]. No effect on an operation that already ended; one that was
+    /// already failing (its cleanup request pending or in flight) ends with its own error.
     fn cancel(&mut self);
 }

@@ -241,3 +241,39 @@ fn an_operation_that_ended_is_not_affected() {
     assert_eq!(done.output.digest, sha(&data));
     assert_eq!(methods(&peer), ["POST", "PUT"]);
 }
+
+/// Found by fuzzing: an upload already failing, whose cleanup `DELETE` is abandoned in
+/// flight by a cancel, ends with the error it was failing with (it used to report a misuse
+/// on the next poll).
+#[test]
+fn a_cleanup_abandoned_in_flight_ends_with_the_original_error() {
+    let reg = MemoryRegistry::new();
+    let data: Vec<u8> = (0..30u8).collect();
+    let mut s = session();
+    let r = reg.clone();
+    let mut patches = 0;
+    let mut peer = ScriptedRegistry::new(move |sent| match sent.method.as_str() {
+        "PATCH" => {
+            patches += 1;
+            if patches == 2 {
+                Reply::status(400)
+            } else {
+                r.answer(sent)
+            }
+        }
+        "DELETE" => Reply::transport_failure(),
+        _ => r.answer(sent),
+    });
+    let e = err(run_cancelled(
+        Upload::known(&s, &repo("a"), &sha(&data), 30, &chunked()).unwrap(),
+        When::OnSendFailure,
+        &mut s,
+        &mut peer,
+        &data,
+    ));
+    assert!(
+        matches!(&e, Error::UnexpectedStatus { status, .. } if status.as_u16() == 400),
+        "{e:?}"
+    );
+    assert_eq!(methods(&peer), ["POST", "PATCH", "PATCH", "DELETE"]);
+}
