@@ -52,7 +52,8 @@ Environment:
                       DXF_AUTHORIZATION or DXF_TOKEN is set (auths, credsStore,
                       credHelpers; login and logout write it)
 
-Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures.";
+Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other failures;
+128 + the signal for a transfer interrupted by Ctrl-C or kill (130 SIGINT, 143 SIGTERM).";
 
 /// `dxf`: the Docker registry as a blob store.
 #[derive(Debug, Parser)]
