@@ -9,6 +9,11 @@
 //! gets the same treatment once. When the session already knows the realm, a missing or
 //! expiring token is fetched *before* the request, saving the 401 round trip — and keeping
 //! a stream body (which cannot be replayed) from meeting an expired token.
+//!
+//! A best-effort cleanup request (an upload's session `DELETE` after a failure or a
+//! cancel) goes out with the credentials at hand: no token is fetched for it and its 401
+//! goes to the inner operation as it is, so the auth flow never delays or hides the error
+//! the cleanup is sent for.
 
 use std::collections::VecDeque;
 
@@ -400,8 +405,13 @@ impl<O: Operation + Scoped> Authed<O> {
                     }
                     // The realm is known but there is no usable token: fetch it before the
                     // request goes out (saves the 401 round trip; a stream body cannot be
-                    // replayed). Only ever for a request the inner operation wants sent.
-                    if let (Current::None, Some(realm)) = (&self.current, &self.realm) {
+                    // replayed). Only ever for a request the inner operation wants sent, and
+                    // never for a best-effort cleanup (it goes with what there is: a token
+                    // fetch must not delay or hide the error it is sent for).
+                    let cleanup = req.extensions().get::<Cleanup>().is_some();
+                    if let (Current::None, Some(realm), false) =
+                        (&self.current, &self.realm, cleanup)
+                    {
                         if !self.scope.items().is_empty()
                             && self.rounds < self.max_rounds
                             && self.may_send_credentials_to(&self.registry)
