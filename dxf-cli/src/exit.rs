@@ -9,7 +9,7 @@
 //! | 2  | usage error: wrong number of arguments, an alias without `@`, an unknown command |
 //! | 2  | an invalid digest, tag or repository name (python-dxf sends it and the registry answers 404) |
 //! | 1  | anything else: other statuses, digest mismatches, a failed mount, connection and TLS failures, local files (read or written), bad environment variables (`DXF_CHUNK_SIZE`, `DXF_CONCURRENCY`), a missing `DXF_HOST`, an unusable `--resumable` state directory, a missing or failing docker credential helper, a malformed docker `config.json` for `login`/`logout` |
-//! | 128 + signal | `push-blob` / `pull-blob` interrupted by SIGINT (130), SIGTERM (143) or SIGHUP (129): see [`crate::signals`] (decided in `main`, before [`code`]) |
+//! | 128 + signal | `push-blob` / `pull-blob` / `copy` interrupted by SIGINT (130), SIGTERM (143) or SIGHUP (129): see [`crate::signals`] (decided in `main`, before [`code`]) |
 //!
 //! A `push-blob --resumable` failure keeps the code of what went wrong.
 

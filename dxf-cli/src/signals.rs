@@ -7,7 +7,8 @@
 //! number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), as a shell reports a process
 //! killed by it. A second signal ends the process at once with that code.
 //!
-//! Commands that do not transfer blobs keep the default behaviour (the signal ends them).
+//! `push-blob`, `pull-blob` and `copy` watch ([`crate::cli::Command::transfers_blobs`]);
+//! commands that do not transfer blobs keep the default behaviour (the signal ends them).
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::LazyLock;
