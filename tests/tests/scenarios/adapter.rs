@@ -216,40 +216,35 @@ pub fn connect_raw(kind: Kind, settings: &Settings) -> Raw {
     }
 }
 
+/// The config of adapter crate `$krate` (same field names in both) for `$settings`.
+macro_rules! config_for {
+    ($krate:ident, $settings:expr) => {{
+        let settings: &Settings = $settings;
+        let mut c = $krate::Config::new(&settings.host);
+        c.insecure = settings.insecure;
+        c.credentials = settings.credentials.clone();
+        c.token = settings.token.clone();
+        c.chunk_size = settings.chunk_size;
+        c.retries = settings.retries;
+        c.interrupt = settings.interrupt.clone();
+        c.transport.timeout = settings.timeout;
+        c.transport.tls = match &settings.tls {
+            Tls::WebPki => $krate::TlsVerify::WebPki,
+            Tls::CaBundle(ca) => $krate::TlsVerify::CaBundle(ca.clone()),
+            Tls::Skip => $krate::TlsVerify::Skip,
+        };
+        c
+    }};
+}
+
 /// dxf-ureq's config for `settings`.
 pub fn ureq_config(settings: &Settings) -> dxf_ureq::Config {
-    let mut c = dxf_ureq::Config::new(&settings.host);
-    c.insecure = settings.insecure;
-    c.credentials = settings.credentials.clone();
-    c.token = settings.token.clone();
-    c.chunk_size = settings.chunk_size;
-    c.retries = settings.retries;
-    c.interrupt = settings.interrupt.clone();
-    c.transport.timeout = settings.timeout;
-    c.transport.tls = match &settings.tls {
-        Tls::WebPki => dxf_ureq::TlsVerify::WebPki,
-        Tls::CaBundle(ca) => dxf_ureq::TlsVerify::CaBundle(ca.clone()),
-        Tls::Skip => dxf_ureq::TlsVerify::Skip,
-    };
-    c
+    config_for!(dxf_ureq, settings)
 }
 
 /// dxf-hyper's config for `settings`.
 pub fn hyper_config(settings: &Settings) -> dxf_hyper::Config {
-    let mut c = dxf_hyper::Config::new(&settings.host);
-    c.insecure = settings.insecure;
-    c.credentials = settings.credentials.clone();
-    c.token = settings.token.clone();
-    c.chunk_size = settings.chunk_size;
-    c.retries = settings.retries;
-    c.interrupt = settings.interrupt.clone();
-    c.transport.timeout = settings.timeout;
-    c.transport.tls = match &settings.tls {
-        Tls::WebPki => dxf_hyper::TlsVerify::WebPki,
-        Tls::CaBundle(ca) => dxf_hyper::TlsVerify::CaBundle(ca.clone()),
-        Tls::Skip => dxf_hyper::TlsVerify::Skip,
-    };
-    c
+    config_for!(dxf_hyper, settings)
 }
 
 fn read_all(mut r: impl Read) -> std::io::Result<Vec<u8>> {
