@@ -35,6 +35,9 @@ Environment:
   DXF_PLATFORM        os/arch[/variant]: pick one platform of a multi-arch alias
   DXF_RETRIES         retries of a GET/HEAD after a 429/5xx answer or a lost
                       connection, with backoff and Retry-After (default 4; 0: none)
+  DXF_TIMEOUT         seconds to wait for a connection, an answer or the next byte
+                      (default 60, 30 to connect; 0: forever); small bodies must be
+                      whole within twice that, blobs arrive at >= 1 KiB/s over it
   DXF_VERIFY_FIRST=1  pull-blob to stdout: hold each blob back until verified (as
                       --verify-first)
   DXF_CONCURRENCY     transfers at a time for push-blob --jobs without N, for

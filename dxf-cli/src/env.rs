@@ -8,9 +8,10 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use dxf_ureq::docker_config::DockerConfigDir;
-use dxf_ureq::{Config, Credentials, TlsVerify};
+use dxf_ureq::{Config, Credentials, Timeouts, TlsVerify};
 
 use crate::error::CliError;
 
@@ -48,6 +49,12 @@ pub const DXF_PLATFORM: &str = "DXF_PLATFORM";
 pub const DXF_RETRIES: &str = "DXF_RETRIES";
 /// The largest `DXF_RETRIES` accepted.
 pub const MAX_RETRIES: u32 = 100;
+/// Seconds: the longest wait for the registry — to connect, for an answer, between two
+/// pieces of a body (a whole small body: twice that; a blob: at least 1 KiB/s over that
+/// long). `0`: no bound. Default 60 (30 to connect). Not in python-dxf.
+pub const DXF_TIMEOUT: &str = "DXF_TIMEOUT";
+/// The largest `DXF_TIMEOUT` accepted: a day.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// `1`: `pull-blob` to stdout holds each blob back (spooled to a temporary file in
 /// `$TMPDIR`) until its digest is verified, as `--verify-first` does. Not in python-dxf.
 pub const DXF_VERIFY_FIRST: &str = "DXF_VERIFY_FIRST";
@@ -116,6 +123,8 @@ pub struct Env {
     pub platform: Option<String>,
     /// `DXF_RETRIES`, if set.
     pub retries: Option<u32>,
+    /// `DXF_TIMEOUT`, if set (zero: no bound).
+    pub timeout: Option<Duration>,
     /// `DXF_VERIFY_FIRST=1`.
     pub verify_first: bool,
     /// `DXF_CONCURRENCY` as given (validated only where it is used, like `chunk_size`).
@@ -237,6 +246,9 @@ impl Env {
             retries: non_empty(&get, DXF_RETRIES)?
                 .map(|raw| parse_retries(&raw))
                 .transpose()?,
+            timeout: non_empty(&get, DXF_TIMEOUT)?
+                .map(|raw| parse_timeout(&raw))
+                .transpose()?,
             verify_first: flag(&get, DXF_VERIFY_FIRST),
             concurrency: non_empty(&get, DXF_CONCURRENCY)?,
             resumable: flag(&get, DXF_RESUMABLE),
@@ -272,6 +284,9 @@ impl Env {
         config.transport.tls = self.tls.clone();
         if let Some(n) = self.retries {
             config.retries.max_retries = n;
+        }
+        if let Some(t) = self.timeout {
+            config.timeouts = Timeouts::uniform(t);
         }
         config.interrupt = crate::signals::interrupt().clone();
         // Like docker: credentials from its config.json when no DXF_* credential is set.
@@ -337,6 +352,28 @@ fn parse_retries(raw: &str) -> Result<u32, CliError> {
         .ok_or_else(bad)
 }
 
+/// Parses a `DXF_TIMEOUT` value: seconds, a decimal number from 0 to
+/// [`MAX_TIMEOUT_SECS`] (at most millisecond precision is kept).
+fn parse_timeout(raw: &str) -> Result<Duration, CliError> {
+    let bad = || {
+        CliError::Env(format!(
+            "{DXF_TIMEOUT} must be a number of seconds from 0 (no timeout) to \
+             {MAX_TIMEOUT_SECS}, not {raw:?}"
+        ))
+    };
+    let text = raw.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
+        return Err(bad());
+    }
+    let secs: f64 = text.parse().map_err(|_| bad())?;
+    if !(0.0..=MAX_TIMEOUT_SECS as f64).contains(&secs) {
+        return Err(bad());
+    }
+    Ok(Duration::from_millis((secs * 1000.0).round() as u64))
+}
+
 /// Parses a `DXF_CHUNK_SIZE` value.
 pub fn parse_chunk_size(raw: &str) -> Result<usize, CliError> {
     positive(raw, MAX_CHUNK_SIZE).ok_or_else(|| {
@@ -387,6 +424,37 @@ mod tests {
         assert_eq!(e.platform, None);
         assert_eq!(e.chunk_size().unwrap(), DEFAULT_CHUNK_SIZE);
         assert_eq!(e.retries, None);
+    }
+
+    #[test]
+    fn timeouts_are_seconds_and_zero_is_none() {
+        assert_eq!(env(&[]).timeout, None);
+        assert_eq!(
+            env(&[(DXF_TIMEOUT, "2")]).timeout,
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            env(&[(DXF_TIMEOUT, " 0.5 ")]).timeout,
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(env(&[(DXF_TIMEOUT, "0")]).timeout, Some(Duration::ZERO));
+        for bad in [
+            "abc", "-1", "1e3", ".", "1.2.3", "86401", "inf", "NaN", "1s",
+        ] {
+            let map = |name: &str| (name == DXF_TIMEOUT).then(|| OsString::from(bad));
+            let e = Env::from_lookup(map).unwrap_err().to_string();
+            assert!(
+                e.starts_with("DXF_TIMEOUT must be a number of seconds"),
+                "{bad}: {e}"
+            );
+        }
+        let mut e = env(&[(DXF_HOST, "h"), (DXF_TIMEOUT, "0")]);
+        assert_eq!(e.config(true).unwrap().timeouts, Timeouts::none());
+        e.timeout = Some(Duration::from_secs(3));
+        let c = e.config(true).unwrap();
+        assert_eq!(c.timeouts.response, Some(Duration::from_secs(3)));
+        e.timeout = None;
+        assert_eq!(e.config(true).unwrap().timeouts, Timeouts::default());
     }
 
     #[test]

@@ -28,18 +28,16 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dxf_proto::{BlobVerifier, Digest, Interrupt};
+use dxf_proto::{BlobVerifier, BodyBounds, BodyWatch, Digest, Interrupt};
 use futures_core::Stream;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
-
-use crate::error::timed_out;
 
 /// A request body: empty, whole, or `len` bytes arriving through a channel.
 #[derive(Debug)]
@@ -52,6 +50,8 @@ enum Inner {
         rx: mpsc::Receiver<Bytes>,
         remaining: u64,
     },
+    /// Of a length nobody knows until the sender is dropped (sent chunked).
+    Open(mpsc::Receiver<Bytes>),
 }
 
 impl ReqBody {
@@ -66,6 +66,13 @@ impl ReqBody {
     pub(crate) fn channel(len: u64) -> (mpsc::Sender<Bytes>, ReqBody) {
         let (tx, rx) = mpsc::channel(2);
         (tx, ReqBody(Inner::Channel { rx, remaining: len }))
+    }
+
+    /// A body of any length, sent through the returned sender; it ends when the sender is
+    /// dropped.
+    pub(crate) fn open_channel() -> (mpsc::Sender<Bytes>, ReqBody) {
+        let (tx, rx) = mpsc::channel(2);
+        (tx, ReqBody(Inner::Open(rx)))
     }
 }
 
@@ -90,6 +97,7 @@ impl Body for ReqBody {
                 )))),
                 None => Poll::Ready(None),
             },
+            Inner::Open(rx) => Poll::Ready(ready!(rx.poll_recv(cx)).map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -97,14 +105,16 @@ impl Body for ReqBody {
         match &self.0 {
             Inner::Full(b) => b.is_none(),
             Inner::Channel { remaining, .. } => *remaining == 0,
+            Inner::Open(_) => false,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(match &self.0 {
-            Inner::Full(b) => b.as_ref().map_or(0, |b| b.len() as u64),
-            Inner::Channel { remaining, .. } => *remaining,
-        })
+        match &self.0 {
+            Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Inner::Channel { remaining, .. } => SizeHint::with_exact(*remaining),
+            Inner::Open(_) => SizeHint::default(),
+        }
     }
 }
 
@@ -256,11 +266,20 @@ pub struct BlobReader {
     len: Option<u64>,
     pending: Bytes,
     failed: Option<Failed>,
-    timeout: Option<Duration>,
+    /// The idle bound and speed floor (dxf-proto's [`BodyBounds`]): a body that stalls or
+    /// falls below the floor counts as broken.
+    bounds: BodyBounds,
+    speed: BodyWatch,
+    started: Instant,
     timer: Option<Pin<Box<Sleep>>>,
-    /// Raised: the next chunk fails with `Cancelled`.
+    /// Raised: the next chunk fails with `Cancelled` (looked at every [`INTERRUPT_SLICE`]
+    /// while the body is silent).
     interrupt: Interrupt,
+    tick: Option<Pin<Box<Sleep>>>,
 }
+
+/// The longest a silent body goes without a look at the interrupt.
+const INTERRUPT_SLICE: Duration = Duration::from_millis(50);
 
 impl std::fmt::Debug for BlobReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -276,7 +295,7 @@ impl BlobReader {
         body: Incoming,
         verifier: BlobVerifier,
         len: Option<u64>,
-        timeout: Option<Duration>,
+        bounds: BodyBounds,
         resume: Option<(Resume, u32)>,
         interrupt: Interrupt,
     ) -> BlobReader {
@@ -303,9 +322,12 @@ impl BlobReader {
             done: false,
             pending: Bytes::new(),
             failed: None,
-            timeout,
+            speed: BodyWatch::new(&bounds, Duration::ZERO, Duration::ZERO),
+            bounds,
+            started: Instant::now(),
             timer: None,
             interrupt,
+            tick: None,
         }
     }
 
@@ -448,6 +470,7 @@ impl BlobReader {
             // A body starting past what was received would leave a gap.
             Poll::Ready(Ok((body, offset))) if offset <= self.received => {
                 self.body = body;
+                self.speed = BodyWatch::new(&self.bounds, Duration::ZERO, self.started.elapsed());
                 // A whole blob again (the registry ignored the range): skip what was taken.
                 self.skip = self.received.saturating_sub(offset);
                 Poll::Ready(Ok(()))
@@ -492,17 +515,29 @@ impl BlobReader {
             }
             let frame = match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Pending => {
-                    if let Some(t) = self.timeout {
+                    if let Some(t) = self.bounds.idle {
                         let timer = self
                             .timer
                             .get_or_insert_with(|| Box::pin(tokio::time::sleep(t)));
                         if timer.as_mut().poll(cx).is_ready() {
-                            let e = timed_out("reading the blob");
-                            let broken = Failed::Transport(e.kind(), e.to_string());
+                            let broken = stalled(dxf_proto::Stall::Idle(t));
                             match self.start_resume(broken) {
                                 Ok(()) => continue,
                                 Err(failed) => return self.fail(failed),
                             }
+                        }
+                    }
+                    // Wake up now and then to look at the interrupt.
+                    loop {
+                        let tick = self
+                            .tick
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(INTERRUPT_SLICE)));
+                        if tick.as_mut().poll(cx).is_pending() {
+                            break;
+                        }
+                        self.tick = None;
+                        if self.interrupt.is_raised() {
+                            return self.fail(Failed::Proto(dxf_proto::Error::Cancelled));
                         }
                     }
                     return Poll::Pending;
@@ -510,6 +545,7 @@ impl BlobReader {
                 Poll::Ready(frame) => frame,
             };
             self.timer = None;
+            self.tick = None;
             match frame {
                 Some(Ok(frame)) => {
                     if let Ok(mut data) = frame.into_data() {
@@ -521,7 +557,13 @@ impl BlobReader {
                             self.skip -= skipped as u64;
                         }
                         self.received += data.len() as u64;
+                        let below_floor = self.speed.on_bytes(data.len(), self.started.elapsed());
                         self.frame = data;
+                        if let Err(stall) = below_floor {
+                            if let Err(failed) = self.start_resume(stalled(stall)) {
+                                return self.fail(failed);
+                            }
+                        }
                     }
                 }
                 // A broken body (hyper's errors are all transport ones: connection reset
@@ -537,6 +579,11 @@ impl BlobReader {
             }
         }
     }
+}
+
+/// A body that stalled, as a break.
+fn stalled(stall: dxf_proto::Stall) -> Failed {
+    Failed::Transport(io::ErrorKind::TimedOut, stall.to_string())
 }
 
 impl Stream for BlobReader {
@@ -619,12 +666,12 @@ mod tests {
             .unwrap();
         let response = client.request(request).await.unwrap();
         let verifier = BlobVerifier::new(digest, expected_len).unwrap();
-        let timeout = Some(Duration::from_secs(30));
+        let bounds = dxf_proto::Timeouts::default().for_body(dxf_proto::BodyPlan::Deliver);
         BlobReader::new(
             response.into_body(),
             verifier,
             expected_len,
-            timeout,
+            bounds,
             None,
             Interrupt::new(),
         )
@@ -842,12 +889,12 @@ mod tests {
         };
         let len = Some(data.len() as u64);
         let verifier = BlobVerifier::new(digest, len).unwrap();
-        let timeout = Some(Duration::from_secs(30));
+        let bounds = dxf_proto::Timeouts::default().for_body(dxf_proto::BodyPlan::Deliver);
         let reader = BlobReader::new(
             response.into_body(),
             verifier,
             len,
-            timeout,
+            bounds,
             Some((resume, resumes)),
             Interrupt::new(),
         );

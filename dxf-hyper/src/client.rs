@@ -16,8 +16,8 @@ use dxf_proto::{
     AliasManifest, Catalog, Credentials, DeleteBlob, DeleteManifest, Digest, Error as ProtoError,
     GetBlob, HeadBlob, HeadManifest, Interrupt, ListTags, ManifestInfo, MountBlob, MountOptions,
     Operation, Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference,
-    RetryPolicy, Scheme, Scope, Scoped, Session, Sha256, Upload, UploadCheckpoint, UploadHints,
-    UploadMode, UploadOptions, VersionCheck, VersionInfo,
+    RetryPolicy, Scheme, Scope, Scoped, Session, Sha256, Timeouts, Upload, UploadCheckpoint,
+    UploadHints, UploadMode, UploadOptions, VersionCheck, VersionInfo,
 };
 use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -43,8 +43,11 @@ pub struct Config {
     pub token: Option<String>,
     /// Send credentials and tokens even over plain http (refused by default).
     pub allow_credentials_over_http: bool,
-    /// TLS verification and timeouts.
+    /// TLS verification.
     pub transport: TransportConfig,
+    /// Time bounds on every network wait (`DXF_TIMEOUT`; default: 30 s to connect, 60 s
+    /// for a response and between bytes, see [`Timeouts`](dxf_proto::Timeouts)).
+    pub timeouts: Timeouts,
     /// Chunk size for chunked and streamed uploads (`None`: dxf-proto's default).
     pub chunk_size: Option<u64>,
     /// Retries of idempotent requests after transient failures (`DXF_RETRIES`).
@@ -66,6 +69,7 @@ impl Config {
             token: None,
             allow_credentials_over_http: false,
             transport: TransportConfig::default(),
+            timeouts: Timeouts::default(),
             chunk_size: None,
             retries: RetryPolicy::default(),
             interrupt: Interrupt::new(),
@@ -253,6 +257,7 @@ impl Registry {
         };
         let mut limits = dxf_proto::Limits {
             retry: config.retries,
+            timeouts: config.timeouts,
             ..dxf_proto::Limits::default()
         };
         if let Some(c) = config.chunk_size {
@@ -268,8 +273,7 @@ impl Registry {
         session.set_token(config.token.clone());
         Ok(Registry {
             shared: Arc::new(Shared {
-                client: client(&config.transport)?,
-                timeout: config.transport.timeout,
+                client: client(&config.transport, config.timeouts.connect)?,
                 session: Mutex::new(session),
                 token_locks: Mutex::new(HashMap::new()),
                 interrupt: config.interrupt.clone(),
@@ -506,12 +510,16 @@ impl Repository {
             })
         });
         let times = self.session().limits().retry.max_retries;
-        let timeout = self.shared().timeout;
+        let bounds = self
+            .session()
+            .limits()
+            .timeouts
+            .for_body(dxf_proto::BodyPlan::Deliver);
         Ok(BlobReader::new(
             body,
             download.verifier,
             download.len,
-            timeout,
+            bounds,
             Some((resume, times)),
             self.shared().interrupt.clone(),
         ))

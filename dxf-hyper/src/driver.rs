@@ -10,11 +10,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::time::Instant;
+
 use bytes::{Bytes, BytesMut};
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Authed, Body, BodyPlan, Interrupt, Operation, Recovery, Retrying, RunInterrupt, Scoped,
-    Session, Step, UnixTime,
+    Authed, Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, Retrying,
+    RunInterrupt, Scoped, Session, Stall, Step, UnixTime,
 };
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -23,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
 use crate::body::ReqBody;
-use crate::error::{timed_out, Result};
+use crate::error::Result;
 use crate::tls::HttpClient;
 
 /// Bytes read from an upload file per request-body chunk (two are buffered ahead).
@@ -52,7 +54,6 @@ pub(crate) type Progress<'a> = Option<&'a mut (dyn FnMut(u64) + Send)>;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) client: HttpClient,
-    pub(crate) timeout: Option<Duration>,
     pub(crate) session: Mutex<Session>,
     pub(crate) token_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Raised by the caller to give transfers up.
@@ -104,17 +105,63 @@ pub(crate) fn jitter_seed() -> u64 {
     nanos ^ (u64::from(std::process::id()) << 32)
 }
 
-/// `fut`, failing with [`io::ErrorKind::TimedOut`] after `timeout`.
-async fn within<T>(
-    timeout: Option<Duration>,
-    what: &str,
+/// The longest a blocked wait goes without looking at the interrupt.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// What a run's network waits obey: its interrupt (unless the request is a cleanup, sent
+/// because of it) and the driver's clock for the grace of a stop.
+struct Watch<'a> {
+    run: &'a RunInterrupt,
+    interruptible: bool,
+    epoch: Instant,
+}
+
+impl Watch<'_> {
+    fn must_end(&self) -> bool {
+        self.interruptible && self.run.abandon_blocked(self.epoch.elapsed())
+    }
+}
+
+/// Why a bounded wait ended without its result.
+enum Cut {
+    Stalled(Stall),
+    Interrupted,
+}
+
+impl Cut {
+    fn into_error(self, host: &str) -> crate::Error {
+        match self {
+            Cut::Stalled(stall) => crate::Error::TimedOut {
+                host: host.to_owned(),
+                stall,
+            },
+            Cut::Interrupted => dxf_proto::Error::Cancelled.into(),
+        }
+    }
+}
+
+/// `fut`, given up after `limit` (as `stall`) or as soon as the run must abandon it.
+async fn bounded<T>(
     fut: impl Future<Output = T>,
-) -> io::Result<T> {
-    match timeout {
-        Some(t) => tokio::time::timeout(t, fut)
-            .await
-            .map_err(|_| timed_out(what)),
-        None => Ok(fut.await),
+    limit: Option<Duration>,
+    stall: Stall,
+    watch: &Watch<'_>,
+) -> std::result::Result<T, Cut> {
+    tokio::pin!(fut);
+    let deadline = limit.map(|d| Instant::now() + d);
+    loop {
+        let now = Instant::now();
+        let slice = match deadline {
+            Some(at) if at <= now => return Err(Cut::Stalled(stall)),
+            Some(at) => (at - now).min(SLICE),
+            None => SLICE,
+        };
+        if let Ok(v) = tokio::time::timeout(slice, &mut fut).await {
+            return Ok(v);
+        }
+        if watch.must_end() {
+            return Err(Cut::Interrupted);
+        }
     }
 }
 
@@ -148,10 +195,12 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
     mut observe: Option<Observe<'_, O>>,
 ) -> Result<(O::Output, Option<Incoming>)> {
     let session = shared.session();
+    let timeouts = session.limits().timeouts;
     let mut op = Authed::new(&session, Retrying::new(&session, op));
     let mut delivered = None;
     let mut buf = Vec::new();
     let mut interrupted = RunInterrupt::new(&shared.interrupt, observe.is_some());
+    let epoch = Instant::now();
     loop {
         interrupted.cancel_if_asked(&mut op);
         let step = op.poll(now());
@@ -159,9 +208,9 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
         let req = match step? {
             Step::Done(out) => return Ok((out, delivered)),
             Step::Wait(d) => {
-                let until = tokio::time::Instant::now() + d;
+                let until = Instant::now() + d;
                 loop {
-                    let left = until.saturating_duration_since(tokio::time::Instant::now());
+                    let left = until.saturating_duration_since(Instant::now());
                     if left.is_zero() || interrupted.abandon_now() {
                         break;
                     }
@@ -202,23 +251,49 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
             }
             None => None,
         };
+        let bounds = timeouts.for_request(&req);
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let sent_at = Instant::now();
         let sent = {
             let mut relay = |data: &[u8]| op.handle_source(data);
-            let interrupt = &interrupted;
-            send(
+            let watch = Watch {
+                run: &interrupted,
+                interruptible: bounds.interruptible,
+                epoch,
+            };
+            let sending = send(
                 shared,
-                interrupt,
+                (&watch, &bounds, &host),
                 req,
                 &mut source,
                 &mut progress,
                 &mut relay,
+            );
+            match bounded(
+                sending,
+                bounds.whole,
+                Stall::Response(bounds.whole.unwrap_or_default()),
+                &watch,
             )
             .await
+            {
+                Ok(r) => r,
+                Err(cut) => Err(Failed::Transport(cut.into_error(&host))),
+            }
         };
         let response = match sent {
             Ok(r) => r,
             // Abandoned for an interrupt: the operation cleans up and ends.
             Err(_) if interrupted.cancel_if_asked(&mut op) => continue,
+            // A resumable upload blocked past the grace of a stop: it ends at its last
+            // checkpoint (the registry is asked what it holds next time).
+            Err(_) if observe.is_some() && interrupted.stop_at_checkpoint() => {
+                return Err(crate::Error::Stopped)
+            }
             Err(Failed::Op(e)) => return Err(e),
             // No response: the operation decides whether (and when) to try again.
             Err(Failed::Transport(e)) => match op.handle_send_failure(now()) {
@@ -229,21 +304,53 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
         let (parts, mut body) = response.into_parts();
         let plan = op.handle_response(Response::from_parts(parts, ()), now());
         shared.learn(&mut op);
-        match plan? {
-            BodyPlan::Discard => drain(body, shared.timeout).await,
+        let plan = plan?;
+        let body_bounds = timeouts.for_body(plan);
+        let mut body_watch = BodyWatch::new(&body_bounds, Duration::ZERO, sent_at.elapsed());
+        let watch = Watch {
+            run: &interrupted,
+            interruptible: bounds.interruptible,
+            epoch,
+        };
+        let mut reading = Reading {
+            watch: &watch,
+            body_watch: &mut body_watch,
+            idle: body_bounds.idle,
+            sent_at,
+            host: &host,
+        };
+        match plan {
+            BodyPlan::Discard => drain(body, &mut reading).await,
             BodyPlan::Deliver => delivered = Some(body),
             BodyPlan::Feed { .. } => {
-                while let Some(data) = next_data(&mut body, shared.timeout).await? {
-                    if interrupted.cancel_if_asked(&mut op) {
+                let mut fed = Ok(());
+                loop {
+                    match reading.next_data(&mut body).await {
+                        Ok(Some(data)) => {
+                            let r = op.handle_body(&data);
+                            shared.learn(&mut op);
+                            if let Err(e) = r {
+                                fed = Err(e.into());
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            fed = Err(e);
+                            break;
+                        }
+                    }
+                    if watch.run.abandon_now() {
                         break;
                     }
-                    let r = op.handle_body(&data);
-                    shared.learn(&mut op);
-                    r?;
                 }
-                if interrupted.cancelled() {
+                if interrupted.cancel_if_asked(&mut op) {
                     continue;
                 }
+                if fed.is_err() && observe.is_some() && interrupted.stop_at_checkpoint() {
+                    return Err(crate::Error::Stopped);
+                }
+                fed?;
                 let r = op.handle_body_end();
                 shared.learn(&mut op);
                 r?;
@@ -261,7 +368,8 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
 enum Failed {
     /// Ours, final: the source could not be read, or the operation refused a relayed piece.
     Op(crate::Error),
-    /// The transport's (connection, TLS, timeout): the operation decides what follows.
+    /// The transport's (connection, TLS, timeout, interrupt): the operation decides what
+    /// follows.
     Transport(crate::Error),
 }
 
@@ -273,12 +381,30 @@ fn transport(e: impl Into<crate::Error>) -> Failed {
     Failed::Transport(e.into())
 }
 
+/// A transport error from hyper-util, or the connect timeout it reports.
+fn transport_error(e: hyper_util::client::legacy::Error, host: &str, bounds: &Bounds) -> Failed {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if s.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+        {
+            return Failed::Transport(crate::Error::TimedOut {
+                host: host.to_owned(),
+                stall: Stall::Connect(bounds.connect.unwrap_or_default()),
+            });
+        }
+        source = s.source();
+    }
+    transport(e)
+}
+
 /// Sends `req`; a [`Body::Source`] range is streamed from the file, a [`Body::Stream`] body
 /// relayed from the stream source through `relay`, while the request is in flight (same
-/// task: dropping the future stops both). An interrupt abandons a body midway.
+/// task: dropping the future stops both). Every wait is bounded by `bounds` and abandoned
+/// when the watch says so.
 async fn send(
     shared: &Shared,
-    interrupt: &RunInterrupt,
+    (watch, bounds, host): (&Watch<'_>, &Bounds, &str),
     req: dxf_proto::Request,
     source: &mut Source<'_>,
     progress: &mut Progress<'_>,
@@ -306,15 +432,19 @@ async fn send(
                     tx,
                     progress,
                     None,
-                    (shared.timeout, interrupt),
+                    (watch, bounds, host),
                 )),
             )
         }
-        Body::Stream { len } => {
+        body @ (Body::Stream { .. } | Body::StreamToEnd) => {
             let Source::Stream(reader) = source else {
                 return Err(local(io::Error::other("operation needs a stream source")));
             };
-            let (tx, body) = ReqBody::channel(len);
+            // To its end: no length declared, so hyper sends it chunked.
+            let (len, (tx, body)) = match body {
+                Body::Stream { len } => (len, ReqBody::channel(len)),
+                _ => (u64::MAX, ReqBody::open_channel()),
+            };
             let reader: Box<dyn AsyncRead + Unpin + Send + '_> =
                 Box::new((&mut **reader).take(len));
             (
@@ -325,26 +455,32 @@ async fn send(
                     tx,
                     progress,
                     Some(relay),
-                    (shared.timeout, interrupt),
+                    (watch, bounds, host),
                 )),
             )
         }
     };
     let sending = shared.client.request(Request::from_parts(parts, body));
     tokio::pin!(sending);
+    // Without a body, the head's bound counts from before connecting: give it the
+    // connect bound too.
+    let mut limit = bounds.response;
     if let Some(feeding) = feeding {
         tokio::pin!(feeding);
         tokio::select! {
             // Answered before the whole body went out (an error status): dropping the
             // feeder ends the body short, so the connection is not reused.
-            r = &mut sending => return r.map_err(transport),
+            r = &mut sending => return r.map_err(|e| transport_error(e, host, bounds)),
             r = &mut feeding => r?,
         }
+    } else if let (Some(connect), Some(response)) = (bounds.connect, bounds.response) {
+        limit = Some(connect + response);
     }
-    within(shared.timeout, "waiting for a response", sending)
-        .await
-        .map_err(transport)?
-        .map_err(transport)
+    let stall = Stall::Response(bounds.response.unwrap_or_default());
+    match bounded(sending, limit, stall, watch).await {
+        Ok(r) => r.map_err(|e| transport_error(e, host, bounds)),
+        Err(cut) => Err(Failed::Transport(cut.into_error(host))),
+    }
 }
 
 /// Streams `len` bytes of `reader` into the request body channel; with `relay`, every
@@ -355,11 +491,11 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
     tx: mpsc::Sender<Bytes>,
     progress: &mut Progress<'_>,
     mut relay: Option<&mut R>,
-    (timeout, interrupt): (Option<Duration>, &RunInterrupt),
+    (watch, bounds, host): (&Watch<'_>, &Bounds, &str),
 ) -> std::result::Result<(), Failed> {
     let mut left = len;
     while left > 0 {
-        if interrupt.abandon_now() {
+        if watch.run.abandon_now() {
             return Err(local(dxf_proto::Error::Cancelled));
         }
         let want = usize::try_from(left).unwrap_or(FEED_CHUNK).min(FEED_CHUNK);
@@ -367,6 +503,10 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
         let n = reader.read_buf(&mut chunk).await.map_err(local)?;
         if let Some(relay) = relay.as_mut() {
             relay(&chunk).map_err(local)?;
+        }
+        if n == 0 && len == u64::MAX {
+            // A body relayed to its end: the relay was just told.
+            return Ok(());
         }
         if n == 0 {
             let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
@@ -376,13 +516,12 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
         if let Some(p) = progress.as_mut() {
             p(n as u64);
         }
-        if within(timeout, "sending a request body", tx.send(chunk.freeze()))
-            .await
-            .map_err(transport)?
-            .is_err()
-        {
+        let stall = Stall::Idle(bounds.idle.unwrap_or_default());
+        match bounded(tx.send(chunk.freeze()), bounds.idle, stall, watch).await {
+            Ok(Ok(())) => {}
             // The connection stopped taking the body; its response says why.
-            return Ok(());
+            Ok(Err(_)) => return Ok(()),
+            Err(cut) => return Err(Failed::Transport(cut.into_error(host))),
         }
     }
     if let Some(relay) = relay.as_mut() {
@@ -391,20 +530,47 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
     Ok(())
 }
 
-/// The next data chunk of a response body, `None` at its end.
-async fn next_data(body: &mut Incoming, timeout: Option<Duration>) -> Result<Option<Bytes>> {
-    loop {
-        let frame = within(
-            timeout,
-            "reading a response",
-            poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)),
-        )
-        .await?;
-        match frame.transpose()? {
-            None => return Ok(None),
-            Some(frame) => {
-                if let Ok(data) = frame.into_data() {
-                    return Ok(Some(data));
+/// Reading one response body within its bounds.
+struct Reading<'a, 'w> {
+    watch: &'a Watch<'w>,
+    body_watch: &'a mut BodyWatch,
+    idle: Option<Duration>,
+    sent_at: Instant,
+    host: &'a str,
+}
+
+impl Reading<'_, '_> {
+    /// The next data chunk of a response body, `None` at its end.
+    async fn next_data(&mut self, body: &mut Incoming) -> Result<Option<Bytes>> {
+        loop {
+            let now = self.sent_at.elapsed();
+            let limit = match (self.idle, self.body_watch.time_left(now)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let stall = self
+                .body_watch
+                .stall_at(now + limit.unwrap_or_default(), self.idle);
+            let frame = bounded(
+                poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)),
+                limit,
+                stall,
+                self.watch,
+            )
+            .await
+            .map_err(|cut| cut.into_error(self.host))?;
+            match frame.transpose()? {
+                None => return Ok(None),
+                Some(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.body_watch
+                            .on_bytes(data.len(), self.sent_at.elapsed())
+                            .map_err(|stall| crate::Error::TimedOut {
+                                host: self.host.to_owned(),
+                                stall,
+                            })?;
+                        return Ok(Some(data));
+                    }
                 }
             }
         }
@@ -413,10 +579,10 @@ async fn next_data(body: &mut Incoming, timeout: Option<Duration>) -> Result<Opt
 
 /// Reads a small unwanted body to its end so the connection can be reused; a large or
 /// broken one is dropped (the connection is then closed).
-async fn drain(mut body: Incoming, timeout: Option<Duration>) {
+async fn drain(mut body: Incoming, reading: &mut Reading<'_, '_>) {
     let mut seen = 0;
     while !body.is_end_stream() && seen <= MAX_DRAIN {
-        match next_data(&mut body, timeout).await {
+        match reading.next_data(&mut body).await {
             Ok(Some(data)) => seen += data.len(),
             _ => return,
         }

@@ -16,8 +16,16 @@ pub enum Error {
     /// A response body could not be read (connection closed, malformed framing…).
     #[error("{}", chain(.0))]
     Http(#[from] hyper::Error),
-    /// Reading a local file or stream failed, or the transport timed out
-    /// ([`io::ErrorKind::TimedOut`]).
+    /// `host` did not answer in time (see [`Timeouts`](dxf_proto::Timeouts)).
+    #[error("{host}: {stall}")]
+    TimedOut {
+        /// `host[:port]` of the request that ran out of time.
+        host: String,
+        /// Which bound ran out.
+        stall: dxf_proto::Stall,
+    },
+    /// Reading a local file or stream failed (a blob body that stalled: the
+    /// [`Stall`](dxf_proto::Stall) inside, [`io::ErrorKind::TimedOut`]).
     #[error("{0}")]
     Io(#[from] io::Error),
     /// A TLS setting could not be applied (unreadable or empty CA bundle).
@@ -54,8 +62,3 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// The error for a transport wait that ran out of time.
-pub(crate) fn timed_out(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, format!("timed out {what}"))
-}

@@ -45,7 +45,9 @@ pub use client::{hash_reader, Config, Names, ProgressFn, PushOptions, Registry, 
 pub use dxf_docker_config as docker_config;
 pub use dxf_proto;
 pub use dxf_proto::{Attached, ReferrersList};
-pub use dxf_proto::{Credentials, Digest, Interrupt, PerPlatform, Pushed, UploadMode};
+pub use dxf_proto::{
+    Credentials, Digest, Interrupt, PerPlatform, Pushed, Stall, Timeouts, UploadMode,
+};
 pub use error::{Error, Result};
 pub use tls::{TlsVerify, TransportConfig};
 

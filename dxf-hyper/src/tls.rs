@@ -31,14 +31,11 @@ pub enum TlsVerify {
     Skip,
 }
 
-/// Transport settings.
+/// Transport settings (time bounds are [`Config::timeouts`](crate::Config::timeouts)).
 #[derive(Clone, Debug, Default)]
 pub struct TransportConfig {
     /// Certificate verification.
     pub tls: TlsVerify,
-    /// Timeout for connecting, for each response head and body read, and for each write of
-    /// an upload body; `None` waits forever.
-    pub timeout: Option<Duration>,
 }
 
 /// The pooled client every request goes through.
@@ -131,11 +128,11 @@ fn tls_config(verify: &TlsVerify) -> Result<ClientConfig> {
 
 /// Builds the pooled HTTP/1.1 client (http and https URLs: the token realm may differ in
 /// scheme from the registry; dxf-proto decides which are allowed).
-pub(crate) fn client(config: &TransportConfig) -> Result<HttpClient> {
+pub(crate) fn client(config: &TransportConfig, connect: Option<Duration>) -> Result<HttpClient> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    http.set_connect_timeout(config.timeout);
+    http.set_connect_timeout(connect);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls_config(&config.tls)?)
         .https_or_http()

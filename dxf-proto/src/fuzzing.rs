@@ -385,6 +385,7 @@ fn decode_setup(inp: &mut Input<'_>) -> Setup {
                 max_retries: 2,
                 ..crate::RetryPolicy::default()
             },
+            timeouts: crate::Timeouts::default(),
         }
     } else {
         Limits {
@@ -760,10 +761,15 @@ fn drive<O: Operation>(
             }
             Step::Send(req) => {
                 peer.check_request(&req);
-                if let crate::Body::Stream { len } = req.body() {
+                let to_relay = match req.body() {
+                    crate::Body::Stream { len } => Some(*len),
+                    crate::Body::StreamToEnd => Some(u64::MAX),
+                    _ => None,
+                };
+                if let Some(len) = to_relay {
                     // Relay the stream source as the body, each piece handed over first,
                     // then the end.
-                    let want = usize::try_from(*len).unwrap_or(usize::MAX);
+                    let want = usize::try_from(len).unwrap_or(usize::MAX);
                     let rest = source.get(stream_pos..).unwrap_or_default();
                     let all = rest.get(..want.min(rest.len())).unwrap_or_default();
                     stream_pos += all.len();

@@ -4,10 +4,16 @@
 //!
 //! [`Operation::cancel`]: crate::Operation::cancel
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::Operation;
+
+/// How long a run that keeps checkpoints (a resumable upload) may stay blocked on the
+/// network after [`Interrupt::stop`] before the driver abandons what it is waiting for —
+/// the chunk in flight usually finishes well within it; one to a stalled registry is given
+/// up and the run ends at its last checkpoint ([`RunInterrupt::abandon_blocked`]).
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 const RUNNING: u8 = 0;
 const STOPPING: u8 = 1;
@@ -72,7 +78,11 @@ pub struct RunInterrupt {
     interrupt: Interrupt,
     keeps_checkpoints: bool,
     cancelled: bool,
+    /// When this run first saw a stop while blocked (driver time, ms; [`NOT_SEEN`]).
+    stop_seen_ms: AtomicU64,
 }
+
+const NOT_SEEN: u64 = u64::MAX;
 
 impl RunInterrupt {
     /// The view of a run that keeps checkpoints (a resumable upload) or not.
@@ -81,6 +91,7 @@ impl RunInterrupt {
             interrupt: interrupt.clone(),
             keeps_checkpoints,
             cancelled: false,
+            stop_seen_ms: AtomicU64::new(NOT_SEEN),
         }
     }
 
@@ -88,6 +99,37 @@ impl RunInterrupt {
     /// abandoned now.
     pub fn abandon_now(&self) -> bool {
         self.interrupt.check(self.keeps_checkpoints) == Interruption::Now
+    }
+
+    /// Whether a network wait (connect, response head, body) blocked at `now` (any
+    /// monotonic time of the driver's, e.g. since it started) must be abandoned: at once
+    /// when [`abandon_now`](Self::abandon_now) says so, and for a run that keeps
+    /// checkpoints once this run has seen a [`stop`](Interrupt::stop) for [`STOP_GRACE`]
+    /// (the run then ends at its last checkpoint:
+    /// [`stop_at_checkpoint`](Self::stop_at_checkpoint) is true).
+    pub fn abandon_blocked(&self, now: std::time::Duration) -> bool {
+        match self.interrupt.check(self.keeps_checkpoints) {
+            Interruption::None => false,
+            Interruption::Now => true,
+            Interruption::AtCheckpoint => {
+                let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX - 1);
+                let seen = match self.stop_seen_ms.compare_exchange(
+                    NOT_SEEN,
+                    now_ms,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                ) {
+                    Ok(_) => now_ms,
+                    Err(earlier) => earlier,
+                };
+                now_ms.saturating_sub(seen) >= u64::try_from(STOP_GRACE.as_millis()).unwrap_or(0)
+            }
+        }
+    }
+
+    /// Whether the interrupt is up at all.
+    pub fn is_raised(&self) -> bool {
+        self.interrupt.is_raised()
     }
 
     /// Cancels `op` when the interrupt asks for it now and it was not cancelled yet (its
@@ -130,5 +172,26 @@ mod tests {
         i.cancel();
         i.stop();
         assert_eq!(other.check(true), Interruption::Now);
+    }
+
+    #[test]
+    fn blocked_waits_end_at_once_but_a_checkpointed_run_gets_the_grace_of_a_stop() {
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        let i = Interrupt::new();
+        let plain = RunInterrupt::new(&i, false);
+        let resumable = RunInterrupt::new(&i, true);
+        assert!(!plain.abandon_blocked(ms(0)));
+        assert!(!resumable.abandon_blocked(ms(0)));
+        i.stop();
+        assert!(plain.abandon_blocked(ms(10)));
+        assert!(!resumable.abandon_blocked(ms(10)));
+        assert!(!resumable.abandon_blocked(ms(900)));
+        assert!(resumable.abandon_blocked(ms(10) + STOP_GRACE));
+        assert!(resumable.stop_at_checkpoint());
+        let late = RunInterrupt::new(&i, true);
+        assert!(!late.abandon_blocked(ms(5000)));
+        i.cancel();
+        assert!(late.abandon_blocked(ms(5001)));
     }
 }

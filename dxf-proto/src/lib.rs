@@ -82,6 +82,7 @@ pub mod pyjson;
 mod reference;
 mod retry;
 mod session;
+mod timeouts;
 mod url;
 mod version;
 
@@ -105,7 +106,7 @@ pub use blob::{
 };
 pub use digest::{digest_of, verify_bytes, BlobVerifier, Sha256};
 pub use error::{Error, Misuse, OciError, OpKind, ProtocolViolation};
-pub use interrupt::{Interrupt, Interruption, RunInterrupt};
+pub use interrupt::{Interrupt, Interruption, RunInterrupt, STOP_GRACE};
 pub use list::{Catalog, ListTags, Page};
 pub use manifest::{
     AliasContent, AliasManifest, DeleteManifest, FetchedManifest, GetManifest, HeadManifest,
@@ -116,6 +117,10 @@ pub use operation::{Body, BodyPlan, Operation, Recovery, Request, SourceRange, S
 pub use reference::{Digest, Reference, ReferenceError, Repository, Tag};
 pub use retry::{RetryPolicy, Retrying};
 pub use session::{Credentials, Limits, Scheme, Session, SessionEvent, UploadHints};
+pub use timeouts::{
+    BodyBounds, BodyWatch, Bounds, MinSpeed, Stall, Timeouts, DEFAULT_CLEANUP_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MIN_SPEED, DEFAULT_TIMEOUT,
+};
 pub use url::MAX_URL_LEN;
 pub use version::{VersionCheck, VersionInfo};
 

@@ -60,17 +60,30 @@ pub enum Body {
         /// Number of bytes to relay.
         len: u64,
     },
+    /// Relay the caller's *stream* source to its end as this body, as for
+    /// [`Body::Stream`] (every piece to [`Operation::handle_source`] before it goes out,
+    /// then an empty slice), with no length declared: the request has no
+    /// `Content-Length` and goes out with chunked transfer encoding. For a registry that
+    /// asks for chunks larger than dxf buffers (`OCI-Chunk-Min-Length`). Never replayed.
+    StreamToEnd,
 }
 
 impl Body {
-    /// The number of bytes this body will send.
+    /// The number of bytes this body will send (0 for [`Body::StreamToEnd`], whose length
+    /// nobody knows before the source ends).
     pub fn len(&self) -> u64 {
         match self {
-            Body::Empty => 0,
+            Body::Empty | Body::StreamToEnd => 0,
             Body::Bytes(b) => b.len() as u64,
             Body::Source(r) => r.len,
             Body::Stream { len } => *len,
         }
+    }
+
+    /// Whether this body relays the caller's stream source as it goes out
+    /// ([`Body::Stream`], [`Body::StreamToEnd`]): it cannot be sent again.
+    pub fn is_relayed(&self) -> bool {
+        matches!(self, Body::Stream { .. } | Body::StreamToEnd)
     }
 
     /// Whether this body sends no bytes.

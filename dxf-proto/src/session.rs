@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::operation::UnixTime;
 use crate::reference::Repository;
 use crate::retry::RetryPolicy;
+use crate::timeouts::Timeouts;
 
 /// Plain http or https to the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +103,8 @@ pub struct Limits {
     pub max_chunk_size: u64,
     /// Retries of idempotent requests after transient failures.
     pub retry: RetryPolicy,
+    /// Time bounds on every network wait (enforced by the driver).
+    pub timeouts: Timeouts,
 }
 
 /// Default [`Limits::manifest_body`]: 4 MiB.
@@ -129,6 +132,7 @@ impl Default for Limits {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_chunk_size: 256 * 1024 * 1024,
             retry: RetryPolicy::default(),
+            timeouts: Timeouts::default(),
         }
     }
 }

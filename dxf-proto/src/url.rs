@@ -70,7 +70,8 @@ pub(crate) fn shorten(s: &str) -> String {
 }
 
 /// Builds a request. Methods that carry a body (POST, PUT, PATCH) always get an explicit
-/// `Content-Length`; `content_type` is set when given.
+/// `Content-Length` (but for a [`Body::StreamToEnd`], sent chunked); `content_type` is set
+/// when given.
 pub(crate) fn request(
     method: Method,
     url: &Url,
@@ -81,7 +82,8 @@ pub(crate) fn request(
         .as_str()
         .parse()
         .map_err(|e| Error::InvalidUrl(format!("{}: {e}", shorten(url.as_str()))))?;
-    let with_length = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+    let with_length =
+        matches!(method, Method::POST | Method::PUT | Method::PATCH) && body != Body::StreamToEnd;
     let len = body.len();
     let mut req = http::Request::new(body);
     *req.method_mut() = method;

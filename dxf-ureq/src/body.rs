@@ -16,7 +16,11 @@ use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use dxf_proto::{BlobVerifier, Digest, Interrupt};
+use std::time::{Duration, Instant};
+
+use dxf_proto::{BlobVerifier, BodyBounds, BodyWatch, Digest, Interrupt};
+
+use crate::transport;
 
 /// Bytes received per buffer.
 const BUF_SIZE: usize = 128 * 1024;
@@ -113,8 +117,12 @@ pub struct BlobReader {
     /// How to continue after a broken body, and how many more times.
     resume: Option<Resume>,
     resumes_left: u32,
-    /// Raised: the next refill fails with `Cancelled`.
+    /// Raised: the next refill fails with `Cancelled`, and so does a blocked receive.
     interrupt: Interrupt,
+    /// The speed floor (dxf-proto's [`BodyBounds`]); falling below it counts as a break.
+    bounds: BodyBounds,
+    speed: BodyWatch,
+    started: Instant,
 }
 
 impl std::fmt::Debug for BlobReader {
@@ -133,6 +141,7 @@ impl BlobReader {
         len: Option<u64>,
         resume: Option<(Resume, u32)>,
         interrupt: Interrupt,
+        bounds: BodyBounds,
     ) -> BlobReader {
         let (resume, resumes_left) = match resume {
             Some((r, n)) => (Some(r), n),
@@ -156,6 +165,9 @@ impl BlobReader {
             pending: None,
             failed: None,
             interrupt,
+            speed: BodyWatch::new(&bounds, Duration::ZERO, Duration::ZERO),
+            bounds,
+            started: Instant::now(),
         }
     }
 
@@ -278,6 +290,7 @@ impl BlobReader {
         };
         self.pos = 0;
         let mut filled = 0;
+        let _watch = transport::watch(&self.interrupt, false);
         while let Some(space) = buf.get_mut(filled..).filter(|s| !s.is_empty()) {
             match self.body.read(space) {
                 Ok(0) => {
@@ -287,14 +300,28 @@ impl BlobReader {
                 Ok(n) => {
                     filled += n;
                     self.received += n as u64;
+                    if let Err(stall) = self.speed.on_bytes(n, self.started.elapsed()) {
+                        let e = io::Error::new(io::ErrorKind::TimedOut, stall);
+                        if !self.continue_after(&e) {
+                            self.pending = Some(e);
+                            break;
+                        }
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if self.continue_after(&e) => {}
-                Err(e) if filled == 0 => {
-                    self.cur = buf;
-                    return Err(e);
-                }
                 Err(e) => {
+                    // A timeout reads as the bound that ran out.
+                    let e = match transport::io_stall(&e, self.bounds.idle) {
+                        Some(stall) => io::Error::new(io::ErrorKind::TimedOut, stall),
+                        None => e,
+                    };
+                    if self.continue_after(&e) {
+                        continue;
+                    }
+                    if filled == 0 {
+                        self.cur = buf;
+                        return Err(e);
+                    }
                     self.pending = Some(e);
                     break;
                 }
@@ -339,6 +366,7 @@ impl BlobReader {
             _ => return false,
         }
         self.body = reader;
+        self.speed = BodyWatch::new(&self.bounds, Duration::ZERO, self.started.elapsed());
         true
     }
 }
@@ -420,6 +448,7 @@ mod tests {
             expected_len,
             None,
             Interrupt::new(),
+            dxf_proto::Timeouts::default().for_body(dxf_proto::BodyPlan::Deliver),
         )
     }
 

@@ -1,20 +1,23 @@
 //! The one generic run loop: polls a dxf-proto operation, sends what it asks with ureq,
 //! hands back response heads and bodies, streams request bodies from the caller's source,
-//! and keeps the shared [`Session`](dxf_proto::Session) up to date. No protocol decisions.
+//! and keeps the shared [`Session`](dxf_proto::Session) up to date. Every request gets the
+//! time bounds dxf-proto gives it ([`Timeouts`](dxf_proto::Timeouts)), and its waits obey
+//! the interrupt ([`crate::transport`]). No protocol decisions.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Authed, Body, BodyPlan, Interrupt, Operation, Recovery, Retrying, RunInterrupt, Scoped,
-    Session, Step, UnixTime,
+    Authed, Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, Retrying,
+    RunInterrupt, Scoped, Session, Stall, Step, UnixTime,
 };
-use ureq::SendBody;
+use ureq::{AsSendBody, SendBody};
 
 use crate::error::{Error, Result};
+use crate::transport::{self, io_stall, stall_of};
 
 /// Bytes read from a fed response body at a time.
 const FEED_CHUNK: usize = 64 * 1024;
@@ -184,10 +187,12 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
     mut observe: Option<Observe<'_, O>>,
 ) -> Result<(O::Output, Option<ureq::Body>)> {
     let session = shared.session();
+    let timeouts = session.limits().timeouts;
     let mut op = Authed::new(&session, Retrying::new(&session, op));
     let mut delivered = None;
     let mut buf = Vec::new();
     let mut interrupted = RunInterrupt::new(&shared.interrupt, observe.is_some());
+    let _watch = transport::watch(&shared.interrupt, observe.is_some());
     loop {
         interrupted.cancel_if_asked(&mut op);
         let step = op.poll(now());
@@ -236,6 +241,9 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                     }
                     None => None,
                 };
+                let bounds = timeouts.for_request(&req);
+                transport::set_interruptible(bounds.interruptible);
+                let sent_at = Instant::now();
                 let (parts, body) = req.into_parts();
                 let host = parts
                     .uri
@@ -243,7 +251,12 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                     .map(|a| a.to_string())
                     .unwrap_or_default();
                 let response = match body {
-                    Body::Stream { len } => {
+                    body @ (Body::Stream { .. } | Body::StreamToEnd) => {
+                        // To its end: no length declared, so ureq sends it chunked.
+                        let len = match body {
+                            Body::Stream { len } => len,
+                            _ => u64::MAX,
+                        };
                         let Source::Stream(reader) = &mut source else {
                             return Err(io::Error::other("operation needs a stream source").into());
                         };
@@ -259,17 +272,22 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                             refused: None,
                             interrupt: &interrupted,
                         };
-                        let sent = shared.agent.run(Request::from_parts(
-                            parts,
-                            SendBody::from_reader(&mut relay),
-                        ));
+                        let sent = send_with(
+                            &shared.agent,
+                            &bounds,
+                            Request::from_parts(parts, SendBody::from_reader(&mut relay)),
+                        );
                         if let Some(e) = relay.refused {
                             return Err(e.into());
                         }
                         sent
                     }
-                    Body::Empty => shared.agent.run(Request::from_parts(parts, ())),
-                    Body::Bytes(bytes) => shared.agent.run(Request::from_parts(parts, bytes)),
+                    Body::Empty => {
+                        send_with(&shared.agent, &bounds, Request::from_parts(parts, ()))
+                    }
+                    Body::Bytes(bytes) => {
+                        send_with(&shared.agent, &bounds, Request::from_parts(parts, bytes))
+                    }
                     Body::Source(range) => {
                         let Source::Seekable(src) = &mut source else {
                             return Err(
@@ -286,43 +304,82 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                             },
                             interrupt: &interrupted,
                         };
-                        shared.agent.run(Request::from_parts(
-                            parts,
-                            SendBody::from_reader(&mut reader),
-                        ))
+                        send_with(
+                            &shared.agent,
+                            &bounds,
+                            Request::from_parts(parts, SendBody::from_reader(&mut reader)),
+                        )
                     }
                 };
+                transport::set_interruptible(true);
                 let response = match response {
                     Ok(r) => r,
                     // Abandoned for an interrupt: the operation cleans up and ends.
                     Err(_) if interrupted.cancel_if_asked(&mut op) => continue,
+                    // A resumable upload blocked past the grace of a stop: it ends at its
+                    // last checkpoint (the registry is asked what it holds next time).
+                    Err(_) if observe.is_some() && interrupted.stop_at_checkpoint() => {
+                        return Err(Error::Stopped)
+                    }
                     // No response: the operation decides whether (and when) to try again.
                     Err(source) => match op.handle_send_failure(now()) {
                         Recovery::Retry => continue,
-                        Recovery::GiveUp => return Err(Error::Transport { host, source }),
+                        Recovery::GiveUp => {
+                            return Err(match stall_of(&source, &bounds) {
+                                Some(stall) => Error::TimedOut { host, stall },
+                                None => Error::Transport { host, source },
+                            })
+                        }
                     },
                 };
                 let (parts, body) = response.into_parts();
                 let plan = op.handle_response(Response::from_parts(parts, ()), now());
                 shared.learn(&mut op);
-                match plan? {
-                    BodyPlan::Discard => drain(body),
+                let plan = plan?;
+                let body_bounds = timeouts.for_body(plan);
+                let mut watch = BodyWatch::new(&body_bounds, Duration::ZERO, sent_at.elapsed());
+                let deadline = body_bounds.deadline.map(|d| (sent_at + d, Stall::Body(d)));
+                match plan {
+                    BodyPlan::Discard => {
+                        transport::set_body_deadline(deadline);
+                        drain(body);
+                    }
                     BodyPlan::Deliver => delivered = Some(body),
                     BodyPlan::Feed { .. } => {
+                        transport::set_body_deadline(deadline);
                         let mut reader = body.into_reader();
                         let mut chunk = vec![0; FEED_CHUNK];
-                        loop {
+                        let fed: Result<()> = loop {
                             if interrupted.cancel_if_asked(&mut op) {
-                                break;
+                                break Ok(());
                             }
-                            let n = reader.read(&mut chunk)?;
+                            let n = match reader.read(&mut chunk) {
+                                Ok(n) => n,
+                                Err(_) if interrupted.cancel_if_asked(&mut op) => break Ok(()),
+                                Err(e) => {
+                                    break Err(match io_stall(&e, body_bounds.idle) {
+                                        Some(stall) => Error::TimedOut { host, stall },
+                                        None => e.into(),
+                                    })
+                                }
+                            };
                             if n == 0 {
-                                break;
+                                break Ok(());
+                            }
+                            if let Err(stall) = watch.on_bytes(n, sent_at.elapsed()) {
+                                break Err(Error::TimedOut { host, stall });
                             }
                             let r = op.handle_body(chunk.get(..n).unwrap_or_default());
                             shared.learn(&mut op);
-                            r?;
+                            if let Err(e) = r {
+                                break Err(e.into());
+                            }
+                        };
+                        transport::set_body_deadline(None);
+                        if fed.is_err() && observe.is_some() && interrupted.stop_at_checkpoint() {
+                            return Err(Error::Stopped);
                         }
+                        fed?;
                         if interrupted.cancelled() {
                             continue;
                         }
@@ -331,6 +388,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                         r?;
                     }
                 }
+                transport::set_body_deadline(None);
                 if let Some(observe) = observe.as_mut() {
                     let at_checkpoint = observe(op.inner().inner());
                     if at_checkpoint && interrupted.stop_at_checkpoint() {
@@ -340,6 +398,27 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
             }
         }
     }
+}
+
+/// `req` with ureq's per-request timeouts set from `bounds`.
+fn bounded<S: AsSendBody>(agent: &ureq::Agent, req: Request<S>, bounds: &Bounds) -> Request<S> {
+    agent
+        .configure_request(req)
+        .timeout_connect(bounds.connect)
+        .timeout_recv_response(bounds.response)
+        .timeout_per_read(bounds.idle)
+        .timeout_per_write(bounds.idle)
+        .timeout_global(bounds.whole)
+        .build()
+}
+
+/// Sends `req` within `bounds`.
+fn send_with<S: AsSendBody>(
+    agent: &ureq::Agent,
+    bounds: &Bounds,
+    req: Request<S>,
+) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
+    agent.run(bounded(agent, req, bounds))
 }
 
 /// Reads a small unwanted body to its end so the connection can be reused; a large one is

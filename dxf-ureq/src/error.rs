@@ -18,6 +18,14 @@ pub enum Error {
         /// What ureq reported.
         source: ureq::Error,
     },
+    /// `host` did not answer in time (see [`Timeouts`](dxf_proto::Timeouts)).
+    #[error("{host}: {stall}")]
+    TimedOut {
+        /// `host[:port]` of the request that ran out of time.
+        host: String,
+        /// Which bound ran out.
+        stall: dxf_proto::Stall,
+    },
     /// Reading a local file or stream failed.
     #[error("{0}")]
     Io(#[from] io::Error),

@@ -30,6 +30,7 @@ mod docker;
 mod driver;
 mod error;
 mod tls;
+mod transport;
 
 pub use body::BlobReader;
 pub use client::{hash_reader, Config, Names, ProgressFn, PushOptions, Registry, Repository};
@@ -37,7 +38,9 @@ pub use driver::ReadSeek;
 pub use dxf_docker_config as docker_config;
 pub use dxf_proto;
 pub use dxf_proto::{Attached, ReferrersList};
-pub use dxf_proto::{Credentials, Digest, Interrupt, PerPlatform, Pushed, UploadMode};
+pub use dxf_proto::{
+    Credentials, Digest, Interrupt, PerPlatform, Pushed, Stall, Timeouts, UploadMode,
+};
 pub use error::{Error, Result};
 pub use tls::{TlsVerify, TransportConfig};
 

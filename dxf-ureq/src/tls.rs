@@ -1,14 +1,17 @@
 //! TLS and agent settings: root certificates (Mozilla's webpki roots by default, a CA bundle
-//! file, or no verification), proxies from the environment, timeouts — and the transport
-//! rules the driver relies on (no automatic redirects, statuses returned as responses).
+//! file, or no verification), proxies from the environment, the interruptible TCP transport
+//! ([`crate::transport`]) — and the transport rules the driver relies on (no automatic
+//! redirects, statuses returned as responses). Timeouts are set per request by the driver,
+//! from dxf-proto's [`Timeouts`](dxf_proto::Timeouts).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 
 use crate::error::{Error, Result};
+use crate::transport::SlicedTcpConnector;
 
 /// How to verify the registry's TLS certificate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,13 +25,11 @@ pub enum TlsVerify {
     Skip,
 }
 
-/// Transport settings.
+/// Transport settings (time bounds are [`Config::timeouts`](crate::Config::timeouts)).
 #[derive(Clone, Debug, Default)]
 pub struct TransportConfig {
     /// Certificate verification.
     pub tls: TlsVerify,
-    /// Timeout for connecting and for each read and write; `None` waits forever.
-    pub timeout: Option<Duration>,
 }
 
 fn load_bundle(path: &PathBuf) -> Result<Vec<Certificate<'static>>> {
@@ -66,17 +67,21 @@ pub(crate) fn agent(config: &TransportConfig) -> Result<ureq::Agent> {
             .build(),
         TlsVerify::Skip => TlsConfig::builder().disable_verification(true).build(),
     };
-    let agent = ureq::Agent::config_builder()
+    let settings = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .max_redirects_will_error(false)
         .tls_config(tls)
         .proxy(ureq::Proxy::try_from_env())
-        .timeout_connect(config.timeout)
-        .timeout_per_read(config.timeout)
-        .timeout_per_write(config.timeout)
         .max_idle_connections_per_host(16)
-        .build()
-        .new_agent();
-    Ok(agent)
+        .build();
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(SlicedTcpConnector)
+            .chain(RustlsConnector::default());
+    Ok(ureq::Agent::with_parts(
+        settings,
+        connector,
+        DefaultResolver::default(),
+    ))
 }

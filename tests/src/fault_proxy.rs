@@ -108,6 +108,9 @@ pub enum Fault {
     /// registry answers `202` with a `Location` — a registry refusing the mount, as Harbor
     /// does.
     StripQuery,
+    /// Set this header on the response (replacing it, or added when absent): e.g. an
+    /// `OCI-Chunk-Min-Length` the registry itself does not send.
+    SetHeader(String, String),
 }
 
 impl Fault {
@@ -216,6 +219,8 @@ pub struct Exchange {
     pub forwarded: bool,
     /// Request body bytes sent to the registry.
     pub request_bytes: u64,
+    /// Whether the request body came with `Transfer-Encoding: chunked` (no length given).
+    pub request_chunked: bool,
     /// The status the client was sent (`None`: closed before any response).
     pub status: Option<u16>,
     /// Response body bytes sent to the client.
@@ -943,10 +948,12 @@ fn exchange(
         fault: fault.clone(),
         forwarded: false,
         request_bytes: 0,
+        request_chunked: false,
         status: None,
         response_bytes: 0,
     });
     let framing = request.request_framing().ok()?;
+    shared.update(index, |e| e.request_chunked = framing == Framing::Chunked);
     let client_close = request.has_token("connection", "close");
     if request.has_token("expect", "100-continue") {
         request.remove("expect");
@@ -1024,6 +1031,7 @@ fn exchange(
         Some(Fault::DropResponse) => return None,
         Some(Fault::Delay(d)) => shared.sleep(*d),
         Some(Fault::WrongDigest(d)) => response.set("Docker-Content-Digest", d),
+        Some(Fault::SetHeader(name, value)) => response.set(name, value),
         _ => {}
     }
     if shared.stopped() {

@@ -81,6 +81,15 @@ fn environment_and_connection() {
         );
         check(&r, 1, "DXF_RETRIES");
     }
+    for bad in ["abc", "-1", "1e3", "86401"] {
+        let r = dxf_with(
+            &reg,
+            &["blob-size", "a/b", ZERO],
+            &[("DXF_TIMEOUT", Some(bad))],
+            None,
+        );
+        check(&r, 1, "DXF_TIMEOUT must be a number of seconds");
+    }
 }
 
 #[test]

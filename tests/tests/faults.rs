@@ -1097,7 +1097,37 @@ fn hyper_broken_pull_is_resumed_and_still_verified() {
     broken_pull_is_resumed_and_still_verified(Kind::Hyper);
 }
 
+/// A registry asking for chunks far larger than a stream upload buffers
+/// (`OCI-Chunk-Min-Length: 1 GiB`): the stream goes out as one PATCH of unknown length
+/// (chunked transfer encoding), hashed as it goes, and distribution takes it.
+fn a_huge_chunk_minimum_streams_one_patch(kind: Kind) {
+    let f = Fixture::new(kind);
+    f.proxy.add(Rule::on(
+        "POST",
+        "/blobs/uploads/",
+        Fault::SetHeader("OCI-Chunk-Min-Length".into(), "1073741824".into()),
+    ));
+    let data = random_bytes(3 * 1024 * 1024 + 17, 21);
+    let dir = tempfile::tempdir().unwrap();
+    let pushed = push(&*f.via, How::Stream, "big/min", &data, dir.path()).unwrap();
+    assert_eq!(pushed, digest(&data));
+    let patches: Vec<_> = f
+        .proxy
+        .log()
+        .into_iter()
+        .filter(|e| e.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(patches[0].request_bytes, data.len() as u64);
+    assert!(
+        patches[0].request_chunked,
+        "streamed, not buffered: {patches:?}"
+    );
+    assert!(registry_holds(&f.reg, "big/min", &data));
+}
+
 both_adapters!(
+    a_huge_chunk_minimum_streams_one_patch,
     upload_continues_from_a_checkpoint,
     corrupted_pull_is_an_error,
     transient_faults_are_retried_and_uploads_resumed,
@@ -1359,6 +1389,37 @@ fn cli_error_statuses_are_one_line_exit_1() {
     }
     let r = dxf_via(&reg, &proxy, &["get-alias", "c/status", "v1"]).ok();
     assert_eq!(r.out(), format!("{d}\n"), "nothing was changed");
+}
+
+#[test]
+fn cli_stream_push_to_a_registry_with_a_huge_chunk_minimum_sends_one_streamed_patch() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let proxy = FaultProxy::for_registry(&reg);
+    proxy.add(Rule::on(
+        "POST",
+        "/blobs/uploads/",
+        Fault::SetHeader("OCI-Chunk-Min-Length".into(), "268435456".into()),
+    ));
+    let data = random_bytes(20 * 1024 * 1024 + 5, 22);
+    let env = [
+        ("DXF_HOST", Some(proxy.host())),
+        ("DXF_INSECURE", Some("1".into())),
+    ];
+    let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+    let r = dxf_with(&reg, &["push-blob", "c/min", "-"], &env, Some(&data)).ok();
+    assert_eq!(r.out(), format!("{}\n", sha256(&data)));
+    let patches: Vec<_> = proxy
+        .log()
+        .into_iter()
+        .filter(|e| e.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(patches[0].request_bytes, data.len() as u64);
+    assert!(
+        patches[0].request_chunked,
+        "streamed, not buffered: {patches:?}"
+    );
+    assert!(registry_holds(&reg, "c/min", &data));
 }
 
 #[test]

@@ -6,7 +6,10 @@
 //!   bodies are [`Body::Source`] descriptors the driver streams (and can replay);
 //! - **stream** (`Upload::stream`): the core asks for bytes with [`Step::NeedSource`], hashes
 //!   them, and sends them as `PATCH` bodies; the digest is computed here and given at the
-//!   final `PUT` (single pass; memory bounded by the chunk size);
+//!   final `PUT` (single pass; memory bounded by the chunk size). A registry whose
+//!   `OCI-Chunk-Min-Length` is larger than that chunk size gets the whole stream as one
+//!   [`Body::StreamToEnd`] `PATCH` (chunked transfer encoding, hashed as it goes out)
+//!   instead of a larger buffer: memory stays bounded whatever the registry announces;
 //! - **sized stream** (`Upload::sized_stream`): the length is known but not the digest (a
 //!   file pushed in one pass): one `PATCH` whose [`Body::Stream`] body the driver relays
 //!   from the source, handing every piece to the core to hash as it goes out, then the
@@ -99,6 +102,10 @@ enum Source {
         hasher: Sha256,
         pending: Vec<u8>,
         eof: bool,
+        /// The most bytes buffered for one chunk (the chunk size the upload started with).
+        buffer_cap: u64,
+        /// A [`Body::StreamToEnd`] request is going out: relayed bytes are hashed.
+        relaying: bool,
     },
     /// Relayed by the driver as one `PATCH` body of `len` bytes; `fed` of them hashed.
     Relayed {
@@ -259,6 +266,8 @@ impl Upload {
             hasher: Sha256::new(),
             pending: Vec::new(),
             eof: false,
+            buffer_cap: 0,
+            relaying: false,
         };
         Self::hashed_here(session, repo, source, expected, options)
     }
@@ -329,6 +338,10 @@ impl Upload {
             }
             _ => None,
         };
+        let mut source = source;
+        if let Source::Stream { buffer_cap, .. } = &mut source {
+            *buffer_cap = chunk;
+        }
         Ok(Upload(Machine::new(UploadFlow {
             uploads_url: session.v2_url(&format!("{}/blobs/uploads/", repo.as_str()))?,
             repo: repo.clone(),
@@ -451,8 +464,28 @@ impl UploadFlow {
                 eof,
                 hasher,
                 expected,
+                buffer_cap,
+                relaying,
             } => {
-                let want = usize::try_from(self.chunk).unwrap_or(usize::MAX);
+                *relaying = false;
+                if !*eof && pending.is_empty() && self.chunk > *buffer_cap {
+                    // The registry wants chunks larger than we buffer: the rest of the
+                    // stream goes out as one PATCH, relayed (and hashed) as it is read.
+                    let location = self
+                        .location
+                        .as_ref()
+                        .ok_or(ProtocolViolation::MissingLocation)?;
+                    let req = request(
+                        Method::PATCH,
+                        location,
+                        Body::StreamToEnd,
+                        Some("application/octet-stream"),
+                    )?;
+                    *relaying = true;
+                    self.phase = Phase::Patching { end: self.acked };
+                    return Ok(Next::Send(req));
+                }
+                let want = usize::try_from(self.chunk.min(*buffer_cap)).unwrap_or(usize::MAX);
                 if !*eof && pending.len() < want {
                     return Ok(Next::NeedSource {
                         max: want - pending.len(),
@@ -611,6 +644,8 @@ impl Upload {
             hasher,
             pending: data,
             eof: true,
+            buffer_cap: 0,
+            relaying: false,
         };
         Self::hashed_here(session, repo, source, Some(&digest), options)
     }
@@ -844,6 +879,27 @@ impl Flow for UploadFlow {
     }
 
     fn on_relay(&mut self, data: &[u8]) -> Result<(), Error> {
+        if let (
+            Source::Stream {
+                hasher,
+                eof,
+                relaying: true,
+                ..
+            },
+            Phase::Patching { end },
+        ) = (&mut self.source, &mut self.phase)
+        {
+            // A `StreamToEnd` body going out: hash it, and learn where it ends.
+            if *eof {
+                return Err(crate::error::Misuse::UnexpectedCall("handle_source").into());
+            }
+            if data.is_empty() {
+                *eof = true;
+            }
+            hasher.update(data);
+            *end += data.len() as u64;
+            return Ok(());
+        }
         let (
             Source::Relayed {
                 hasher, len, fed, ..

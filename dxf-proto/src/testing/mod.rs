@@ -120,7 +120,7 @@ impl ScriptedRegistry {
 
     fn answer(&mut self, req: &Request, source: &[u8], relayed: Vec<u8>) -> Reply {
         let body = match req.body() {
-            Body::Stream { .. } => relayed,
+            Body::Stream { .. } | Body::StreamToEnd => relayed,
             Body::Empty => Vec::new(),
             Body::Bytes(b) => b.clone(),
             Body::Source(r) => {
@@ -228,9 +228,14 @@ pub fn drive<O: Operation>(
             }
             Step::Send(req) => {
                 let mut relayed = Vec::new();
-                if let Body::Stream { len } = req.body() {
+                let to_relay = match req.body() {
+                    Body::Stream { len } => Some(*len),
+                    Body::StreamToEnd => Some(u64::MAX),
+                    _ => None,
+                };
+                if let Some(len) = to_relay {
                     // Relay the stream source as the body, handing each piece over first.
-                    let want = usize::try_from(*len).unwrap_or(usize::MAX);
+                    let want = usize::try_from(len).unwrap_or(usize::MAX);
                     let rest = source.get(stream_pos..).unwrap_or_default();
                     let all = rest.get(..want.min(rest.len())).unwrap_or_default();
                     for piece in all.chunks(peer.source_read.max(1)) {

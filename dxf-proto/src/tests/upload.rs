@@ -676,3 +676,96 @@ fn source_bytes_outside_a_relayed_patch_are_misuse() {
     let e = op.handle_source(b"12").unwrap_err();
     assert!(matches!(e, Error::Misuse(_)), "{e:?}");
 }
+
+#[test]
+fn a_chunk_minimum_above_the_buffer_streams_the_rest_in_one_patch_of_unknown_length() {
+    // 300 bytes from a stream whose chunks would be buffered 10 at a time; the registry
+    // asks for chunks of at least 1 MiB: nothing larger than 10 bytes is ever buffered.
+    let data = blob(300);
+    let d = sha(&data);
+    let d2 = d.to_string();
+    let mut peer = ScriptedRegistry::new(move |sent: &Sent| match sent.method.as_str() {
+        "POST" => Reply::status(202)
+            .header("location", "/up/1")
+            .header("oci-chunk-min-length", "1048576"),
+        "PATCH" => Reply::status(202)
+            .header("location", "/up/2")
+            .header("range", &format!("0-{}", sent.body.len() - 1)),
+        "PUT" => Reply::status(201).header("docker-content-digest", &d2),
+        _ => Reply::status(400),
+    });
+    peer.source_read = 7;
+    let mut s = session();
+    let out = run(
+        Upload::stream(&s, &repo("a"), None, &chunked(10)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert_eq!(out.output.digest, d);
+    assert_eq!(out.output.size, 300);
+    let patches: Vec<&Sent> = peer.sent.iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].body, data);
+    assert_eq!(patches[0].header("content-length"), None);
+    assert_eq!(patches[0].header("content-range"), None);
+    let put = peer.sent.last().unwrap();
+    assert_eq!(put.method, "PUT");
+    assert!(
+        put.uri
+            .starts_with("https://reg.test/up/2?digest=sha256%3A"),
+        "{}",
+        put.uri
+    );
+}
+
+#[test]
+fn a_streamed_patch_is_asked_for_before_any_source_byte_is_buffered() {
+    use crate::{BodyPlan, Operation, Step};
+    let s = session();
+    let mut op = Upload::stream(&s, &repo("a"), None, &chunked(8)).unwrap();
+    let Step::Send(post) = op.poll(NOW).unwrap() else {
+        panic!("expected the POST")
+    };
+    assert_eq!(post.method(), "POST");
+    let head = http::Response::builder()
+        .status(202)
+        .header("location", "/up/1")
+        .header("oci-chunk-min-length", "268435456")
+        .body(())
+        .unwrap();
+    assert_eq!(op.handle_response(head, NOW).unwrap(), BodyPlan::Discard);
+    let Step::Send(patch) = op.poll(NOW).unwrap() else {
+        panic!("expected a PATCH, not a request for source bytes")
+    };
+    assert_eq!(patch.body(), &crate::Body::StreamToEnd);
+    assert!(patch.body().is_relayed());
+    // The relayed bytes are hashed; the end is where the source ended.
+    op.handle_source(b"abc").unwrap();
+    op.handle_source(b"").unwrap();
+    assert!(op.handle_source(b"more").is_err());
+}
+
+#[test]
+fn a_streamed_patch_that_is_refused_is_never_replayed() {
+    let data = blob(50);
+    let mut peer = ScriptedRegistry::new(|sent: &Sent| match sent.method.as_str() {
+        "POST" => Reply::status(202)
+            .header("location", "/up/1")
+            .header("oci-chunk-min-length", "1000"),
+        "PATCH" => Reply::status(416),
+        "DELETE" => Reply::status(204),
+        _ => Reply::status(400),
+    });
+    let mut s = session();
+    let e = err(run(
+        Upload::stream(&s, &repo("a"), None, &chunked(10)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    ));
+    assert!(matches!(e, Error::UnexpectedStatus { .. }), "{e}");
+    assert_eq!(peer.sent.iter().filter(|r| r.method == "PATCH").count(), 1);
+    assert_eq!(peer.sent.last().unwrap().method, "DELETE");
+}

@@ -227,7 +227,9 @@ macro_rules! config_for {
         c.chunk_size = settings.chunk_size;
         c.retries = settings.retries;
         c.interrupt = settings.interrupt.clone();
-        c.transport.timeout = settings.timeout;
+        c.timeouts = settings
+            .timeout
+            .map_or_else(dxf_ureq::Timeouts::none, dxf_ureq::Timeouts::uniform);
         c.transport.tls = match &settings.tls {
             Tls::WebPki => $krate::TlsVerify::WebPki,
             Tls::CaBundle(ca) => $krate::TlsVerify::CaBundle(ca.clone()),
@@ -605,7 +607,9 @@ fn ureq_registry(settings: &Settings) -> R<dxf_ureq::Registry> {
     c.token = settings.token.clone();
     c.chunk_size = settings.chunk_size;
     c.retries = settings.retries;
-    c.transport.timeout = settings.timeout;
+    c.timeouts = settings
+        .timeout
+        .map_or_else(dxf_ureq::Timeouts::none, dxf_ureq::Timeouts::uniform);
     c.transport.tls = match &settings.tls {
         Tls::WebPki => dxf_ureq::TlsVerify::WebPki,
         Tls::CaBundle(ca) => dxf_ureq::TlsVerify::CaBundle(ca.clone()),
