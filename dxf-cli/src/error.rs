@@ -186,6 +186,23 @@ mod tests {
     }
 
     #[test]
+    fn a_401_from_another_host_is_one_line_naming_it() {
+        let e = CliError::dxf(
+            "sha256:ab",
+            dxf_ureq::dxf_proto::Error::ForeignChallenge {
+                host: "storage.example:8443".into(),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "sha256:ab: unauthorized (401) from storage.example:8443, which is not the \
+             registry: its challenge is not answered (credentials go only to the registry and \
+             its token realm)"
+        );
+        assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
     fn resumable_failures_carry_a_note() {
         let e = CliError::Resumable {
             error: Box::new(CliError::input("f", io::Error::other("connection reset"))),

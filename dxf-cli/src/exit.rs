@@ -4,7 +4,7 @@
 //! | code | meaning |
 //! |---:|---|
 //! | 0  | success |
-//! | 13 | unauthorized: the registry (or token server) answered 401 after authenticating (`EACCES`; python-dxf's `DXFUnauthorizedError`) |
+//! | 13 | unauthorized: the registry (or token server) answered 401 after authenticating (`EACCES`; python-dxf's `DXFUnauthorizedError`); or a host other than the registry (a redirect, `Link` or upload `Location` target) answered 401, whose challenge dxf does not answer (credentials go only to the registry and its token realm) |
 //! | 2  | not found: the registry answered 404 (`ENOENT`), e.g. an unknown blob, alias or repository |
 //! | 2  | usage error: wrong number of arguments, an alias without `@`, an unknown command |
 //! | 2  | an invalid digest, tag or repository name (python-dxf sends it and the registry answers 404) |
@@ -34,7 +34,7 @@ pub fn code(error: &CliError) -> u8 {
     match error {
         CliError::Usage(_) => USAGE,
         CliError::Dxf { error, .. } => match error.proto() {
-            Some(Proto::Unauthorized { .. }) => UNAUTHORIZED,
+            Some(Proto::Unauthorized { .. } | Proto::ForeignChallenge { .. }) => UNAUTHORIZED,
             Some(Proto::NotFound { .. }) => NOT_FOUND,
             // Rejected before sending; python-dxf sends it and gets a 404.
             Some(Proto::InvalidReference(_)) => NOT_FOUND,
@@ -97,6 +97,21 @@ mod tests {
             })),
             FAILURE
         );
+    }
+
+    #[test]
+    fn a_401_from_another_host_is_unauthorized() {
+        let foreign = || Proto::ForeignChallenge {
+            host: "storage.example".into(),
+        };
+        assert_eq!(code(&CliError::from(foreign())), UNAUTHORIZED);
+        assert_eq!(code(&CliError::dxf("sha256:ab", foreign())), UNAUTHORIZED);
+        // A blob reader's failure reaches the CLI inside an io::Error.
+        let wrapped = CliError::from(dxf_ureq::Error::Io(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            foreign(),
+        )));
+        assert_eq!(code(&wrapped), UNAUTHORIZED);
     }
 
     #[test]

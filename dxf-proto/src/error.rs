@@ -336,6 +336,14 @@ pub enum Error {
     PlatformNotFound(String),
     /// Credentials would have been sent over plain http without the caller allowing it.
     CredentialsOverPlainHttp,
+    /// A host other than the registry — the target of a redirect, of a `Link` to a next
+    /// page or of an upload `Location` — answered 401. Its challenge is not answered:
+    /// credentials go only to the registry's origin and to the token realm named by the
+    /// registry's own challenge.
+    ForeignChallenge {
+        /// The host that answered, `name[:port]`.
+        host: String,
+    },
     /// A digest algorithm dxf cannot compute (it verifies sha256 and sha512).
     UnsupportedDigestAlgorithm(String),
     /// An invalid digest, repository or tag, rejected before anything was sent.
@@ -423,6 +431,11 @@ impl fmt::Display for Error {
             Error::PlatformNotFound(p) => write!(f, "platform {p} not found in the index"),
             Error::CredentialsOverPlainHttp => f.write_str(
                 "refusing to authenticate over plain http (credentials and tokens need https)",
+            ),
+            Error::ForeignChallenge { host } => write!(
+                f,
+                "unauthorized (401) from {host}, which is not the registry: its challenge is \
+                 not answered (credentials go only to the registry and its token realm)"
             ),
             Error::UnsupportedDigestAlgorithm(a) => {
                 write!(

@@ -147,7 +147,12 @@ impl<In: Transport> Connector<In> for SlicedTcpConnector {
                         details.config.input_buffer_size(),
                         details.config.output_buffer_size(),
                     );
-                    return Ok(Some(Either::B(SlicedTcp { stream, buffers })));
+                    return Ok(Some(Either::B(SlicedTcp {
+                        stream,
+                        buffers,
+                        read_timeout: None,
+                        write_timeout: None,
+                    })));
                 }
                 Err(e @ ureq::Error::Timeout(_)) => return Err(e),
                 Err(e) if is_cancel(&e) => return Err(e),
@@ -203,6 +208,9 @@ fn connect(
 pub(crate) struct SlicedTcp {
     stream: TcpStream,
     buffers: LazyBuffers,
+    /// The socket's read and write timeouts as last set (saves a system call per read).
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 impl Transport for SlicedTcp {
@@ -219,7 +227,10 @@ impl Transport for SlicedTcp {
             if let Some(e) = must_end(Instant::now()) {
                 return Err(e.into());
             }
-            self.stream.set_write_timeout(Some(slice))?;
+            if self.write_timeout != Some(slice) {
+                self.stream.set_write_timeout(Some(slice))?;
+                self.write_timeout = Some(slice);
+            }
             let pending = self.buffers.output().get(sent..amount).unwrap_or_default();
             match self.stream.write(pending) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
@@ -239,7 +250,10 @@ impl Transport for SlicedTcp {
             if let Some(e) = must_end(Instant::now()) {
                 return Err(e.into());
             }
-            self.stream.set_read_timeout(Some(slice))?;
+            if self.read_timeout != Some(slice) {
+                self.stream.set_read_timeout(Some(slice))?;
+                self.read_timeout = Some(slice);
+            }
             match self.stream.read(self.buffers.input_append_buf()) {
                 Ok(n) => {
                     self.buffers.input_appended(n);

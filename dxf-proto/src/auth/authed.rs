@@ -1,14 +1,26 @@
 //! [`Authed`]: wraps any [`Operation`] that states its [`Scope`] and gives it authentication.
 //!
-//! The wrapper stamps `Authorization` (cached bearer token, or Basic once the registry asked
-//! for it) on every request the inner operation yields *to the registry's own origin* —
-//! never on a cross-host redirect or upload `Location`. A 401 with a parseable challenge
-//! never reaches the inner operation: the wrapper fetches a token from the realm (or switches
-//! to Basic) and re-sends the inner operation's last request once. A 401 right after that
-//! is [`Error::Unauthorized`]. A 403 met with a cached bearer token (ECR's "token expired")
-//! gets the same treatment once. When the session already knows the realm, a missing or
-//! expiring token is fetched *before* the request, saving the 401 round trip — and keeping
-//! a stream body (which cannot be replayed) from meeting an expired token.
+//! Credentials go only to the registry's origin and to the token realm named by the
+//! registry's *own* challenge (which may be on any host — that is how token auth works —
+//! or is replaced by the auth-host override):
+//!
+//! - The wrapper stamps `Authorization` (cached bearer token, or Basic once the registry
+//!   asked for it) on every request the inner operation yields *to the registry's own
+//!   origin* — never on a cross-host redirect, `Link` page or upload `Location`.
+//! - A 401 with a parseable challenge from the registry's origin never reaches the inner
+//!   operation: the wrapper fetches a token from the realm (or switches to Basic) and
+//!   re-sends the inner operation's last request once. A 401 right after that is
+//!   [`Error::Unauthorized`]. A 403 from the registry met with a cached bearer token (ECR's
+//!   "token expired") gets the same treatment once.
+//! - A 401 from any other origin (a redirect target, a next page, an upload session
+//!   elsewhere) is never answered, whatever it asks for: it is
+//!   [`Error::ForeignChallenge`] naming the host, and nothing is learned from it (no realm,
+//!   no switch to Basic). A 403 from another origin goes to the inner operation as it is
+//!   (storage refusing an expired signature is not our token expiring).
+//! - When the session already knows the realm, a missing or expiring token is fetched
+//!   *before* a request to the registry, saving the 401 round trip — and keeping a stream
+//!   body (which cannot be replayed) from meeting an expired token. A request to another
+//!   origin would not carry the token, so none is fetched for it.
 //!
 //! A best-effort cleanup request (an upload's session `DELETE` after a failure or a
 //! cancel) goes out with the credentials at hand: no token is fetched for it and its 401
@@ -221,6 +233,27 @@ impl<O: Operation + Scoped> Authed<O> {
         url.scheme() == "https" || self.allow_plain_http
     }
 
+    /// The host (`name[:port]`) the inner operation's last request went to, when that is
+    /// not the registry's origin: a 401 or 403 from there is not ours to answer. Fails
+    /// closed (as foreign) when there is no last request or its URL does not parse.
+    fn foreign_host(&self) -> Option<String> {
+        let Some(t) = &self.template else {
+            return Some("an unknown host".to_owned());
+        };
+        let text = t.uri.to_string();
+        match Url::parse(&text) {
+            Ok(url) if same_origin(&url, &self.registry) => None,
+            Ok(url) => {
+                let host = url.host_str().unwrap_or_default();
+                Some(match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_owned(),
+                })
+            }
+            Err(_) => Some(shorten(&text)),
+        }
+    }
+
     fn stamp(&self, mut req: Request) -> Result<Request, Error> {
         req.headers_mut().remove(AUTHORIZATION);
         if let Some(ua) = &self.user_agent {
@@ -253,7 +286,7 @@ impl<O: Operation + Scoped> Authed<O> {
         let body = match req.body() {
             Body::Bytes(b) if b.len() > MAX_REPLAY_BODY => None,
             // Relayed from a stream: gone once sent.
-            Body::Stream { .. } => None,
+            b if b.is_relayed() => None,
             other => Some(other.clone()),
         };
         self.template = Some(Template {
@@ -283,6 +316,8 @@ impl<O: Operation + Scoped> Authed<O> {
         self.stamp(req)
     }
 
+    /// What to do about a 401 from the registry's own origin (the caller has checked the
+    /// origin: a challenge from anywhere else is never planned for, nor its realm kept).
     fn plan_for(&mut self, head: &http::response::Parts) -> Result<Option<ChallengePlan>, Error> {
         let values = head
             .headers
@@ -415,6 +450,7 @@ impl<O: Operation + Scoped> Authed<O> {
                         if !self.scope.items().is_empty()
                             && self.rounds < self.max_rounds
                             && self.may_send_credentials_to(&self.registry)
+                            && same_origin(&url_of(&req)?, &self.registry)
                         {
                             self.rounds += 1;
                             let (token_req, scopes) = self.token_request(&realm.clone(), None)?;
@@ -479,7 +515,15 @@ impl<O: Operation + Scoped> Authed<O> {
                 self.inner.handle_response(head, now)
             }
             Phase::InnerSent => {
+                // Only the registry's own 401s and 403s are answered with credentials.
+                let foreign = match head.status() {
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => self.foreign_host(),
+                    _ => None,
+                };
                 if head.status() == StatusCode::UNAUTHORIZED {
+                    if let Some(host) = foreign {
+                        return Err(Error::ForeignChallenge { host });
+                    }
                     let (parts, ()) = head.into_parts();
                     if !self.fresh && self.rounds < self.max_rounds {
                         if let Some(plan) = self.plan_for(&parts)? {
@@ -496,6 +540,7 @@ impl<O: Operation + Scoped> Authed<O> {
                 // ECR answers an expired token with 403, not 401: a cached token met with
                 // 403 is replaced once; a 403 right after a fresh token is the answer.
                 if head.status() == StatusCode::FORBIDDEN
+                    && foreign.is_none()
                     && !self.fresh
                     && self.rounds < self.max_rounds
                     && matches!(self.current, Current::Bearer(_))

@@ -4,6 +4,7 @@
 mod auth;
 mod blobs;
 mod cancel;
+mod foreign_origin;
 mod hygiene;
 mod identity_token;
 mod lists;

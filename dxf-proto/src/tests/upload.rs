@@ -769,3 +769,28 @@ fn a_streamed_patch_that_is_refused_is_never_replayed() {
     assert_eq!(peer.sent.iter().filter(|r| r.method == "PATCH").count(), 1);
     assert_eq!(peer.sent.last().unwrap().method, "DELETE");
 }
+
+#[test]
+fn a_streamed_patch_met_with_a_challenge_is_not_replayed() {
+    let data = blob(50);
+    let mut peer = ScriptedRegistry::new(|sent: &Sent| match sent.method.as_str() {
+        "POST" => Reply::status(202)
+            .header("location", "/up/1")
+            .header("oci-chunk-min-length", "1000"),
+        "PATCH" => Reply::status(401)
+            .header("www-authenticate", r#"Bearer realm="https://auth.test/token""#),
+        "GET" => Reply::status(200).body(br#"{"token":"t"}"#.to_vec()),
+        "DELETE" => Reply::status(204),
+        _ => Reply::status(400),
+    });
+    let mut s = session();
+    let r = run(
+        Upload::stream(&s, &repo("a"), None, &chunked(10)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    );
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(peer.sent.iter().filter(|r| r.method == "PATCH").count(), 1);
+    assert!(peer.sent.iter().all(|r| r.method != "PUT"));
+}
