@@ -5,15 +5,20 @@
 //!   only by [`Partial::commit`] (after the digest was verified); dropped uncommitted — on
 //!   any failure — it is removed and PATH is untouched. Only a killed process can leave a
 //!   `.NAME.dxf-partial-<pid>` behind, never a wrong PATH.
-//! - [`Spool`]: `pull-blob --verify-first`. A temporary file in `$TMPDIR` holding one blob
-//!   until it is verified; on Unix it is unlinked as soon as it is created (nothing is left
-//!   behind whatever happens), elsewhere removed when dropped.
+//! - [`Spool`]: `pull-blob --verify-first`, and the `--json` listings. A temporary file in
+//!   `$TMPDIR` holding one blob until it is verified (or a listing's JSON until every page
+//!   has arrived); on Unix it is unlinked as soon as it is created (nothing is left behind
+//!   whatever happens), elsewhere removed when dropped. [`Spool::copy_to`] writes it out;
+//!   [`spool_error`] names it in a failure.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::CliError;
+use crate::output;
 
 /// What a temporary name adds after the file's name (then the process id).
 pub const PARTIAL_SUFFIX: &str = ".dxf-partial-";
@@ -121,10 +126,18 @@ fn sync_dir(target: &Path) {
     }
 }
 
+/// Bytes read from a spool file at a time when copying it out.
+const SPOOL_READ: usize = 128 * 1024;
+
 /// Spool files created by this process so far (for unique names).
 static SPOOLS: AtomicU64 = AtomicU64::new(0);
 
-/// A temporary file in `$TMPDIR` for one blob.
+/// A failure creating, writing or reading a spool file: `temporary file in DIR: …`.
+pub fn spool_error(e: io::Error) -> CliError {
+    CliError::file(format!("temporary file in {}", Spool::dir().display()), e)
+}
+
+/// A temporary file in `$TMPDIR` for one blob (or one listing).
 #[derive(Debug)]
 pub struct Spool {
     file: File,
@@ -170,6 +183,25 @@ impl Spool {
         self.file.flush()?;
         self.file.seek(SeekFrom::Start(0))?;
         Ok(&mut self.file)
+    }
+
+    /// Writes everything the file holds (from its start) to `out`, in writes of at most
+    /// `max_write` bytes (and at most 128 KiB); returns the number of bytes. A failure of the
+    /// file is a [`spool_error`], of `out` a [`CliError::Output`].
+    pub fn copy_to(&mut self, out: &mut dyn Write, max_write: usize) -> Result<u64, CliError> {
+        let file = self.rewind().map_err(spool_error)?;
+        let mut buf = vec![0; max_write.clamp(1, SPOOL_READ)];
+        let mut copied = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => return Ok(copied),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(spool_error(e)),
+            };
+            output::raw(out, buf.get(..n).unwrap_or_default())?;
+            copied += n as u64;
+        }
     }
 }
 
@@ -269,5 +301,43 @@ mod tests {
         if cfg!(unix) {
             assert!(s.path.is_none(), "unlinked at once");
         }
+    }
+
+    #[test]
+    fn spool_copies_out_in_bounded_writes() {
+        /// Records the size of every write.
+        struct Writes(Vec<usize>, Vec<u8>);
+        impl Write for Writes {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.push(b.len());
+                self.1.extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut s = Spool::new().unwrap();
+        s.file().write_all(&data).unwrap();
+        let mut out = Writes(Vec::new(), Vec::new());
+        assert_eq!(s.copy_to(&mut out, usize::MAX).unwrap(), data.len() as u64);
+        assert_eq!(out.1, data);
+        assert!(out.0.iter().all(|&n| n <= SPOOL_READ), "{:?}", out.0);
+        // Again, from the start, in small writes.
+        let mut out = Writes(Vec::new(), Vec::new());
+        assert_eq!(s.copy_to(&mut out, 1000).unwrap(), data.len() as u64);
+        assert_eq!(out.1, data);
+        assert!(out.0.iter().all(|&n| n <= 1000));
+    }
+
+    #[test]
+    fn spool_failures_name_the_directory() {
+        let e = spool_error(io::ErrorKind::StorageFull.into());
+        assert!(
+            e.to_string()
+                .starts_with(&format!("temporary file in {}: ", Spool::dir().display())),
+            "{e}"
+        );
     }
 }

@@ -28,6 +28,7 @@ pub mod cli;
 pub mod fault_proxy;
 pub mod oci_layout;
 pub mod registry;
+pub mod stall_server;
 pub mod tls;
 pub mod token_server;
 
