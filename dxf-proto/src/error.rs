@@ -202,6 +202,8 @@ pub enum ProtocolViolation {
     TooManyAuthRounds,
     /// A referrers list (all pages) or referrers index with more entries than dxf takes.
     TooManyReferrers(usize),
+    /// A referrers list (all pages) whose entries hold more bytes than dxf keeps.
+    ReferrersTooLarge(u64),
 }
 
 impl fmt::Display for ProtocolViolation {
@@ -237,6 +239,9 @@ impl fmt::Display for ProtocolViolation {
             }
             ProtocolViolation::TooManyReferrers(n) => {
                 write!(f, "more than {n} referrers")
+            }
+            ProtocolViolation::ReferrersTooLarge(n) => {
+                write!(f, "referrers list larger than {n} bytes")
             }
         }
     }

@@ -359,7 +359,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                                 Err(e) => {
                                     break Err(match io_stall(&e, body_bounds.idle) {
                                         Some(stall) => Error::TimedOut { host, stall },
-                                        None => e.into(),
+                                        None => body_error(e, host),
                                     })
                                 }
                             };
@@ -397,6 +397,20 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                 }
             }
         }
+    }
+}
+
+/// A failure reading a response body: the transport's, named by its host (an interrupt's
+/// stays what it is).
+fn body_error(e: io::Error, host: String) -> Error {
+    if e.get_ref()
+        .is_some_and(|inner| inner.is::<dxf_proto::Error>())
+    {
+        return e.into();
+    }
+    Error::Transport {
+        host,
+        source: e.into(),
     }
 }
 

@@ -15,12 +15,9 @@ use super::{about, connect, layer_items, parse_digest, stdin, Item};
 use crate::cli::alias_of;
 use crate::env::Env;
 use crate::error::CliError;
-use crate::files::{Partial, Spool};
+use crate::files::{spool_error, Partial, Spool};
 use crate::output;
 use crate::progress::{Bar, Bars, Progress};
-
-/// Bytes read from a spool file at a time when copying it to stdout.
-const SPOOL_READ: usize = 128 * 1024;
 
 /// `pull-blob`'s own choices (the defaults are python-dxf's way: stream to stdout).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -123,11 +120,6 @@ pub fn pull(
 /// Turns a failure about local file `path` into a [`CliError::File`] naming it.
 fn file_error(path: &Path) -> impl Fn(io::Error) -> CliError + '_ {
     move |e| CliError::file(path.display().to_string(), e)
-}
-
-/// A failure about the spool file.
-fn spool_error(e: io::Error) -> CliError {
-    CliError::file(format!("temporary file in {}", Spool::dir().display()), e)
 }
 
 /// Why a copy ended early.
@@ -234,17 +226,8 @@ fn spooled(ctx: &Pulling<'_>, out: &mut dyn Write, digest: &Digest) -> Result<()
     if ctx.blob_info {
         output::line(out, &format!("{digest} {size}"))?;
     }
-    let file = spool.rewind().map_err(spool_error)?;
-    let mut buf = vec![0; ctx.max_write.min(SPOOL_READ)];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(spool_error(e)),
-        };
-        output::raw(out, buf.get(..n).unwrap_or_default())?;
-    }
+    spool.copy_to(out, ctx.max_write)?;
+    Ok(())
 }
 
 /// `--output FILE`: every blob, concatenated in order, into `partial`, which replaces

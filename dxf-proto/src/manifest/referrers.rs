@@ -34,6 +34,24 @@ use crate::url::{request, resolve, with_query_param};
 /// [`ProtocolViolation::TooManyReferrers`].
 pub const MAX_REFERRERS: usize = 10_000;
 
+/// Most bytes the kept referrers may hold, all pages together (digests, media and
+/// artifact types, annotations); more is [`ProtocolViolation::ReferrersTooLarge`]. Pages
+/// are each capped by [`Limits::list_body`](crate::Limits), but many of them could
+/// otherwise add up without bound.
+pub const MAX_REFERRERS_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Roughly the memory one kept descriptor holds.
+fn kept_size(d: &Descriptor) -> u64 {
+    let strings = d.media_type.len()
+        + d.digest.as_str().len()
+        + d.artifact_type.as_ref().map_or(0, String::len)
+        + d.annotations
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    strings as u64 + 64
+}
+
 /// The `OCI-Filters-Applied` response header.
 pub const FILTERS_APPLIED: &str = "oci-filters-applied";
 
@@ -168,6 +186,8 @@ pub(crate) struct ReferrersFlow {
     url: Url,
     phase: Phase,
     found: Vec<Descriptor>,
+    /// What `found` holds, by [`kept_size`].
+    found_bytes: u64,
     filtered_by_registry: bool,
     limit: u64,
     max_pages: u32,
@@ -195,6 +215,7 @@ impl Referrers {
             url,
             phase: Phase::Resolving,
             found: Vec::new(),
+            found_bytes: 0,
             filtered_by_registry: true,
             limit: session.limits().manifest_body,
             max_pages: session.limits().max_pages,
@@ -246,6 +267,11 @@ impl ReferrersFlow {
         let entries = keep_type(entries, self.artifact_type.as_deref());
         if self.found.len().saturating_add(entries.len()) > MAX_REFERRERS {
             return Err(ProtocolViolation::TooManyReferrers(MAX_REFERRERS).into());
+        }
+        let bytes = entries.iter().map(kept_size).sum::<u64>();
+        self.found_bytes = self.found_bytes.saturating_add(bytes);
+        if self.found_bytes > MAX_REFERRERS_BYTES {
+            return Err(ProtocolViolation::ReferrersTooLarge(MAX_REFERRERS_BYTES).into());
         }
         self.found.extend(entries);
         Ok(())

@@ -9,7 +9,7 @@ use crate::manifest::alias::{
 use crate::manifest::media_types::{EMPTY_CONFIG_DIGEST, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST};
 use crate::manifest::parse::Descriptor;
 use crate::manifest::referrers::{
-    fallback_tag, parse_referrers_index, referrers_index_json, MAX_REFERRERS,
+    fallback_tag, parse_referrers_index, referrers_index_json, MAX_REFERRERS, MAX_REFERRERS_BYTES,
 };
 use crate::testing::{MemoryRegistry, Reply, ScriptedRegistry, Sent};
 use crate::{
@@ -240,6 +240,30 @@ fn too_many_referrers_are_refused() {
         err(run(op, &mut s, &mut peer, b"")),
         Error::Protocol(ProtocolViolation::TooManyReferrers(MAX_REFERRERS))
     );
+}
+
+#[test]
+fn referrers_adding_up_past_the_byte_budget_are_refused() {
+    // Pages each within their cap (3 MiB of annotations per entry, one entry a page),
+    // linked without end: the total kept is bounded, not only the page count.
+    let mut s = session();
+    let big = "v".repeat(3 * 1024 * 1024);
+    let mut n = 0u32;
+    let mut peer = ScriptedRegistry::new(move |_| {
+        n += 1;
+        let mut d = Descriptor::new(OCI_IMAGE_MANIFEST, sha(&n.to_le_bytes()), 1);
+        d.annotations.insert("k".into(), big.clone());
+        Reply::status(200)
+            .header("content-type", OCI_IMAGE_INDEX)
+            .header("link", &format!("</v2/r/referrers/x?p={n}>; rel=\"next\""))
+            .body(referrers_index_json(&[d]))
+    });
+    let op = Referrers::new(&s, &repo("r"), &Reference::Digest(subject()), None).unwrap();
+    assert_eq!(
+        err(run(op, &mut s, &mut peer, b"")),
+        Error::Protocol(ProtocolViolation::ReferrersTooLarge(MAX_REFERRERS_BYTES))
+    );
+    assert_eq!(peer.sent.len(), 6, "16 MiB hold five 3 MiB entries");
 }
 
 #[test]
