@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::thread;
 
 use dxf_tests::cli::dxf_bin;
+use dxf_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use dxf_tests::{Mode, TestRegistry};
 
 /// GNU time, which reports the peak RSS of the command it runs (`%M`, KiB).
@@ -466,33 +467,69 @@ fn sha256sum(path: &Path) -> String {
     format!("sha256:{}", text.split(' ').next().unwrap())
 }
 
+/// `dxf push-blob REPO -` with `blob` piped in (not the file itself, which dxf could
+/// seek), measured; it must succeed and print `digest`.
+fn push_from_stdin(env: &[(String, String)], repo: &str, blob: &Path, digest: &str) -> Measured {
+    let mut cat = Command::new("cat")
+        .arg(blob)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = Stdio::from(cat.stdout.take().unwrap());
+    let push = measure(env, &["push-blob", repo, "-"], stdin, Stdio::piped());
+    assert!(cat.wait().unwrap().success());
+    assert_eq!(push.code, 0, "{}", push.summary());
+    assert_eq!(String::from_utf8_lossy(&push.stdout), format!("{digest}\n"));
+    eprintln!(
+        "push-blob {repo} - ({} MiB): peak RSS {} KiB, {} s",
+        BLOB_LEN >> 20,
+        push.peak_kib,
+        push.seconds
+    );
+    push
+}
+
+/// A blob of [`BLOB_LEN`] random bytes in `dir`, and its digest.
+fn random_blob(dir: &Path) -> (std::path::PathBuf, String) {
+    let blob = dir.join("blob");
+    let mut random = File::open("/dev/urandom").unwrap().take(BLOB_LEN);
+    std::io::copy(&mut random, &mut File::create(&blob).unwrap()).unwrap();
+    let digest = sha256sum(&blob);
+    (blob, digest)
+}
+
+/// A registry that asks for chunks of at least 1 GiB (`OCI-Chunk-Min-Length`, added by
+/// the fault proxy): a stream push must not buffer that; it sends one streamed PATCH.
+#[test]
+fn a_stream_push_to_a_registry_with_a_huge_chunk_minimum_stays_flat() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let proxy = FaultProxy::for_registry(&reg);
+    proxy.add(Rule::on(
+        "POST",
+        "/blobs/uploads/",
+        Fault::SetHeader("OCI-Chunk-Min-Length".into(), "1073741824".into()),
+    ));
+    let env = vec![
+        ("DXF_HOST".to_owned(), proxy.host()),
+        ("DXF_INSECURE".to_owned(), "1".to_owned()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let (blob, digest) = random_blob(dir.path());
+    let push = push_from_stdin(&env, "mem/min", &blob, &digest);
+    assert!(
+        push.peak_kib < BLOB_RSS_BOUND,
+        "push-blob - under OCI-Chunk-Min-Length: peak RSS {} KiB (bound {BLOB_RSS_BOUND} KiB)",
+        push.peak_kib
+    );
+}
+
 #[test]
 fn big_blob_push_from_stdin_and_pull_stay_flat() {
     let reg = TestRegistry::start(Mode::Plain);
     let env = reg.dxf_env();
     let dir = tempfile::tempdir().unwrap();
-    let blob = dir.path().join("blob");
-    let mut random = File::open("/dev/urandom").unwrap().take(BLOB_LEN);
-    std::io::copy(&mut random, &mut File::create(&blob).unwrap()).unwrap();
-    let digest = sha256sum(&blob);
-
-    // Standard input a pipe (not the file itself, which dxf could seek).
-    let mut cat = Command::new("cat")
-        .arg(&blob)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = Stdio::from(cat.stdout.take().unwrap());
-    let push = measure(&env, &["push-blob", "mem/blob", "-"], stdin, Stdio::piped());
-    assert!(cat.wait().unwrap().success());
-    assert_eq!(push.code, 0, "{}", push.summary());
-    assert_eq!(String::from_utf8_lossy(&push.stdout), format!("{digest}\n"));
-    eprintln!(
-        "push-blob - ({} MiB): peak RSS {} KiB, {} s",
-        BLOB_LEN >> 20,
-        push.peak_kib,
-        push.seconds
-    );
+    let (blob, digest) = random_blob(dir.path());
+    let push = push_from_stdin(&env, "mem/blob", &blob, &digest);
 
     let pulled = dir.path().join("pulled");
     let stdout = Stdio::from(File::create(&pulled).unwrap());
