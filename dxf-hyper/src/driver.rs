@@ -112,13 +112,15 @@ const SLICE: Duration = Duration::from_millis(50);
 /// because of it) and the driver's clock for the grace of a stop.
 struct Watch<'a> {
     run: &'a RunInterrupt,
-    interruptible: bool,
+    /// How long the interrupt lets the request finish (`None`: never abandoned).
+    grace: Option<Duration>,
     epoch: Instant,
 }
 
 impl Watch<'_> {
     fn must_end(&self) -> bool {
-        self.interruptible && self.run.abandon_blocked(self.epoch.elapsed())
+        self.grace
+            .is_some_and(|grace| self.run.abandon_blocked(self.epoch.elapsed(), grace))
     }
 }
 
@@ -262,7 +264,7 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
             let mut relay = |data: &[u8]| op.handle_source(data);
             let watch = Watch {
                 run: &interrupted,
-                interruptible: bounds.interruptible,
+                grace: bounds.interrupt_grace,
                 epoch,
             };
             let sending = send(
@@ -309,7 +311,7 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
         let mut body_watch = BodyWatch::new(&body_bounds, Duration::ZERO, sent_at.elapsed());
         let watch = Watch {
             run: &interrupted,
-            interruptible: bounds.interruptible,
+            grace: bounds.interrupt_grace,
             epoch,
         };
         let mut reading = Reading {

@@ -78,8 +78,8 @@ pub struct RunInterrupt {
     interrupt: Interrupt,
     keeps_checkpoints: bool,
     cancelled: bool,
-    /// When this run first saw a stop while blocked (driver time, ms; [`NOT_SEEN`]).
-    stop_seen_ms: AtomicU64,
+    /// When this run, blocked, first saw the interrupt up (driver time, ms; [`NOT_SEEN`]).
+    raised_seen_ms: AtomicU64,
 }
 
 const NOT_SEEN: u64 = u64::MAX;
@@ -91,7 +91,7 @@ impl RunInterrupt {
             interrupt: interrupt.clone(),
             keeps_checkpoints,
             cancelled: false,
-            stop_seen_ms: AtomicU64::new(NOT_SEEN),
+            raised_seen_ms: AtomicU64::new(NOT_SEEN),
         }
     }
 
@@ -102,29 +102,30 @@ impl RunInterrupt {
     }
 
     /// Whether a network wait (connect, response head, body) blocked at `now` (any
-    /// monotonic time of the driver's, e.g. since it started) must be abandoned: at once
-    /// when [`abandon_now`](Self::abandon_now) says so, and for a run that keeps
-    /// checkpoints once this run has seen a [`stop`](Interrupt::stop) for [`STOP_GRACE`]
-    /// (the run then ends at its last checkpoint:
+    /// monotonic time of the driver's, e.g. since it started) must be abandoned, `grace`
+    /// being what the request is given to finish
+    /// ([`Bounds::interrupt_grace`](crate::Bounds::interrupt_grace)): once this run has
+    /// seen the interrupt for `grace` when [`abandon_now`](Self::abandon_now) says so, and
+    /// for a run that keeps checkpoints once it has seen a [`stop`](Interrupt::stop) for
+    /// [`STOP_GRACE`] at least (the run then ends at its last checkpoint:
     /// [`stop_at_checkpoint`](Self::stop_at_checkpoint) is true).
-    pub fn abandon_blocked(&self, now: std::time::Duration) -> bool {
-        match self.interrupt.check(self.keeps_checkpoints) {
-            Interruption::None => false,
-            Interruption::Now => true,
-            Interruption::AtCheckpoint => {
-                let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX - 1);
-                let seen = match self.stop_seen_ms.compare_exchange(
-                    NOT_SEEN,
-                    now_ms,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                ) {
-                    Ok(_) => now_ms,
-                    Err(earlier) => earlier,
-                };
-                now_ms.saturating_sub(seen) >= u64::try_from(STOP_GRACE.as_millis()).unwrap_or(0)
-            }
-        }
+    pub fn abandon_blocked(&self, now: std::time::Duration, grace: std::time::Duration) -> bool {
+        let grace = match self.interrupt.check(self.keeps_checkpoints) {
+            Interruption::None => return false,
+            Interruption::Now => grace,
+            Interruption::AtCheckpoint => grace.max(STOP_GRACE),
+        };
+        let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX - 1);
+        let seen = match self.raised_seen_ms.compare_exchange(
+            NOT_SEEN,
+            now_ms,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
+            Ok(_) => now_ms,
+            Err(earlier) => earlier,
+        };
+        now_ms.saturating_sub(seen) >= u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Whether the interrupt is up at all.
@@ -175,23 +176,28 @@ mod tests {
     }
 
     #[test]
-    fn blocked_waits_end_at_once_but_a_checkpointed_run_gets_the_grace_of_a_stop() {
+    fn blocked_waits_end_after_their_grace_and_a_checkpointed_run_gets_that_of_a_stop() {
         use std::time::Duration;
         let ms = Duration::from_millis;
         let i = Interrupt::new();
         let plain = RunInterrupt::new(&i, false);
         let resumable = RunInterrupt::new(&i, true);
-        assert!(!plain.abandon_blocked(ms(0)));
-        assert!(!resumable.abandon_blocked(ms(0)));
+        let changing = RunInterrupt::new(&i, false);
+        assert!(!plain.abandon_blocked(ms(0), ms(0)));
+        assert!(!resumable.abandon_blocked(ms(0), ms(0)));
         i.stop();
-        assert!(plain.abandon_blocked(ms(10)));
-        assert!(!resumable.abandon_blocked(ms(10)));
-        assert!(!resumable.abandon_blocked(ms(900)));
-        assert!(resumable.abandon_blocked(ms(10) + STOP_GRACE));
+        assert!(plain.abandon_blocked(ms(10), ms(0)));
+        assert!(!resumable.abandon_blocked(ms(10), ms(0)));
+        assert!(!resumable.abandon_blocked(ms(900), ms(0)));
+        assert!(resumable.abandon_blocked(ms(10) + STOP_GRACE, ms(0)));
         assert!(resumable.stop_at_checkpoint());
+        // A request that changes the registry finishes first, within its grace.
+        assert!(!changing.abandon_blocked(ms(100), ms(500)));
+        assert!(!changing.abandon_blocked(ms(599), ms(500)));
+        assert!(changing.abandon_blocked(ms(600), ms(500)));
         let late = RunInterrupt::new(&i, true);
-        assert!(!late.abandon_blocked(ms(5000)));
+        assert!(!late.abandon_blocked(ms(5000), ms(0)));
         i.cancel();
-        assert!(late.abandon_blocked(ms(5001)));
+        assert!(late.abandon_blocked(ms(5001), ms(0)));
     }
 }

@@ -28,6 +28,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::exchange::Cleanup;
+use crate::interrupt::STOP_GRACE;
 use crate::operation::{BodyPlan, Request};
 
 /// The slowest a blob may arrive, averaged over a window.
@@ -122,15 +123,24 @@ impl Timeouts {
                 response: whole,
                 idle: whole,
                 whole,
-                interruptible: false,
+                interrupt_grace: None,
             };
         }
+        // A request that changes the registry (an upload's POST, PATCH, PUT; a manifest
+        // PUT; a DELETE) is given a moment to finish: cut midway, it leaves the registry in
+        // a state nobody knows (distribution drops an upload session whose PATCH was cut,
+        // and the cleanup that follows would name a stale session state).
+        let changes_registry = !matches!(*req.method(), http::Method::GET | http::Method::HEAD);
         Bounds {
             connect: self.connect,
             response: self.response,
             idle: self.idle,
             whole: None,
-            interruptible: true,
+            interrupt_grace: Some(if changes_registry {
+                STOP_GRACE
+            } else {
+                Duration::ZERO
+            }),
         }
     }
 
@@ -163,9 +173,11 @@ pub struct Bounds {
     pub idle: Option<Duration>,
     /// The whole exchange, body included (cleanup requests).
     pub whole: Option<Duration>,
-    /// Whether an [`Interrupt`](crate::Interrupt) abandons it (not a cleanup request, which
-    /// is sent because of one).
-    pub interruptible: bool,
+    /// How long an [`Interrupt`](crate::Interrupt) lets it finish before it is abandoned
+    /// ([`RunInterrupt::abandon_blocked`](crate::RunInterrupt::abandon_blocked)): none for
+    /// a bodiless request, [`STOP_GRACE`] for one that changes the registry; `None`: never
+    /// (a cleanup request, sent because of the interrupt, bounded by its deadline).
+    pub interrupt_grace: Option<Duration>,
 }
 
 /// How a response body may arrive (from [`Timeouts::for_body`]).
@@ -322,11 +334,16 @@ mod tests {
     fn cleanup_requests_get_one_short_uninterruptible_deadline() {
         let t = Timeouts::default();
         let mut req = http::Request::new(Body::Empty);
-        assert!(t.for_request(&req).interruptible);
+        assert_eq!(t.for_request(&req).interrupt_grace, Some(Duration::ZERO));
         assert_eq!(t.for_request(&req).whole, None);
+        for method in [http::Method::PATCH, http::Method::PUT, http::Method::POST] {
+            let mut patch = http::Request::new(Body::Bytes(vec![1]));
+            *patch.method_mut() = method;
+            assert_eq!(t.for_request(&patch).interrupt_grace, Some(STOP_GRACE));
+        }
         req.extensions_mut().insert(Cleanup);
         let b = t.for_request(&req);
-        assert!(!b.interruptible);
+        assert_eq!(b.interrupt_grace, None);
         assert_eq!(b.whole, Some(DEFAULT_CLEANUP_TIMEOUT));
     }
 

@@ -242,7 +242,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                     None => None,
                 };
                 let bounds = timeouts.for_request(&req);
-                transport::set_interruptible(bounds.interruptible);
+                transport::set_interrupt_grace(bounds.interrupt_grace);
                 let sent_at = Instant::now();
                 let (parts, body) = req.into_parts();
                 let host = parts
@@ -311,7 +311,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                         )
                     }
                 };
-                transport::set_interruptible(true);
+                transport::set_interrupt_grace(Some(Duration::ZERO));
                 let response = match response {
                     Ok(r) => r,
                     // Abandoned for an interrupt: the operation cleans up and ends.

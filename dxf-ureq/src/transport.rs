@@ -28,8 +28,9 @@ pub(crate) const SLICE: Duration = Duration::from_millis(50);
 /// What the waits of the current thread obey.
 pub(crate) struct Watch {
     run: RunInterrupt,
-    /// False for a cleanup request: it is sent because of the interrupt.
-    interruptible: Cell<bool>,
+    /// How long the interrupt lets the current request finish (`None`: a cleanup request,
+    /// sent because of it).
+    grace: Cell<Option<Duration>>,
     /// The driver's clock for [`RunInterrupt::abandon_blocked`].
     epoch: Instant,
     /// The whole-body deadline of a small body being read, and the stall to report.
@@ -55,19 +56,19 @@ impl Drop for WatchGuard {
 pub(crate) fn watch(interrupt: &Interrupt, keeps_checkpoints: bool) -> WatchGuard {
     let new = Watch {
         run: RunInterrupt::new(interrupt, keeps_checkpoints),
-        interruptible: Cell::new(true),
+        grace: Cell::new(Some(Duration::ZERO)),
         epoch: Instant::now(),
         deadline: Cell::new(None),
     };
     WatchGuard(WATCH.with(|w| w.borrow_mut().replace(new)))
 }
 
-/// Whether the current thread's requests are abandoned by the interrupt (not while a
-/// cleanup request is out).
-pub(crate) fn set_interruptible(interruptible: bool) {
+/// How long the interrupt lets the current thread's request finish (dxf-proto's
+/// [`Bounds::interrupt_grace`](dxf_proto::Bounds::interrupt_grace)).
+pub(crate) fn set_interrupt_grace(grace: Option<Duration>) {
     WATCH.with(|w| {
         if let Some(w) = w.borrow().as_ref() {
-            w.interruptible.set(interruptible);
+            w.grace.set(grace);
         }
     });
 }
@@ -91,10 +92,10 @@ fn must_end(now: Instant) -> Option<io::Error> {
                 return Some(io::Error::new(io::ErrorKind::TimedOut, stall));
             }
         }
-        (w.interruptible.get()
-            && w.run
-                .abandon_blocked(now.saturating_duration_since(w.epoch)))
-        .then(|| io::Error::other(dxf_proto::Error::Cancelled))
+        let grace = w.grace.get()?;
+        w.run
+            .abandon_blocked(now.saturating_duration_since(w.epoch), grace)
+            .then(|| io::Error::other(dxf_proto::Error::Cancelled))
     })
 }
 

@@ -2,6 +2,7 @@
 //! demand) and python-dxf 12.1.1 (`python3 -m dxf`), with a clean environment — only the
 //! registry's `DXF_*` variables plus whatever the test adds — so results are comparable.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -75,13 +76,25 @@ fn command(
     env: &[(&str, Option<&str>)],
     piped_stdin: bool,
 ) -> Command {
+    let mut cmd = clean_command(program, registry.dxf_env(), env, piped_stdin);
+    cmd.args(pre_args).args(args);
+    cmd
+}
+
+/// `program` (no arguments yet) with a clean environment: only `PATH`, `HOME` and
+/// `base_env`, then `env` (a value of `None` removes the variable); stdin piped when
+/// `piped_stdin` (else null), stdout and stderr piped.
+pub fn clean_command<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+    program: &Path,
+    base_env: impl IntoIterator<Item = (K, V)>,
+    env: &[(&str, Option<&str>)],
+    piped_stdin: bool,
+) -> Command {
     let mut cmd = Command::new(program);
-    cmd.args(pre_args)
-        .args(args)
-        .env_clear()
+    cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::var("HOME").unwrap_or_default())
-        .envs(registry.dxf_env())
+        .envs(base_env)
         .stdin(if piped_stdin {
             Stdio::piped()
         } else {

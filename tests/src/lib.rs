@@ -24,6 +24,22 @@
 )]
 #![forbid(unsafe_code)]
 
+/// `mod ureq` and `mod hyper`, one `#[test]` per scenario in each (with the attributes
+/// written before it, such as `#[ignore]`), calling `super::scenario(super::Kind::Ureq)`
+/// (or `Hyper`): the calling module has the scenario functions and a `Kind` with those
+/// two variants.
+#[macro_export]
+macro_rules! both_adapters {
+    ($($(#[$attr:meta])* $scenario:ident),* $(,)?) => {
+        mod ureq {
+            $(#[test] $(#[$attr])* fn $scenario() { super::$scenario(super::Kind::Ureq) })*
+        }
+        mod hyper {
+            $(#[test] $(#[$attr])* fn $scenario() { super::$scenario(super::Kind::Hyper) })*
+        }
+    };
+}
+
 pub mod cli;
 pub mod fault_proxy;
 pub mod oci_layout;

@@ -853,18 +853,6 @@ fn a_connection_closed_as_it_is_reused_is_retried(kind: Kind) {
     }
 }
 
-/// `mod ureq` and `mod hyper`, one test per scenario in each.
-macro_rules! both_adapters {
-    ($($(#[$attr:meta])* $scenario:ident),* $(,)?) => {
-        mod ureq {
-            $(#[test] $(#[$attr])* fn $scenario() { super::$scenario(super::Kind::Ureq) })*
-        }
-        mod hyper {
-            $(#[test] $(#[$attr])* fn $scenario() { super::$scenario(super::Kind::Hyper) })*
-        }
-    };
-}
-
 fn transient_faults_are_retried_and_uploads_resumed(kind: Kind) {
     let f = Fixture::with_retries(kind, RetryPolicy::default());
     let dir = tempfile::tempdir().unwrap();
@@ -1097,22 +1085,21 @@ fn hyper_broken_pull_is_resumed_and_still_verified() {
     broken_pull_is_resumed_and_still_verified(Kind::Hyper);
 }
 
-/// A registry asking for chunks far larger than a stream upload buffers
-/// (`OCI-Chunk-Min-Length: 1 GiB`): the stream goes out as one PATCH of unknown length
-/// (chunked transfer encoding), hashed as it goes, and distribution takes it.
-fn a_huge_chunk_minimum_streams_one_patch(kind: Kind) {
-    let f = Fixture::new(kind);
-    f.proxy.add(Rule::on(
+/// The registry behind `proxy` asks for chunks of at least `min` bytes
+/// (`OCI-Chunk-Min-Length` on its answer to the upload POST).
+fn ask_for_chunks_of_at_least(proxy: &FaultProxy, min: &str) {
+    proxy.add(Rule::on(
         "POST",
         "/blobs/uploads/",
-        Fault::SetHeader("OCI-Chunk-Min-Length".into(), "1073741824".into()),
+        Fault::SetHeader("OCI-Chunk-Min-Length".into(), min.into()),
     ));
-    let data = random_bytes(3 * 1024 * 1024 + 17, 21);
-    let dir = tempfile::tempdir().unwrap();
-    let pushed = push(&*f.via, How::Stream, "big/min", &data, dir.path()).unwrap();
-    assert_eq!(pushed, digest(&data));
-    let patches: Vec<_> = f
-        .proxy
+}
+
+/// `data` went through `proxy` as one PATCH of all its bytes, sent with chunked transfer
+/// encoding (streamed, not buffered), and `reg` holds it in `repo`.
+#[track_caller]
+fn sent_in_one_streamed_patch(proxy: &FaultProxy, reg: &TestRegistry, repo: &str, data: &[u8]) {
+    let patches: Vec<_> = proxy
         .log()
         .into_iter()
         .filter(|e| e.method == "PATCH")
@@ -1123,10 +1110,23 @@ fn a_huge_chunk_minimum_streams_one_patch(kind: Kind) {
         patches[0].request_chunked,
         "streamed, not buffered: {patches:?}"
     );
-    assert!(registry_holds(&f.reg, "big/min", &data));
+    assert!(registry_holds(reg, repo, data));
 }
 
-both_adapters!(
+/// A registry asking for chunks far larger than a stream upload buffers
+/// (`OCI-Chunk-Min-Length: 1 GiB`): the stream goes out as one PATCH of unknown length
+/// (chunked transfer encoding), hashed as it goes, and distribution takes it.
+fn a_huge_chunk_minimum_streams_one_patch(kind: Kind) {
+    let f = Fixture::new(kind);
+    ask_for_chunks_of_at_least(&f.proxy, "1073741824");
+    let data = random_bytes(3 * 1024 * 1024 + 17, 21);
+    let dir = tempfile::tempdir().unwrap();
+    let pushed = push(&*f.via, How::Stream, "big/min", &data, dir.path()).unwrap();
+    assert_eq!(pushed, digest(&data));
+    sent_in_one_streamed_patch(&f.proxy, &f.reg, "big/min", &data);
+}
+
+dxf_tests::both_adapters!(
     a_huge_chunk_minimum_streams_one_patch,
     upload_continues_from_a_checkpoint,
     corrupted_pull_is_an_error,
@@ -1395,11 +1395,7 @@ fn cli_error_statuses_are_one_line_exit_1() {
 fn cli_stream_push_to_a_registry_with_a_huge_chunk_minimum_sends_one_streamed_patch() {
     let reg = TestRegistry::start(Mode::Plain);
     let proxy = FaultProxy::for_registry(&reg);
-    proxy.add(Rule::on(
-        "POST",
-        "/blobs/uploads/",
-        Fault::SetHeader("OCI-Chunk-Min-Length".into(), "268435456".into()),
-    ));
+    ask_for_chunks_of_at_least(&proxy, "268435456");
     let data = random_bytes(20 * 1024 * 1024 + 5, 22);
     let env = [
         ("DXF_HOST", Some(proxy.host())),
@@ -1408,18 +1404,7 @@ fn cli_stream_push_to_a_registry_with_a_huge_chunk_minimum_sends_one_streamed_pa
     let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, v.as_deref())).collect();
     let r = dxf_with(&reg, &["push-blob", "c/min", "-"], &env, Some(&data)).ok();
     assert_eq!(r.out(), format!("{}\n", sha256(&data)));
-    let patches: Vec<_> = proxy
-        .log()
-        .into_iter()
-        .filter(|e| e.method == "PATCH")
-        .collect();
-    assert_eq!(patches.len(), 1, "{patches:?}");
-    assert_eq!(patches[0].request_bytes, data.len() as u64);
-    assert!(
-        patches[0].request_chunked,
-        "streamed, not buffered: {patches:?}"
-    );
-    assert!(registry_holds(&reg, "c/min", &data));
+    sent_in_one_streamed_patch(&proxy, &reg, "c/min", &data);
 }
 
 #[test]

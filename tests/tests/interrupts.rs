@@ -264,19 +264,7 @@ fn an_interrupted_pull_or_retry_wait_ends_at_once(kind: Kind) {
     );
 }
 
-/// `mod ureq` and `mod hyper`, one test per scenario in each.
-macro_rules! both_adapters {
-    ($($scenario:ident),* $(,)?) => {
-        mod ureq {
-            $(#[test] fn $scenario() { super::$scenario(super::Kind::Ureq) })*
-        }
-        mod hyper {
-            $(#[test] fn $scenario() { super::$scenario(super::Kind::Hyper) })*
-        }
-    };
-}
-
-both_adapters!(
+dxf_tests::both_adapters!(
     an_interrupted_upload_cancels_its_session,
     a_resumable_upload_stops_at_a_checkpoint_and_continues,
     an_interrupted_pull_or_retry_wait_ends_at_once,

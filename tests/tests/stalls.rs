@@ -31,11 +31,11 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dxf_tests::cli::{dxf_bin, random_bytes, send_signal, sha256, Run};
+use dxf_tests::cli::{clean_command, dxf_bin, random_bytes, send_signal, sha256, Run};
 use dxf_tests::stall_server::{blob_head, manifest_head, Backlog, Reply, Route, StallServer};
 use dxf_ureq::dxf_proto::{Digest, Error as ProtoError, Interrupt, RetryPolicy, Timeouts};
 
@@ -78,6 +78,23 @@ fn manifests_path() -> String {
     format!("/v2/{REPO}/manifests/")
 }
 
+/// A blob's head and its first 1000 bytes, then nothing.
+fn stalled_after_1000(data: &[u8]) -> Reply {
+    Reply::HeadThenStall {
+        head: blob_head(data),
+        body_prefix: data[..1000].to_vec(),
+    }
+}
+
+/// A blob's head at once, then its body one byte every [`DRIP`].
+fn dripped(data: Vec<u8>) -> Reply {
+    Reply::Drip {
+        head: blob_head(&data),
+        body: data,
+        every: DRIP,
+    }
+}
+
 /// `GET /v2/` answered; everything else under the repository gets `reply`.
 fn everything(reply: Reply) -> Vec<Route> {
     vec![
@@ -92,26 +109,17 @@ fn everything(reply: Reply) -> Vec<Route> {
 /// `dxf args` against `host` with a clean environment: `DXF_HOST`, `DXF_INSECURE=1`,
 /// `DXF_PROGRESS=0`, `DXF_TIMEOUT=1`, `DXF_RETRIES=0`, then `env` (`None` removes).
 fn spawn(host: &str, args: &[&str], env: &[(&str, Option<&str>)]) -> Child {
-    let mut cmd = Command::new(dxf_bin());
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::var("HOME").unwrap_or_default())
-        .env("DXF_HOST", host)
-        .env("DXF_INSECURE", "1")
-        .env("DXF_PROGRESS", "0")
-        .env("DXF_TIMEOUT", "1")
-        .env("DXF_RETRIES", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    cmd.spawn().unwrap()
+    let base = [
+        ("DXF_HOST", host),
+        ("DXF_INSECURE", "1"),
+        ("DXF_PROGRESS", "0"),
+        ("DXF_TIMEOUT", "1"),
+        ("DXF_RETRIES", "0"),
+    ];
+    clean_command(dxf_bin(), base, env, false)
+        .args(args)
+        .spawn()
+        .unwrap()
 }
 
 /// Waits for `child` (killing it at [`HARD_LIMIT`] after `since`): what it did, and how
@@ -215,6 +223,36 @@ fn wait_until(what: &str, ready: impl Fn() -> bool) {
     }
 }
 
+/// `dxf get-alias REPO t` against `host` (plus `env`): timed out (see [`timed_out`]),
+/// naming `host`, within `at_least` ≤ elapsed < `bound`.
+#[track_caller]
+fn get_alias_times_out(
+    host: &str,
+    env: &[(&str, Option<&str>)],
+    at_least: Duration,
+    bound: Duration,
+) {
+    let (r, elapsed) = run(host, &["get-alias", REPO, "t"], env);
+    timed_out(&r, Some(host), elapsed, at_least, bound);
+}
+
+/// `dxf pull-blob -o FILE REPO digest` from a server answering `reply`: timed out (see
+/// [`timed_out`]) within 1 s ≤ elapsed < 6 s, and neither the file nor its temporary file
+/// is left.
+#[track_caller]
+fn a_pull_to_a_file_times_out(reply: Reply, digest: &str) {
+    let server = StallServer::start(everything(reply));
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.bin").display().to_string();
+    let (r, elapsed) = run(
+        &server.host(),
+        &["pull-blob", "-o", &target, REPO, digest],
+        &[],
+    );
+    timed_out(&r, None, elapsed, secs(0.9), secs(6.0));
+    left_nothing(dir.path());
+}
+
 // ---------------------------------------------------------------------------------------
 // DXF_TIMEOUT.
 
@@ -244,8 +282,7 @@ fn cli_an_invalid_timeout_is_refused() {
 #[test]
 fn cli_a_silent_server_times_out() {
     let server = StallServer::start(everything(Reply::Silent));
-    let (r, elapsed) = run(&server.host(), &["get-alias", REPO, "t"], &[]);
-    timed_out(&r, Some(&server.host()), elapsed, secs(0.9), secs(6.0));
+    get_alias_times_out(&server.host(), &[], secs(0.9), secs(6.0));
     assert_eq!(server.requests("GET", &manifests_path()).len(), 1);
 }
 
@@ -262,12 +299,12 @@ fn cli_a_silent_server_times_out_a_pull() {
 #[test]
 fn cli_a_decimal_timeout_is_honoured() {
     let server = StallServer::start(everything(Reply::Silent));
-    let (r, elapsed) = run(
+    get_alias_times_out(
         &server.host(),
-        &["get-alias", REPO, "t"],
         &[("DXF_TIMEOUT", Some("0.5"))],
+        secs(0.45),
+        secs(4.0),
     );
-    timed_out(&r, Some(&server.host()), elapsed, secs(0.45), secs(4.0));
 }
 
 /// A listener that never accepts (its queue full): no connection within 1 s. If this
@@ -279,8 +316,7 @@ fn cli_a_server_that_never_accepts_times_out() {
         eprintln!("skipped: a connect to a full listener does not hang here");
         return;
     };
-    let (r, elapsed) = run(&backlog.host(), &["get-alias", REPO, "t"], &[]);
-    timed_out(&r, Some(&backlog.host()), elapsed, secs(0.9), secs(6.0));
+    get_alias_times_out(&backlog.host(), &[], secs(0.9), secs(6.0));
 }
 
 /// A blob's head and 1000 of its 4096 bytes, then nothing: no data moved for 1 s; the
@@ -288,20 +324,7 @@ fn cli_a_server_that_never_accepts_times_out() {
 #[test]
 fn cli_a_stalled_blob_body_times_out_and_leaves_no_file() {
     let (data, digest) = blob();
-    let stall = Reply::HeadThenStall {
-        head: blob_head(&data),
-        body_prefix: data[..1000].to_vec(),
-    };
-    let server = StallServer::start(everything(stall));
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("out.bin").display().to_string();
-    let (r, elapsed) = run(
-        &server.host(),
-        &["pull-blob", "-o", &target, REPO, &digest],
-        &[],
-    );
-    timed_out(&r, None, elapsed, secs(0.9), secs(6.0));
-    left_nothing(dir.path());
+    a_pull_to_a_file_times_out(stalled_after_1000(&data), &digest);
 }
 
 /// A manifest dripped at 10 bytes/s (it would take a minute): the whole-response deadline
@@ -320,8 +343,7 @@ fn cli_a_dripping_manifest_hits_the_whole_response_deadline() {
         Route::version(),
         Route::new("GET", &manifests_path(), drip),
     ]);
-    let (r, elapsed) = run(&server.host(), &["get-alias", REPO, "t"], &[]);
-    timed_out(&r, Some(&server.host()), elapsed, secs(1.9), secs(7.0));
+    get_alias_times_out(&server.host(), &[], secs(1.9), secs(7.0));
 }
 
 /// A blob dripped at 10 bytes/s (7 minutes for 4096 bytes), below the 1024 bytes/s floor
@@ -330,21 +352,7 @@ fn cli_a_dripping_manifest_hits_the_whole_response_deadline() {
 #[test]
 fn cli_a_dripping_blob_falls_below_the_speed_floor() {
     let (data, digest) = blob();
-    let drip = Reply::Drip {
-        head: blob_head(&data),
-        body: data,
-        every: DRIP,
-    };
-    let server = StallServer::start(everything(drip));
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("out.bin").display().to_string();
-    let (r, elapsed) = run(
-        &server.host(),
-        &["pull-blob", "-o", &target, REPO, &digest],
-        &[],
-    );
-    timed_out(&r, None, elapsed, secs(0.9), secs(6.0));
-    left_nothing(dir.path());
+    a_pull_to_a_file_times_out(dripped(data), &digest);
 }
 
 /// The default `DXF_RETRIES` (4) against a silent server: 5 GETs, each given up after
@@ -353,12 +361,12 @@ fn cli_a_dripping_blob_falls_below_the_speed_floor() {
 #[test]
 fn cli_retries_of_a_silent_server_stay_within_their_bound() {
     let server = StallServer::start(everything(Reply::Silent));
-    let (r, elapsed) = run(
+    get_alias_times_out(
         &server.host(),
-        &["get-alias", REPO, "t"],
         &[("DXF_RETRIES", None)],
+        secs(5.0),
+        secs(11.75),
     );
-    timed_out(&r, Some(&server.host()), elapsed, secs(5.0), secs(11.75));
     assert_eq!(
         server.requests("GET", &manifests_path()).len(),
         5,
@@ -372,10 +380,7 @@ fn cli_retries_of_a_silent_server_stay_within_their_bound() {
 fn cli_a_stalled_pull_resumes_with_a_range_request() {
     let (data, digest) = blob();
     let path = blobs_path(&digest);
-    let stall = Reply::HeadThenStall {
-        head: blob_head(&data),
-        body_prefix: data[..1000].to_vec(),
-    };
+    let stall = stalled_after_1000(&data);
     let server = StallServer::start(vec![
         Route::version(),
         Route::new("GET", &path, stall).times(1),
@@ -488,10 +493,7 @@ fn cli_sigint_while_waiting_for_a_response() {
 /// `code` within 2 s of the signal, and neither the file nor its temporary file is left.
 fn signal_during_a_stalled_body(signal: &str, code: i32) {
     let (data, digest) = blob();
-    let stall = Reply::HeadThenStall {
-        head: blob_head(&data),
-        body_prefix: data[..1000].to_vec(),
-    };
+    let stall = stalled_after_1000(&data);
     let server = StallServer::start(everything(stall));
     let path = blobs_path(&digest);
     let dir = tempfile::tempdir().unwrap();
@@ -753,11 +755,7 @@ fn a_silent_server_is_timed_out(kind: Kind) {
 /// "timed out" (below the speed floor). Bound: 1 s ≤ elapsed < 5 s.
 fn a_dripping_blob_fails_while_read(kind: Kind) {
     let (data, digest) = blob();
-    let drip = Reply::Drip {
-        head: blob_head(&data),
-        body: data,
-        every: DRIP,
-    };
+    let drip = dripped(data);
     let server = StallServer::start(everything(drip));
     let host = server.host();
     let digest = Digest::parse(&digest).unwrap();
@@ -802,19 +800,7 @@ fn an_interrupt_ends_a_blocked_call(kind: Kind) {
     assert!(elapsed < secs(0.3 + 1.5), "{kind:?}: {elapsed:?}");
 }
 
-/// `mod ureq` and `mod hyper`, one test per scenario in each.
-macro_rules! both_adapters {
-    ($($scenario:ident),* $(,)?) => {
-        mod ureq {
-            $(#[test] fn $scenario() { super::$scenario(super::Kind::Ureq) })*
-        }
-        mod hyper {
-            $(#[test] fn $scenario() { super::$scenario(super::Kind::Hyper) })*
-        }
-    };
-}
-
-both_adapters!(
+dxf_tests::both_adapters!(
     a_silent_server_is_timed_out,
     a_dripping_blob_fails_while_read,
     an_interrupt_ends_a_blocked_call,

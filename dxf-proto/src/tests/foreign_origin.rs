@@ -140,6 +140,16 @@ fn token_server(sent: &Sent) -> Reply {
     }
 }
 
+/// The first page of repository `a`'s tags, its `Link` next page on [`THIRD`].
+fn first_tags_page() -> Reply {
+    Reply::status(200)
+        .header(
+            "link",
+            r#"<https://third.example/v2/a/tags/list?last=1>; rel="next""#,
+        )
+        .body(r#"{"name":"a","tags":["1"]}"#)
+}
+
 /// The registry: wants `Bearer good` (from its realm) or `Bearer preset`, challenging with
 /// `own_realm`; sends blob GETs, next pages and uploads to [`THIRD`].
 fn registry(sent: &Sent, own_realm: &str) -> Reply {
@@ -154,12 +164,7 @@ fn registry(sent: &Sent, own_realm: &str) -> Reply {
     }
     let path = path_of(sent);
     match (sent.method.as_str(), path.as_str()) {
-        ("GET", "/v2/a/tags/list") => Reply::status(200)
-            .header(
-                "link",
-                r#"<https://third.example/v2/a/tags/list?last=1>; rel="next""#,
-            )
-            .body(r#"{"name":"a","tags":["1"]}"#),
+        ("GET", "/v2/a/tags/list") => first_tags_page(),
         ("GET", p) if p.starts_with("/v2/a/blobs/") => {
             Reply::status(307).header("location", "https://third.example/blob/1?sig=x")
         }
@@ -498,12 +503,7 @@ fn two_registries_never_get_each_others_credentials() {
             );
         }
         match (sent.method.as_str(), path_of(sent).as_str()) {
-            ("GET", "/v2/a/tags/list") => Reply::status(200)
-                .header(
-                    "link",
-                    r#"<https://third.example/v2/a/tags/list?last=1>; rel="next""#,
-                )
-                .body(r#"{"name":"a","tags":["1"]}"#),
+            ("GET", "/v2/a/tags/list") => first_tags_page(),
             // The source redirects its blob to the destination registry...
             ("GET", p) if p.starts_with("/v2/a/blobs/") => {
                 Reply::status(307).header("location", &format!("https://dst.test{p}"))

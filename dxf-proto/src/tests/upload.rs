@@ -300,9 +300,7 @@ fn oci_chunk_min_length_raises_the_chunk_size() {
     let d = sha(&data);
     let d2 = d.to_string();
     let mut peer = ScriptedRegistry::new(move |sent: &Sent| match sent.method.as_str() {
-        "POST" => Reply::status(202)
-            .header("location", "/up/1")
-            .header("oci-chunk-min-length", "6"),
+        "POST" => started_with_chunk_minimum("6"),
         "PATCH" => Reply::status(202),
         "PUT" => Reply::status(201).header("docker-content-digest", &d2),
         _ => Reply::status(400),
@@ -677,6 +675,28 @@ fn source_bytes_outside_a_relayed_patch_are_misuse() {
     assert!(matches!(e, Error::Misuse(_)), "{e:?}");
 }
 
+/// The answer to the upload POST: session `/up/1`, chunks of at least `min` bytes.
+fn started_with_chunk_minimum(min: &str) -> Reply {
+    Reply::status(202)
+        .header("location", "/up/1")
+        .header("oci-chunk-min-length", min)
+}
+
+/// A stream upload of `data` (chunks of 10 bytes buffered) to `peer`, in a new session.
+fn stream_in_tens(
+    peer: &mut ScriptedRegistry,
+    data: &[u8],
+) -> Result<Driven<crate::Pushed>, DriveError> {
+    let mut s = session();
+    let op = Upload::stream(&s, &repo("a"), None, &chunked(10)).unwrap();
+    run(op, &mut s, peer, data)
+}
+
+/// The PATCHes `peer` was sent, in order.
+fn patches(peer: &ScriptedRegistry) -> Vec<&Sent> {
+    peer.sent.iter().filter(|r| r.method == "PATCH").collect()
+}
+
 #[test]
 fn a_chunk_minimum_above_the_buffer_streams_the_rest_in_one_patch_of_unknown_length() {
     // 300 bytes from a stream whose chunks would be buffered 10 at a time; the registry
@@ -685,9 +705,7 @@ fn a_chunk_minimum_above_the_buffer_streams_the_rest_in_one_patch_of_unknown_len
     let d = sha(&data);
     let d2 = d.to_string();
     let mut peer = ScriptedRegistry::new(move |sent: &Sent| match sent.method.as_str() {
-        "POST" => Reply::status(202)
-            .header("location", "/up/1")
-            .header("oci-chunk-min-length", "1048576"),
+        "POST" => started_with_chunk_minimum("1048576"),
         "PATCH" => Reply::status(202)
             .header("location", "/up/2")
             .header("range", &format!("0-{}", sent.body.len() - 1)),
@@ -695,17 +713,10 @@ fn a_chunk_minimum_above_the_buffer_streams_the_rest_in_one_patch_of_unknown_len
         _ => Reply::status(400),
     });
     peer.source_read = 7;
-    let mut s = session();
-    let out = run(
-        Upload::stream(&s, &repo("a"), None, &chunked(10)).unwrap(),
-        &mut s,
-        &mut peer,
-        &data,
-    )
-    .unwrap();
+    let out = stream_in_tens(&mut peer, &data).unwrap();
     assert_eq!(out.output.digest, d);
     assert_eq!(out.output.size, 300);
-    let patches: Vec<&Sent> = peer.sent.iter().filter(|r| r.method == "PATCH").collect();
+    let patches = patches(&peer);
     assert_eq!(patches.len(), 1);
     assert_eq!(patches[0].body, data);
     assert_eq!(patches[0].header("content-length"), None);
@@ -751,22 +762,14 @@ fn a_streamed_patch_is_asked_for_before_any_source_byte_is_buffered() {
 fn a_streamed_patch_that_is_refused_is_never_replayed() {
     let data = blob(50);
     let mut peer = ScriptedRegistry::new(|sent: &Sent| match sent.method.as_str() {
-        "POST" => Reply::status(202)
-            .header("location", "/up/1")
-            .header("oci-chunk-min-length", "1000"),
+        "POST" => started_with_chunk_minimum("1000"),
         "PATCH" => Reply::status(416),
         "DELETE" => Reply::status(204),
         _ => Reply::status(400),
     });
-    let mut s = session();
-    let e = err(run(
-        Upload::stream(&s, &repo("a"), None, &chunked(10)).unwrap(),
-        &mut s,
-        &mut peer,
-        &data,
-    ));
+    let e = err(stream_in_tens(&mut peer, &data));
     assert!(matches!(e, Error::UnexpectedStatus { .. }), "{e}");
-    assert_eq!(peer.sent.iter().filter(|r| r.method == "PATCH").count(), 1);
+    assert_eq!(patches(&peer).len(), 1);
     assert_eq!(peer.sent.last().unwrap().method, "DELETE");
 }
 
@@ -774,23 +777,17 @@ fn a_streamed_patch_that_is_refused_is_never_replayed() {
 fn a_streamed_patch_met_with_a_challenge_is_not_replayed() {
     let data = blob(50);
     let mut peer = ScriptedRegistry::new(|sent: &Sent| match sent.method.as_str() {
-        "POST" => Reply::status(202)
-            .header("location", "/up/1")
-            .header("oci-chunk-min-length", "1000"),
-        "PATCH" => Reply::status(401)
-            .header("www-authenticate", r#"Bearer realm="https://auth.test/token""#),
+        "POST" => started_with_chunk_minimum("1000"),
+        "PATCH" => Reply::status(401).header(
+            "www-authenticate",
+            r#"Bearer realm="https://auth.test/token""#,
+        ),
         "GET" => Reply::status(200).body(br#"{"token":"t"}"#.to_vec()),
         "DELETE" => Reply::status(204),
         _ => Reply::status(400),
     });
-    let mut s = session();
-    let r = run(
-        Upload::stream(&s, &repo("a"), None, &chunked(10)).unwrap(),
-        &mut s,
-        &mut peer,
-        &data,
-    );
+    let r = stream_in_tens(&mut peer, &data);
     assert!(r.is_err(), "{r:?}");
-    assert_eq!(peer.sent.iter().filter(|r| r.method == "PATCH").count(), 1);
+    assert_eq!(patches(&peer).len(), 1);
     assert!(peer.sent.iter().all(|r| r.method != "PUT"));
 }
