@@ -549,6 +549,8 @@ impl BlobReader {
             match frame {
                 Some(Ok(frame)) => {
                     if let Ok(mut data) = frame.into_data() {
+                        // Skipped bytes (a resumed body that starts over) arrived too.
+                        let arrived = data.len();
                         let skipped = usize::try_from(self.skip)
                             .unwrap_or(usize::MAX)
                             .min(data.len());
@@ -557,7 +559,7 @@ impl BlobReader {
                             self.skip -= skipped as u64;
                         }
                         self.received += data.len() as u64;
-                        let below_floor = self.speed.on_bytes(data.len(), self.started.elapsed());
+                        let below_floor = self.speed.on_bytes(arrived, self.started.elapsed());
                         self.frame = data;
                         if let Err(stall) = below_floor {
                             if let Err(failed) = self.start_resume(stalled(stall)) {

@@ -360,13 +360,28 @@ impl BlobReader {
         };
         let mut reader = body.into_reader();
         // A whole blob again (the registry ignored the range): skip what was received.
-        let skip = self.received.saturating_sub(offset);
-        match io::copy(&mut (&mut reader).take(skip), &mut io::sink()) {
-            Ok(n) if n == skip => {}
-            _ => return false,
+        // Those bytes arrive under the same speed floor as any others.
+        let mut speed = BodyWatch::new(&self.bounds, Duration::ZERO, self.started.elapsed());
+        let mut left = self.received.saturating_sub(offset);
+        let mut scratch = vec![0; 16 * 1024];
+        while left > 0 {
+            let want = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(scratch.len());
+            match reader.read(scratch.get_mut(..want).unwrap_or_default()) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    left = left.saturating_sub(n as u64);
+                    if speed.on_bytes(n, self.started.elapsed()).is_err() {
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
         }
         self.body = reader;
-        self.speed = BodyWatch::new(&self.bounds, Duration::ZERO, self.started.elapsed());
+        self.speed = speed;
         true
     }
 }

@@ -327,6 +327,30 @@ fn cli_a_stalled_blob_body_times_out_and_leaves_no_file() {
     a_pull_to_a_file_times_out(stalled_after_1000(&data), &digest);
 }
 
+/// A blob that stalls after 1000 bytes, then — asked for the rest with `Range` — is sent
+/// whole again, dripped: the 1000 bytes skipped on the way arrive under the same speed
+/// floor (they would take 100 s), so the resumption fails within its window too.
+/// `DXF_RETRIES=2`. Bound: 1.9 s ≤ elapsed < 8 s.
+#[test]
+fn cli_a_resumed_blob_resent_whole_at_a_drip_is_bounded_too() {
+    let (data, digest) = blob();
+    let blobs = format!("/v2/{REPO}/blobs/");
+    let server = StallServer::start(vec![
+        Route::version(),
+        Route::new("GET", &blobs, stalled_after_1000(&data)).times(1),
+        Route::new("GET", &blobs, dripped(data)),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.bin").display().to_string();
+    let (r, elapsed) = run(
+        &server.host(),
+        &["pull-blob", "-o", &target, REPO, &digest],
+        &[("DXF_RETRIES", Some("2"))],
+    );
+    timed_out(&r, None, elapsed, secs(1.9), secs(8.0));
+    left_nothing(dir.path());
+}
+
 /// A manifest dripped at 10 bytes/s (it would take a minute): the whole-response deadline
 /// of 2 T = 2 s ends it (no single read ever waits 1 s). Bound: 2 s ≤ elapsed < 7 s.
 #[test]
