@@ -466,7 +466,8 @@ struct Peer {
     manifest: String,
     alias: String,
     index: String,
-    /// Every `WWW-Authenticate` value served so far (hosts named there may get credentials).
+    /// Every `WWW-Authenticate` value the registry served so far (hosts named there may get
+    /// credentials).
     challenges: Vec<u8>,
     allow_http_credentials: bool,
     auth_host: Option<String>,
@@ -622,8 +623,13 @@ impl Peer {
     }
 
     /// Remembers the hosts of the realms in a served challenge (as URLs normalise them:
-    /// `https://3/` is host `0.0.0.3`), and the raw text.
+    /// `https://3/` is host `0.0.0.3`), and the raw text — only for a challenge that
+    /// answers a request to the registry: one from any other host (after a redirect, a
+    /// `Link`, an upload `Location`) names no host that may get credentials.
     fn learn_realms(&mut self, value: &[u8], req: &Request) {
+        if req.uri().authority().map(|a| a.as_str()) != Some(REGISTRY_HOST) {
+            return;
+        }
         self.challenges.extend_from_slice(value);
         self.challenges.push(b'\n');
         let Ok(challenges) = parse_challenges([value]) else {

@@ -22,6 +22,12 @@
 //!   Step::Done(output)                  after every handle_*: poll_session_event → Session
 //! ```
 //!
+//! Time bounds are dxf-proto's too: [`Timeouts::for_request`] says how long connecting, the
+//! response head and each read or write of a `Send` may take (and how long an
+//! [`Interrupt`] lets it finish); [`Timeouts::for_body`] and a [`BodyWatch`] fed with
+//! every body piece bound the body (a whole-response deadline, a speed floor). A request
+//! that ran out of time is a [`Operation::handle_send_failure`], like a lost connection.
+//!
 //! Operations are values built from a [`Session`] and wrapped in [`Authed`]:
 //!
 //! ```
