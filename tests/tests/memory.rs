@@ -342,16 +342,21 @@ fn big_listing_stays_flat(args: &[&str]) {
     assert_eq!(run.stdout.len(), expected.len(), "{args:?}: output length");
     // Every name in order, each encoded as JSON: the same bytes.
     assert!(run.stdout == expected, "{args:?}: output differs");
+    listing_was_flat(&format!("{args:?}: {} names", listing.count), &run);
+}
+
+/// Prints what a listing `run` took and checks its peak RSS against [`LIST_RSS_BOUND`].
+#[track_caller]
+fn listing_was_flat(what: &str, run: &Measured) {
     eprintln!(
-        "{args:?}: {} names, {} MiB of output, peak RSS {} KiB, {} s",
-        listing.count,
+        "{what}: {} MiB of output, peak RSS {} KiB, {} s",
         run.stdout.len() >> 20,
         run.peak_kib,
         run.seconds
     );
     assert!(
         run.peak_kib < LIST_RSS_BOUND,
-        "{args:?}: peak RSS {} KiB for {} MiB of output (bound {LIST_RSS_BOUND} KiB)",
+        "{what}: peak RSS {} KiB for {} MiB of output (bound {LIST_RSS_BOUND} KiB)",
         run.peak_kib,
         run.stdout.len() >> 20
     );
@@ -381,17 +386,7 @@ fn list_aliases_over_many_pages_stays_flat() {
     // One line a name; the one with a newline in it prints as two (python-dxf's `print`).
     let lines = run.stdout.iter().filter(|b| **b == b'\n').count();
     assert_eq!(lines, listing.count + 1);
-    eprintln!(
-        "list-aliases: {} MiB of output, peak RSS {} KiB, {} s",
-        run.stdout.len() >> 20,
-        run.peak_kib,
-        run.seconds
-    );
-    assert!(
-        run.peak_kib < LIST_RSS_BOUND,
-        "peak RSS {} KiB",
-        run.peak_kib
-    );
+    listing_was_flat("list-aliases", &run);
 }
 
 /// A listing that fails on a late page prints nothing on stdout, one line on stderr, and
