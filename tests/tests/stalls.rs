@@ -754,10 +754,9 @@ fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (T, Dur
     }
 }
 
-/// A manifest GET never answered: `TimedOut`. Bound: 1 s ≤ elapsed < 5 s.
-fn a_silent_server_is_timed_out(kind: Kind) {
-    let server = StallServer::start(everything(Reply::Silent));
-    let host = server.host();
+/// `get_alias` against `host` with 1 s timeouts: `TimedOut` naming the bound. Bound:
+/// 1 s ≤ elapsed < 5 s.
+fn get_alias_is_timed_out(kind: Kind, host: String, bound: &str) {
     let (result, elapsed) = bounded(move || {
         get_alias(
             kind,
@@ -768,11 +767,27 @@ fn a_silent_server_is_timed_out(kind: Kind) {
     });
     let e = result.unwrap_err();
     assert!(e.timed_out, "{kind:?}: {e:?}");
-    assert!(e.message.contains("timed out"), "{kind:?}: {e:?}");
+    assert!(e.message.contains(bound), "{kind:?}: {e:?}");
     assert!(
         elapsed >= secs(0.9) && elapsed < secs(5.0),
         "{kind:?}: {elapsed:?}"
     );
+}
+
+/// A manifest GET never answered.
+fn a_silent_server_is_timed_out(kind: Kind) {
+    let server = StallServer::start(everything(Reply::Silent));
+    get_alias_is_timed_out(kind, server.host(), "timed out: no response within 1 s");
+}
+
+/// A connection that never completes (a listener whose queue is full); skipped where
+/// such a connect does not hang.
+fn a_connect_that_never_completes_is_timed_out(kind: Kind) {
+    let Some(backlog) = Backlog::start() else {
+        eprintln!("skipped: a connect to a full listener does not hang here");
+        return;
+    };
+    get_alias_is_timed_out(kind, backlog.host(), "timed out");
 }
 
 /// A blob dripped at 10 bytes/s: the head arrives at once, reading the body fails with
@@ -799,11 +814,9 @@ fn a_dripping_blob_fails_while_read(kind: Kind) {
     );
 }
 
-/// 60 s timeouts, a silent server, `Interrupt::cancel` from another thread 300 ms into
-/// the call: `Cancelled`. Bound: within 1.5 s of the cancel.
-fn an_interrupt_ends_a_blocked_call(kind: Kind) {
-    let server = StallServer::start(everything(Reply::Silent));
-    let host = server.host();
+/// 60 s timeouts, `get_alias` against `host`, `Interrupt::cancel` from another thread
+/// 300 ms into the call: `Cancelled`. Bound: within 1.5 s of the cancel.
+fn an_interrupt_ends_a_call_blocked_on(kind: Kind, host: String) {
     let interrupt = Interrupt::new();
     let raiser = interrupt.clone();
     let canceller = thread::spawn(move || {
@@ -824,8 +837,25 @@ fn an_interrupt_ends_a_blocked_call(kind: Kind) {
     assert!(elapsed < secs(0.3 + 1.5), "{kind:?}: {elapsed:?}");
 }
 
+/// A silent server: the call waits for a response head.
+fn an_interrupt_ends_a_blocked_call(kind: Kind) {
+    let server = StallServer::start(everything(Reply::Silent));
+    an_interrupt_ends_a_call_blocked_on(kind, server.host());
+}
+
+/// A listener whose queue is full: the call waits for its connection.
+fn an_interrupt_ends_a_blocked_connect(kind: Kind) {
+    let Some(backlog) = Backlog::start() else {
+        eprintln!("skipped: a connect to a full listener does not hang here");
+        return;
+    };
+    an_interrupt_ends_a_call_blocked_on(kind, backlog.host());
+}
+
 dxf_tests::both_adapters!(
     a_silent_server_is_timed_out,
     a_dripping_blob_fails_while_read,
     an_interrupt_ends_a_blocked_call,
+    a_connect_that_never_completes_is_timed_out,
+    an_interrupt_ends_a_blocked_connect,
 );
