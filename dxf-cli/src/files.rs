@@ -70,6 +70,7 @@ impl Partial {
             }
             r => r?,
         };
+        crate::signals::remove_if_killed(&temp);
         Ok(Partial {
             file: Some(file),
             temp,
@@ -96,6 +97,7 @@ impl Partial {
         drop(file);
         synced?;
         fs::rename(&self.temp, &self.target)?;
+        crate::signals::keep(&self.temp);
         // Committed: nothing for `drop` to remove.
         self.temp = PathBuf::new();
         sync_dir(&self.target);
@@ -108,6 +110,7 @@ impl Drop for Partial {
         if !self.temp.as_os_str().is_empty() {
             drop(self.file.take());
             let _ = fs::remove_file(&self.temp);
+            crate::signals::keep(&self.temp);
         }
     }
 }

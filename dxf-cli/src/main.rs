@@ -103,7 +103,7 @@ fn fail(error: &CliError) -> u8 {
     if let Some((signal, code)) = signals::received() {
         let note = error.resumable_note().map(|n| format!("; {n}"));
         let note = note.unwrap_or_default();
-        let _ = writeln!(io::stderr(), "dxf: interrupted by {signal}{note}");
+        signals::report(&format!("dxf: interrupted by {signal}{note}"));
         return code;
     }
     if !error.is_broken_pipe() {

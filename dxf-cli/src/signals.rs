@@ -5,13 +5,17 @@
 //! cancelled and its session deleted; a pull stops and removes its temporary file. The
 //! command then fails with `dxf: interrupted by SIGINT …` and exit code 128 + the signal
 //! number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), as a shell reports a process
-//! killed by it. A second signal ends the process at once with that code.
+//! killed by it. A second signal ends the process at once with that code, after removing
+//! the temporary files still registered with [`remove_if_killed`] and printing the same
+//! line.
 //!
 //! `push-blob`, `pull-blob` and `copy` watch ([`crate::cli::Command::transfers_blobs`]);
 //! commands that do not transfer blobs keep the default behaviour (the signal ends them).
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use dxf_ureq::Interrupt;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -19,6 +23,56 @@ use signal_hook::iterator::Signals;
 
 /// The first signal received (0: none).
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// Temporary files to remove when a second signal ends the process at once.
+static TEMPORARY: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes `path` if a second signal ends the process before the command could (until
+/// [`keep`] is called for it).
+pub fn remove_if_killed(path: &Path) {
+    TEMPORARY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(path.to_owned());
+}
+
+/// Forgets a path given to [`remove_if_killed`] (it was renamed into place or removed).
+pub fn keep(path: &Path) {
+    TEMPORARY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|p| p != path);
+}
+
+/// What a second signal does: the temporary files go, one line says why, the process
+/// ends with 128 + `signal`.
+fn exit_at_once(signal: i32) -> ! {
+    for path in TEMPORARY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+    {
+        let _ = std::fs::remove_file(path);
+    }
+    let reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let (false, Some((name, _))) = (*reported, received()) {
+        eprintln!("dxf: interrupted by {name}");
+    }
+    std::process::exit(128 + signal)
+}
+
+/// Whether the interruption was reported; held while it is written, so that a second
+/// signal neither cuts the line short nor writes it twice.
+static REPORTED: Mutex<bool> = Mutex::new(false);
+
+/// Writes `line` (the interruption's report) to stderr, once.
+pub fn report(line: &str) {
+    let mut reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
+    if !*reported {
+        let _ = writeln!(std::io::stderr(), "{line}");
+        *reported = true;
+    }
+}
 
 /// The process's one interrupt, given to every registry client it makes.
 static INTERRUPT: LazyLock<Interrupt> = LazyLock::new(Interrupt::new);
@@ -46,7 +100,7 @@ pub fn watch() {
                 {
                     interrupt.stop();
                 } else {
-                    std::process::exit(128 + signal);
+                    exit_at_once(signal);
                 }
             }
         });

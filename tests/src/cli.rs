@@ -159,11 +159,15 @@ pub fn finish(child: std::process::Child) -> Run {
 /// Sends `signal` (a name such as `INT` or `TERM`) to the process `pid` (the shell's
 /// `kill`, there on every machine).
 pub fn send_signal(pid: u32, signal: &str) {
-    let status = Command::new("sh")
-        .args(["-c", &format!("kill -{signal} {pid}")])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal} {pid}");
+    send_signals(pid, &[signal]);
+}
+
+/// Sends each of `signals` to process `pid`, one right after the other (one shell).
+pub fn send_signals(pid: u32, signals: &[&str]) {
+    let script: Vec<String> = signals.iter().map(|s| format!("kill -{s} {pid}")).collect();
+    let script = script.join(" && ");
+    let status = Command::new("sh").args(["-c", &script]).status().unwrap();
+    assert!(status.success(), "{script}");
 }
 
 /// Runs our `dxf`.

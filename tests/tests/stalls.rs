@@ -35,7 +35,7 @@ use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dxf_tests::cli::{clean_command, dxf_bin, random_bytes, send_signal, sha256, Run};
+use dxf_tests::cli::{clean_command, dxf_bin, random_bytes, send_signals, sha256, Run};
 use dxf_tests::stall_server::{blob_head, manifest_head, Backlog, Reply, Route, StallServer};
 use dxf_ureq::dxf_proto::{Digest, Error as ProtoError, Interrupt, RetryPolicy, Timeouts};
 
@@ -453,8 +453,8 @@ fn cli_no_timeout_waits_for_a_slow_server() {
 // Signals, with DXF_TIMEOUT=60: only the signal can end the command in time.
 
 /// Spawns `dxf args` against `host` with `DXF_TIMEOUT=60` plus `env`, waits until
-/// `blocked` holds (bounded), sends `signal` and waits for the end (bounded): what it did
-/// and how long after the signal it ended.
+/// `blocked` holds (bounded), sends `signal` (`INT TERM`: both, one right after the other)
+/// and waits for the end (bounded): what it did and how long after the signal it ended.
 fn signalled(
     host: &str,
     args: &[&str],
@@ -468,8 +468,10 @@ fn signalled(
     wait_until("the command blocked", blocked);
     // Let it settle into the wait (read the head, start the retry wait, …).
     thread::sleep(Duration::from_millis(300));
-    send_signal(child.id(), signal);
-    finish_within(child, Instant::now())
+    let since = Instant::now();
+    let signals: Vec<&str> = signal.split_whitespace().collect();
+    send_signals(child.id(), &signals);
+    finish_within(child, since)
 }
 
 /// SIGINT while `connect()` hangs (a listener that never accepts; skipped where a connect
@@ -530,6 +532,28 @@ fn signal_during_a_stalled_body(signal: &str, code: i32) {
         signal,
     );
     interrupted(&r, code, &format!("SIG{signal}"), after, AFTER_SIGNAL);
+    left_nothing(dir.path());
+}
+
+/// SIGINT and SIGTERM at once: the second may end the process before the first is
+/// handled, and still the `-o FILE` temporary file is removed and one line says why (exit
+/// 130, or 143 when the second won). Bound: 2 s after the first.
+#[test]
+fn cli_a_second_signal_still_cleans_up() {
+    let (_, digest) = blob();
+    let server = StallServer::start(everything(Reply::Silent));
+    let path = blobs_path(&digest);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.bin").display().to_string();
+    let (r, after) = signalled(
+        &server.host(),
+        &["pull-blob", "-o", &target, REPO, &digest],
+        &[],
+        || !server.requests("GET", &path).is_empty(),
+        "INT TERM",
+    );
+    let code = if r.code == 143 { 143 } else { 130 };
+    interrupted(&r, code, "SIGINT", after, AFTER_SIGNAL);
     left_nothing(dir.path());
 }
 
