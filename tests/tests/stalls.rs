@@ -474,6 +474,14 @@ fn signalled(
     finish_within(child, since)
 }
 
+/// SIGINT once `blocked` holds (see [`signalled`]): exit 130, one line, within `bound` of
+/// the signal.
+#[track_caller]
+fn sigint_ends(host: &str, args: &[&str], blocked: impl Fn() -> bool, bound: Duration) {
+    let (r, after) = signalled(host, args, &[], blocked, "INT");
+    interrupted(&r, 130, "SIGINT", after, bound);
+}
+
 /// SIGINT while `connect()` hangs (a listener that never accepts; skipped where a connect
 /// does not hang). Bound: 2 s after the signal.
 #[test]
@@ -489,14 +497,12 @@ fn cli_sigint_while_connecting() {
         Some(n) => n > 0,
         None => start.elapsed() > Duration::from_millis(500),
     };
-    let (r, after) = signalled(
+    sigint_ends(
         &backlog.host(),
         &["pull-blob", REPO, &digest],
-        &[],
         blocked,
-        "INT",
+        AFTER_SIGNAL,
     );
-    interrupted(&r, 130, "SIGINT", after, AFTER_SIGNAL);
 }
 
 /// SIGINT while a blob GET waits for its response head. Bound: 2 s after the signal.
@@ -505,34 +511,39 @@ fn cli_sigint_while_waiting_for_a_response() {
     let server = StallServer::start(everything(Reply::Silent));
     let (_, digest) = blob();
     let path = blobs_path(&digest);
-    let (r, after) = signalled(
+    sigint_ends(
         &server.host(),
         &["pull-blob", REPO, &digest],
+        || !server.requests("GET", &path).is_empty(),
+        AFTER_SIGNAL,
+    );
+}
+
+/// `pull-blob -o FILE` against a server whose blob GET gets `reply`, ended by `signals`
+/// once that GET arrived (see [`signalled`]); neither the file nor its temporary file may
+/// be left. What it did and how long after the signal it ended.
+fn pull_to_a_file_signalled(reply: Reply, digest: &str, signals: &str) -> (Run, Duration) {
+    let server = StallServer::start(everything(reply));
+    let path = blobs_path(digest);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.bin").display().to_string();
+    let ended = signalled(
+        &server.host(),
+        &["pull-blob", "-o", &target, REPO, digest],
         &[],
         || !server.requests("GET", &path).is_empty(),
-        "INT",
+        signals,
     );
-    interrupted(&r, 130, "SIGINT", after, AFTER_SIGNAL);
+    left_nothing(dir.path());
+    ended
 }
 
 /// `pull-blob -o FILE` whose body stalled after 1000 bytes, ended by `signal`: exit
 /// `code` within 2 s of the signal, and neither the file nor its temporary file is left.
 fn signal_during_a_stalled_body(signal: &str, code: i32) {
     let (data, digest) = blob();
-    let stall = stalled_after_1000(&data);
-    let server = StallServer::start(everything(stall));
-    let path = blobs_path(&digest);
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("out.bin").display().to_string();
-    let (r, after) = signalled(
-        &server.host(),
-        &["pull-blob", "-o", &target, REPO, &digest],
-        &[],
-        || !server.requests("GET", &path).is_empty(),
-        signal,
-    );
+    let (r, after) = pull_to_a_file_signalled(stalled_after_1000(&data), &digest, signal);
     interrupted(&r, code, &format!("SIG{signal}"), after, AFTER_SIGNAL);
-    left_nothing(dir.path());
 }
 
 /// SIGINT and SIGTERM at once: the second may end the process before the first is
@@ -541,20 +552,9 @@ fn signal_during_a_stalled_body(signal: &str, code: i32) {
 #[test]
 fn cli_a_second_signal_still_cleans_up() {
     let (_, digest) = blob();
-    let server = StallServer::start(everything(Reply::Silent));
-    let path = blobs_path(&digest);
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("out.bin").display().to_string();
-    let (r, after) = signalled(
-        &server.host(),
-        &["pull-blob", "-o", &target, REPO, &digest],
-        &[],
-        || !server.requests("GET", &path).is_empty(),
-        "INT TERM",
-    );
+    let (r, after) = pull_to_a_file_signalled(Reply::Silent, &digest, "INT TERM");
     let code = if r.code == 143 { 143 } else { 130 };
     interrupted(&r, code, "SIGINT", after, AFTER_SIGNAL);
-    left_nothing(dir.path());
 }
 
 /// Bound: 2 s after the signal.
@@ -624,14 +624,12 @@ fn sigint_during_a_stalled_upload(delete: Reply) {
             .iter()
             .any(|r| (r.method == "PATCH" || r.method == "PUT") && r.path() == session)
     };
-    let (r, after) = signalled(
+    sigint_ends(
         &server.host(),
         &["push-blob", REPO, &file],
-        &[],
         sending,
-        "INT",
+        AFTER_SIGNAL_UPLOAD,
     );
-    interrupted(&r, 130, "SIGINT", after, AFTER_SIGNAL_UPLOAD);
     assert_eq!(
         server.requests("DELETE", &session).len(),
         1,
