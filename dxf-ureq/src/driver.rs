@@ -414,25 +414,21 @@ fn body_error(e: io::Error, host: String) -> Error {
     }
 }
 
-/// `req` with ureq's per-request timeouts set from `bounds`.
-fn bounded<S: AsSendBody>(agent: &ureq::Agent, req: Request<S>, bounds: &Bounds) -> Request<S> {
-    agent
+/// Sends `req` with ureq's per-request timeouts set from `bounds`.
+fn send_with<S: AsSendBody>(
+    agent: &ureq::Agent,
+    bounds: &Bounds,
+    req: Request<S>,
+) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
+    let req = agent
         .configure_request(req)
         .timeout_connect(bounds.connect)
         .timeout_recv_response(bounds.response)
         .timeout_per_read(bounds.idle)
         .timeout_per_write(bounds.idle)
         .timeout_global(bounds.whole)
-        .build()
-}
-
-/// Sends `req` within `bounds`.
-fn send_with<S: AsSendBody>(
-    agent: &ureq::Agent,
-    bounds: &Bounds,
-    req: Request<S>,
-) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
-    agent.run(bounded(agent, req, bounds))
+        .build();
+    agent.run(req)
 }
 
 /// Reads a small unwanted body to its end so the connection can be reused; a large one is
