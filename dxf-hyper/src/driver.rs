@@ -105,7 +105,8 @@ pub(crate) fn jitter_seed() -> u64 {
     nanos ^ (u64::from(std::process::id()) << 32)
 }
 
-/// The longest a blocked wait goes without looking at the interrupt.
+/// The longest a blocked wait (a request, a body, a retry wait) goes without looking at
+/// the interrupt.
 const SLICE: Duration = Duration::from_millis(50);
 
 /// What a run's network waits obey: its interrupt (unless the request is a cleanup, sent
@@ -183,9 +184,6 @@ pub(crate) async fn run<O: Operation + Scoped>(
 /// the operation is at a new checkpoint, where an [`Interrupt::stop`] may end the run.
 pub(crate) type Observe<'o, O> = &'o mut (dyn FnMut(&O) -> bool + Send);
 
-/// The longest sleep between two looks at the [`Interrupt`] during a retry wait.
-const WAIT_SLICE: Duration = Duration::from_millis(50);
-
 /// [`run`], calling `observe` after every response; a run with `observe` keeps
 /// checkpoints, so an [`Interrupt::stop`] ends it at the next one with
 /// [`Error::Stopped`](crate::Error::Stopped) instead of cancelling it.
@@ -216,7 +214,7 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
                     if left.is_zero() || interrupted.abandon_now() {
                         break;
                     }
-                    tokio::time::sleep(left.min(WAIT_SLICE)).await;
+                    tokio::time::sleep(left.min(SLICE)).await;
                 }
                 continue;
             }

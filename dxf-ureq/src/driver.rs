@@ -22,9 +22,6 @@ use crate::transport::{self, io_stall, stall_of};
 /// Bytes read from a fed response body at a time.
 const FEED_CHUNK: usize = 64 * 1024;
 
-/// The longest sleep between two looks at the [`Interrupt`] during a retry wait.
-const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
-
 /// A readable, seekable blob source.
 pub trait ReadSeek: Read + Seek {}
 impl<T: Read + Seek> ReadSeek for T {}
@@ -206,7 +203,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                     if left.is_zero() || interrupted.abandon_now() {
                         break;
                     }
-                    std::thread::sleep(left.min(WAIT_SLICE));
+                    std::thread::sleep(left.min(transport::SLICE));
                 }
             }
             Step::NeedSource { max } => {
