@@ -8,7 +8,8 @@
 //! the same push finds it again and nothing else does.
 //!
 //! **What.** A small text file ([`render`], [`parse`]), seven lines each ending in `\n`,
-//! in this order, a single space between key and value, and an optional eighth:
+//! in this order, a single space between key and value, and up to three optional ones
+//! after them, in this order:
 //!
 //! ```text
 //! dxf-upload-checkpoint 1
@@ -19,6 +20,8 @@
 //! offset 33554432
 //! location http://localhost:5000/v2/team/data/blobs/uploads/…?_state=…
 //! max-chunk 4194304
+//! strategy chunked
+//! failed-resumes 1
 //! ```
 //!
 //! `host` is `DXF_HOST` as given, `repo` the repository name as sent (`library/` added where
@@ -28,7 +31,12 @@
 //! `location` is an absolute `http`/`https` URL of at most 8 KiB. `max-chunk`, present
 //! when the registry refused a larger chunk (`413`/`416`) during the push, is the chunk
 //! size it learned (positive); the next run starts at that size instead of learning it
-//! again ([`dxf_ureq::Registry::learn_upload_hints`]). A file that breaks any of
+//! again ([`dxf_ureq::Registry::learn_upload_hints`]). `strategy`, present when the
+//! registry refused one way of uploading during the push, is the way that is left:
+//! `chunked` (a monolithic `PUT` refused, as container-registry does) or `monolithic` (a
+//! `PATCH` refused, as GAR does). `failed-resumes` (positive) counts the runs that started
+//! from this checkpoint and ended without a new one; at [`MAX_FAILED_RESUMES`] the file is
+//! dropped, so a checkpoint that cannot be resumed is not kept forever. A file that breaks any of
 //! these rules, or names another host, repository, digest or size than the push at hand, is
 //! ignored and removed (the push starts afresh and writes its own).
 //!
@@ -48,6 +56,10 @@ use dxf_ureq::dxf_proto::{Digest, Sha256, UploadCheckpoint, UploadHints, MAX_URL
 
 /// The first line of a state file: the format and its version.
 pub const MAGIC: &str = "dxf-upload-checkpoint 1";
+
+/// Runs in a row that may start from one checkpoint and end without a new one, before it
+/// is dropped (the next run starts afresh).
+pub const MAX_FAILED_RESUMES: u32 = 3;
 
 /// The largest state file read (a longer one is not ours).
 const MAX_FILE_LEN: u64 = 16 * 1024;
@@ -115,21 +127,61 @@ fn valid_location(location: &str) -> bool {
         })
 }
 
-/// What a state file keeps: the checkpoint, and the chunk size the registry taught.
+/// The one way of uploading a registry left after refusing the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Monolithic `PUT`s were refused.
+    Chunked,
+    /// `PATCH` chunks were refused.
+    Monolithic,
+}
+
+impl Strategy {
+    fn name(self) -> &'static str {
+        match self {
+            Strategy::Chunked => "chunked",
+            Strategy::Monolithic => "monolithic",
+        }
+    }
+}
+
+/// What a state file keeps: the checkpoint, and what the registry taught.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State {
     /// Where the upload stands.
     pub checkpoint: UploadCheckpoint,
     /// The largest chunk the registry took after refusing a larger one.
     pub max_chunk: Option<u64>,
+    /// The way of uploading left after the registry refused the other.
+    pub strategy: Option<Strategy>,
+    /// Runs that started from this checkpoint and ended without a new one.
+    pub failed_resumes: u32,
 }
 
 impl State {
+    /// A fresh checkpoint, with what `hints` say the registry taught.
+    pub fn new(checkpoint: UploadCheckpoint, hints: UploadHints) -> State {
+        let strategy = if hints.monolithic_only {
+            Some(Strategy::Monolithic)
+        } else if hints.chunked_only {
+            Some(Strategy::Chunked)
+        } else {
+            None
+        };
+        State {
+            checkpoint,
+            max_chunk: hints.max_chunk,
+            strategy,
+            failed_resumes: 0,
+        }
+    }
+
     /// The upload hints to give the registry client.
     pub fn hints(&self) -> UploadHints {
         UploadHints {
             max_chunk: self.max_chunk,
-            monolithic_only: false,
+            monolithic_only: self.strategy == Some(Strategy::Monolithic),
+            chunked_only: self.strategy == Some(Strategy::Chunked),
         }
     }
 }
@@ -150,12 +202,18 @@ pub fn render(key: &Key, state: &State) -> io::Result<String> {
             "the checkpoint cannot be written as an upload state file",
         ));
     }
-    let max_chunk = match state.max_chunk {
-        Some(n) => format!("max-chunk {n}\n"),
-        None => String::new(),
-    };
+    let mut optional = String::new();
+    if let Some(n) = state.max_chunk {
+        optional.push_str(&format!("max-chunk {n}\n"));
+    }
+    if let Some(s) = state.strategy {
+        optional.push_str(&format!("strategy {}\n", s.name()));
+    }
+    if state.failed_resumes > 0 {
+        optional.push_str(&format!("failed-resumes {}\n", state.failed_resumes));
+    }
     Ok(format!(
-        "{MAGIC}\nhost {}\nrepo {}\ndigest {}\nsize {}\noffset {}\nlocation {}\n{max_chunk}",
+        "{MAGIC}\nhost {}\nrepo {}\ndigest {}\nsize {}\noffset {}\nlocation {}\n{optional}",
         key.host, key.repo, key.digest, key.size, cp.offset, cp.location
     ))
 }
@@ -184,15 +242,32 @@ pub fn parse(text: &str) -> Option<(Key, State)> {
     let size = number(field("size")?)?;
     let offset = number(field("offset")?)?;
     let location = field("location")?.to_owned();
-    let max_chunk = match lines.next() {
-        None => None,
-        Some(line) => {
-            let n = number(line.strip_prefix("max-chunk ")?)?;
-            Some(n).filter(|&n| n > 0)?;
-            Some(n)
+    let mut rest = lines.peekable();
+    // The optional lines, each at most once, in their order.
+    let mut optional = |key: &str| -> Option<Option<&str>> {
+        match rest.peek().and_then(|l| l.strip_prefix(key)?.strip_prefix(' ')) {
+            Some(value) => {
+                rest.next();
+                storable(value).then_some(Some(value))
+            }
+            None => Some(None),
         }
     };
-    if lines.next().is_some() || offset > size || !valid_location(&location) {
+    let positive = |v: Option<&str>| -> Option<Option<u64>> {
+        match v {
+            None => Some(None),
+            Some(v) => number(v).filter(|&n| n > 0).map(Some),
+        }
+    };
+    let max_chunk = positive(optional("max-chunk")?)?;
+    let strategy = match optional("strategy")? {
+        None => None,
+        Some("chunked") => Some(Strategy::Chunked),
+        Some("monolithic") => Some(Strategy::Monolithic),
+        Some(_) => return None,
+    };
+    let failed_resumes = u32::try_from(positive(optional("failed-resumes")?)?.unwrap_or(0)).ok()?;
+    if rest.next().is_some() || offset > size || !valid_location(&location) {
         return None;
     }
     Some((
@@ -205,6 +280,8 @@ pub fn parse(text: &str) -> Option<(Key, State)> {
         State {
             checkpoint: UploadCheckpoint { location, offset },
             max_chunk,
+            strategy,
+            failed_resumes,
         },
     ))
 }
@@ -344,6 +421,8 @@ mod tests {
                 offset,
             },
             max_chunk: None,
+            strategy: None,
+            failed_resumes: 0,
         }
     }
 
@@ -409,6 +488,34 @@ mod tests {
         assert!(text.ends_with("\nmax-chunk 4194304\n"), "{text}");
         assert_eq!(parse(&text), Some((key(), taught.clone())));
         assert_eq!(taught.hints().max_chunk, Some(4 << 20));
+        // The strategy left, and the failed resumes, on the lines after it.
+        let learned = State {
+            strategy: Some(Strategy::Chunked),
+            failed_resumes: 2,
+            ..taught
+        };
+        let text = render(&key(), &learned).unwrap();
+        assert!(
+            text.ends_with("\nmax-chunk 4194304\nstrategy chunked\nfailed-resumes 2\n"),
+            "{text}"
+        );
+        assert_eq!(parse(&text), Some((key(), learned.clone())));
+        assert!(learned.hints().chunked_only && !learned.hints().monolithic_only);
+        let gar = State {
+            strategy: Some(Strategy::Monolithic),
+            ..cp(1)
+        };
+        let text = render(&key(), &gar).unwrap();
+        assert!(text.ends_with("\nstrategy monolithic\n"), "{text}");
+        assert_eq!(parse(&text), Some((key(), gar.clone())));
+        assert!(gar.hints().monolithic_only);
+        assert_eq!(
+            State::new(cp(1).checkpoint, gar.hints()),
+            State {
+                failed_resumes: 0,
+                ..gar
+            }
+        );
     }
 
     #[test]
@@ -455,6 +562,11 @@ mod tests {
             format!("{good}max-chunk 01\n"),
             format!("{good}max-chunk x\n"),
             format!("{good}max-chunk 5\nmax-chunk 5\n"),
+            format!("{good}strategy sideways\n"),
+            format!("{good}strategy chunked\nmax-chunk 5\n"), // out of order
+            format!("{good}failed-resumes 0\n"),
+            format!("{good}failed-resumes 99999999999\n"),
+            format!("{good}failed-resumes 1\nstrategy chunked\n"),
             good.replace("repo team/data\n", ""),
             // Lines out of order.
             good.replace(

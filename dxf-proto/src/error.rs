@@ -80,16 +80,18 @@ pub struct OciError {
 
 impl fmt::Display for OciError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.code)?;
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
+        match (self.code.is_empty(), self.message.is_empty()) {
+            (true, _) => f.write_str(&self.message),
+            (false, true) => f.write_str(&self.code),
+            (false, false) => write!(f, "{}: {}", self.code, self.message),
         }
-        Ok(())
     }
 }
 
 /// The most OCI errors kept from one body.
 pub const MAX_OCI_ERRORS: usize = 16;
+/// The longest line of a `text/plain` error body kept (longer ones are cut, with `…`).
+pub const MAX_TEXT_ERROR: usize = 200;
 /// The longest code or message kept (longer ones are cut).
 const MAX_OCI_FIELD: usize = 1024;
 
@@ -130,6 +132,40 @@ fn truncate(mut s: String, max: usize) -> String {
 }
 
 impl OciError {
+    /// The error entries of a response: its OCI error JSON, or — for a `text/plain` body
+    /// that is not JSON (container-registry explains itself that way) — its first
+    /// non-empty line, cut at [`MAX_TEXT_ERROR`] bytes, control characters dropped, as one
+    /// entry with no code. Anything else gives no entries.
+    pub fn decode_response(head: &http::response::Parts, body: &[u8]) -> Vec<OciError> {
+        let oci = OciError::decode(body);
+        if !oci.is_empty() {
+            return oci;
+        }
+        let plain = head
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/plain"));
+        if !plain {
+            return Vec::new();
+        }
+        let text = String::from_utf8_lossy(body);
+        let Some(line) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
+            return Vec::new();
+        };
+        let clean: String = line.chars().filter(|c| !c.is_control()).collect();
+        let mut message = truncate(clean.clone(), MAX_TEXT_ERROR);
+        if message.len() < clean.len() {
+            message.push('…');
+        }
+        vec![OciError {
+            code: String::new(),
+            message,
+            detail: None,
+        }]
+    }
+
     /// Decodes an error body; anything that is not the OCI error JSON gives no errors.
     pub fn decode(body: &[u8]) -> Vec<OciError> {
         let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) else {
@@ -369,7 +405,16 @@ impl Error {
     /// 401 → [`Error::Unauthorized`], 404 → [`Error::NotFound`], else
     /// [`Error::UnexpectedStatus`]; the body's OCI error entries are kept.
     pub fn from_status(op: OpKind, status: StatusCode, body: &[u8]) -> Error {
-        let oci = OciError::decode(body);
+        Error::with_entries(op, status, OciError::decode(body))
+    }
+
+    /// As [`from_status`](Error::from_status), for a whole response: a `text/plain` body
+    /// is kept too ([`OciError::decode_response`]).
+    pub fn from_response(op: OpKind, head: &http::response::Parts, body: &[u8]) -> Error {
+        Error::with_entries(op, head.status, OciError::decode_response(head, body))
+    }
+
+    fn with_entries(op: OpKind, status: StatusCode, oci: Vec<OciError>) -> Error {
         match status {
             StatusCode::UNAUTHORIZED => Error::Unauthorized {
                 scope: String::new(),
@@ -403,14 +448,14 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Unauthorized { scope, oci } => {
-                f.write_str("unauthorized (401)")?;
+                f.write_str("401 Unauthorized")?;
                 if !scope.is_empty() {
                     write!(f, " for scope {scope}")?;
                 }
                 write_oci(f, oci)
             }
             Error::NotFound { op, oci } => {
-                write!(f, "{op}: not found (404)")?;
+                write!(f, "{op}: 404 Not Found")?;
                 write_oci(f, oci)
             }
             Error::UnexpectedStatus { op, status, oci } => {
@@ -439,7 +484,7 @@ impl fmt::Display for Error {
             ),
             Error::ForeignChallenge { host } => write!(
                 f,
-                "unauthorized (401) from {host}, which is not the registry: its challenge is \
+                "401 Unauthorized from {host}, which is not the registry: its challenge is \
                  not answered (credentials go only to the registry and its token realm)"
             ),
             Error::UnsupportedDigestAlgorithm(a) => {
@@ -498,7 +543,7 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "blob GET: not found (404): BLOB_UNKNOWN: blob unknown to registry"
+            "blob GET: 404 Not Found: BLOB_UNKNOWN: blob unknown to registry"
         );
     }
 

@@ -157,7 +157,7 @@ impl<F: Flow> Machine<F> {
     }
 
     fn status_error(&self, head: &http::response::Parts, body: &[u8]) -> Error {
-        Error::from_status(self.flow.kind(), head.status, body)
+        Error::from_response(self.flow.kind(), head, body)
     }
 
     pub(crate) fn poll(&mut self, _now: UnixTime) -> Result<Step<F::Output>, Error> {

@@ -169,6 +169,11 @@ pub(crate) enum Event {
     /// The registry does not take chunked uploads: later uploads of known sources go
     /// monolithic.
     NoChunkedUploads,
+    /// The registry does not take monolithic uploads (a `PUT` with a body): later uploads
+    /// of known sources go chunked.
+    NoMonolithicUploads,
+    /// `GET /v2/` was asked for the challenge a bare 401 lacked: not again.
+    ChallengePinged,
 }
 
 /// What uploads learned about this registry at run time (per session, i.e. per host).
@@ -178,6 +183,8 @@ pub struct UploadHints {
     pub max_chunk: Option<u64>,
     /// Chunked uploads were refused: known sources go monolithic.
     pub monolithic_only: bool,
+    /// Monolithic uploads (a `PUT` with a body) were refused: known sources go chunked.
+    pub chunked_only: bool,
 }
 
 /// Seconds before expiry at which a token is no longer used.
@@ -200,6 +207,7 @@ pub struct Session {
     realm: Option<BearerRealm>,
     jitter_seed: u64,
     upload_hints: UploadHints,
+    challenge_pinged: bool,
 }
 
 /// The default `User-Agent`.
@@ -237,6 +245,7 @@ impl Session {
             realm: None,
             jitter_seed: 0x9E37_79B9_7F4A_7C15,
             upload_hints: UploadHints::default(),
+            challenge_pinged: false,
         })
     }
 
@@ -332,6 +341,8 @@ impl Session {
                 self.upload_hints.max_chunk = Some(below);
             }
             Event::NoChunkedUploads => self.upload_hints.monolithic_only = true,
+            Event::NoMonolithicUploads => self.upload_hints.chunked_only = true,
+            Event::ChallengePinged => self.challenge_pinged = true,
         }
     }
 
@@ -350,6 +361,7 @@ impl Session {
             (a, b) => a.or(b),
         };
         h.monolithic_only |= hints.monolithic_only;
+        h.chunked_only |= hints.chunked_only;
     }
 
     pub(crate) fn credentials(&self) -> &Credentials {
@@ -375,6 +387,10 @@ impl Session {
                 expires_at: None,
             })
         })
+    }
+
+    pub(crate) fn challenge_pinged(&self) -> bool {
+        self.challenge_pinged
     }
 
     pub(crate) fn basic_accepted(&self) -> bool {

@@ -291,6 +291,11 @@ fn errors_and_exit_codes(mode: Mode) {
         assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {r:#?}");
         assert!(r.stderr.starts_with("dxf: "), "{r:#?}");
         assert!(!r.stderr.contains("panicked"), "{r:#?}");
+        // python-dxf 12.1.1's own test_cli.py: `err.index('Not Found')` after a missing
+        // alias — the status and its reason phrase, as requests words it.
+        assert!(r.stderr.contains("404 Not Found"), "{args:?}: {r:#?}");
+        let theirs = python_dxf(&reg, &args);
+        assert_eq!(theirs.code, 2, "{args:?}: {theirs:#?}");
     }
     for (args, needle) in [
         (vec!["push-blob", "err/x"], "too few arguments"),

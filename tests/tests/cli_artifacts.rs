@@ -639,7 +639,7 @@ fn input_errors() {
     fails(
         dxf(&reg, &["attach", "err/r", "nope", &other]),
         2,
-        "nope: manifest HEAD: not found (404)",
+        "nope: manifest HEAD: 404 Not Found",
     );
     assert_eq!(
         dxf(&reg, &["blob-size", "err/r", &sha256(b"never pushed")]).code,
@@ -656,7 +656,7 @@ fn input_errors() {
     fails(
         dxf(&reg, &["referrers", "err/r", "nope"]),
         2,
-        "nope: manifest GET: not found (404)",
+        "nope: manifest GET: 404 Not Found",
     );
     fails(
         dxf(&reg, &["referrers", "err/r", "bad tag"]),

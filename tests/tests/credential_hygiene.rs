@@ -15,7 +15,7 @@
 //! refuses credentials over plain http, so both servers speak TLS with the harness's test
 //! CA), then both library adapters with the same credential kinds: the third host never
 //! gets an `Authorization` header, a secret in a body, or a request to its realm — one
-//! request, then dxf stops with `unauthorized (401) from 127.0.0.1:PORT, which is not the
+//! request, then dxf stops with `401 Unauthorized from 127.0.0.1:PORT, which is not the
 //! registry…` (the CLI: exit 13, one line).
 //!
 //! Every read is bounded (socket timeouts, size caps) and every loop counted, so a test
@@ -384,7 +384,7 @@ impl World {
     /// The message every case ends with.
     fn message(&self) -> String {
         format!(
-            "unauthorized (401) from {}, which is not the registry: its challenge is not \
+            "401 Unauthorized from {}, which is not the registry: its challenge is not \
              answered (credentials go only to the registry and its token realm)",
             self.third.host()
         )

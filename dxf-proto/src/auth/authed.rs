@@ -10,7 +10,12 @@
 //! - A 401 with a parseable challenge from the registry's origin never reaches the inner
 //!   operation: the wrapper fetches a token from the realm (or switches to Basic) and
 //!   re-sends the inner operation's last request once. A 401 right after that is
-//!   [`Error::Unauthorized`]. A 403 from the registry met with a cached bearer token (ECR's
+//!   [`Error::Unauthorized`].
+//! - A 401 from the registry's origin *without* a usable challenge (container-registry
+//!   challenges only on `GET /v2/`; docker, crane and skopeo ping there first) is answered
+//!   by asking `GET /v2/` once per session, without credentials, and following the
+//!   challenge found there as if the 401 had carried it. Nothing usable there either:
+//!   [`Error::Unauthorized`]. Never more than one such ping per session, so no loop. A 403 from the registry met with a cached bearer token (ECR's
 //!   "token expired") gets the same treatment once.
 //! - A 401 from any other origin (a redirect target, a next page, an upload session
 //!   elsewhere) is never answered, whatever it asks for: it is
@@ -115,6 +120,10 @@ enum Phase {
     },
     Replay,
     SendPending,
+    /// A 401 without a challenge: `GET /v2/` is to be asked for one.
+    Ping,
+    /// The `GET /v2/` ping is out.
+    PingSent,
 }
 
 /// Any [`Operation`] with authentication added; see the module docs.
@@ -138,6 +147,8 @@ pub struct Authed<O> {
     pending: Option<Request>,
     fresh: bool,
     rounds: u32,
+    /// `GET /v2/` was asked for a challenge (in this session, by any operation).
+    pinged: bool,
     events: VecDeque<SessionEvent>,
     failed: Option<Error>,
 }
@@ -173,6 +184,7 @@ impl<O: Operation + Scoped> Authed<O> {
             pending: None,
             fresh: false,
             rounds: 0,
+            pinged: session.challenge_pinged(),
             events: VecDeque::new(),
             failed: None,
         }
@@ -222,11 +234,28 @@ impl<O: Operation + Scoped> Authed<O> {
         matches!(&self.current, Current::Bearer(c) if c.token == t.token)
     }
 
+    /// The refusal; the scope is named only when a token was involved (a Basic or
+    /// anonymous registry has no scopes).
     fn unauthorized(&self, oci: Vec<OciError>) -> Error {
+        let tokens = self.realm.is_some() || matches!(self.current, Current::Bearer(_));
         Error::Unauthorized {
-            scope: self.scope.key(),
+            scope: if tokens { self.scope.key() } else { String::new() },
             oci,
         }
+    }
+
+    /// `GET /v2/` without credentials: where a registry that sends bare 401s elsewhere
+    /// states its challenge.
+    fn ping_request(&self) -> Result<Request, Error> {
+        let url = self
+            .registry
+            .join("v2/")
+            .map_err(|e| Error::InvalidUrl(e.to_string()))?;
+        let mut req = request(Method::GET, &url, Body::Empty, None)?;
+        if let Some(ua) = &self.user_agent {
+            req.headers_mut().insert(USER_AGENT, ua.clone());
+        }
+        Ok(req)
     }
 
     fn may_send_credentials_to(&self, url: &Url) -> bool {
@@ -480,6 +509,11 @@ impl<O: Operation + Scoped> Authed<O> {
                     self.phase = Phase::InnerSent;
                     return Ok(Step::Send(req));
                 }
+                Phase::Ping => {
+                    let req = self.ping_request()?;
+                    self.phase = Phase::PingSent;
+                    return Ok(Step::Send(req));
+                }
                 Phase::Challenged(ChallengePlan::Basic) => match self.credentials.header()? {
                     Some(h) => {
                         self.current = Current::Basic(h);
@@ -531,6 +565,15 @@ impl<O: Operation + Scoped> Authed<O> {
                             self.phase = Phase::Challenged(plan);
                             return Ok(BodyPlan::Discard);
                         }
+                        if !self.pinged && self.template.as_ref().is_some_and(|t| t.body.is_some())
+                        {
+                            // No challenge here: ask `GET /v2/` for one, once per session.
+                            self.pinged = true;
+                            self.rounds += 1;
+                            self.events.push_back(SessionEvent(Event::ChallengePinged));
+                            self.phase = Phase::Ping;
+                            return Ok(BodyPlan::Discard);
+                        }
                     }
                     self.phase = Phase::Rejected { buf: Vec::new() };
                     return Ok(BodyPlan::Feed {
@@ -557,6 +600,16 @@ impl<O: Operation + Scoped> Authed<O> {
                     self.phase = Phase::InnerBody;
                 }
                 Ok(plan)
+            }
+            Phase::PingSent => {
+                let (parts, ()) = head.into_parts();
+                if parts.status == StatusCode::UNAUTHORIZED {
+                    if let Some(plan) = self.plan_for(&parts)? {
+                        self.phase = Phase::Challenged(plan);
+                        return Ok(BodyPlan::Discard);
+                    }
+                }
+                Err(self.unauthorized(Vec::new()))
             }
             Phase::TokenSent { resume, scopes } => {
                 let status = head.status();

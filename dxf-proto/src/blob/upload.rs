@@ -18,10 +18,25 @@
 //! Tolerated registry quirks: a new `Location` after every response (always the newest is
 //! used, relative or absolute, query kept), `PATCH` answered 201 (ECR), a short `Range`
 //! acknowledgement (resend from there, known source), a stale `Range` that stops advancing
-//! (ECR, Zot: trusted, and the closing digest check catches loss), `416` on `PATCH` (ask the
-//! session's status and continue), `OCI-Chunk-Min-Length`, a chunk lost in transport (ask the
-//! status, continue from what the registry holds). Success needs a 201 on the final
-//! `PUT` whose `Docker-Content-Digest`, when present, is the blob's digest.
+//! (ECR, Zot: trusted, and the closing digest check catches loss), a `Range` whose end is
+//! one past the bytes sent (container-registry; distribution-spec#213 left the form
+//! ambiguous for years: read as "all held", and that registry's later `Range`s one lower),
+//! `416` on `PATCH` (ask the session's status and continue), `OCI-Chunk-Min-Length`, a
+//! chunk lost in transport (ask the status, continue from what the registry holds).
+//!
+//! The strategy is learned both ways: a first `PATCH` refused as a method (405/501, GAR)
+//! sends the blob in the closing `PUT` instead; a monolithic `PUT` refused (400 that is not
+//! about the digest or size, 405, 413, 500, 501 — container-registry answers 500 "missing
+//! content length not implemented") sends it in `PATCH` chunks instead, in the same session
+//! (a session the registry dropped meanwhile is started again). Each is told to the session
+//! ([`UploadHints`](crate::UploadHints)), and switches at most once per upload. A
+//! monolithic `PUT` whose connection breaks while the body goes out (how an early 500 and
+//! a close look from the client) is tried again the same way, in a new session. An upload
+//! status `GET` answered 405/501 means the registry has no status endpoint: the upload
+//! starts over in a new session (a bounded number of times).
+//!
+//! Success needs a 201 on the final `PUT` whose `Docker-Content-Digest`, when present, is
+//! the blob's digest.
 //!
 //! [`Step::NeedSource`]: crate::Step::NeedSource
 
@@ -33,12 +48,12 @@ use super::status::held_bytes;
 use super::{check_announced, content_length};
 use crate::auth::Scope;
 use crate::digest::Sha256;
-use crate::error::{Error, OpKind, ProtocolViolation};
-use crate::exchange::{delegate_operation, Flow, Machine, Next};
+use crate::error::{Error, OciError, OpKind, ProtocolViolation};
+use crate::exchange::{delegate_operation, Flow, HeadAction, Machine, Next};
 use crate::headers::parse_decimal;
 use crate::operation::{Body, Request, SourceRange};
 use crate::reference::{Digest, Repository};
-use crate::session::{Event, Session, SessionEvent};
+use crate::session::{Event, Session, SessionEvent, DEFAULT_ERROR_BODY};
 use crate::url::{location, request, with_query_param};
 
 /// How the bytes of a known source are sent.
@@ -177,6 +192,11 @@ pub(crate) struct UploadFlow {
     resuming: bool,
     /// The registry's `OCI-Chunk-Min-Length`: chunks never shrink below it.
     min_chunk: u64,
+    /// The registry's `Range` ends one past the bytes it holds (learned from an
+    /// acknowledgement of exactly one more byte than was sent).
+    range_one_past: bool,
+    /// The strategy (monolithic or chunked) was switched after a refusal: never again.
+    switched: bool,
     /// What the session should learn (chunk limits, no chunked uploads).
     events: std::collections::VecDeque<SessionEvent>,
     phase: Phase,
@@ -325,6 +345,8 @@ impl Upload {
         let mode = match source {
             // Learned earlier in this session: this registry takes no chunks.
             Source::Known { .. } if hints.monolithic_only => UploadMode::Monolithic,
+            // Learned earlier: this registry refuses a `PUT` with a body.
+            Source::Known { .. } if hints.chunked_only => UploadMode::Chunked,
             _ => options.mode,
         };
         let chunk = options
@@ -358,6 +380,8 @@ impl Upload {
             restarts: 0,
             resuming: false,
             min_chunk: 1,
+            range_one_past: false,
+            switched: false,
             events: std::collections::VecDeque::new(),
             phase: Phase::Checking,
         })))
@@ -569,16 +593,44 @@ impl UploadFlow {
         matches!(status.as_u16(), 405 | 501)
             && self.high_water == 0
             && self.mode == UploadMode::Chunked
+            && !self.switched
             && matches!(self.source, Source::Known { .. })
     }
 
-    /// Whether a 404 on a chunk or a status request means "the registry dropped the
-    /// session; start over" — possible for a seekable source, a bounded number of times.
-    /// (distribution and ACR invalidate a session whose chunk was cut midway.)
+    /// A monolithic `PUT` with a body was refused in a way that may mean "not this way"
+    /// (container-registry: 500; others 400/405/413/501): the blob goes in chunks instead.
+    /// (A 400 about the digest or the size is decided in `on_response`, from its body.)
+    fn refuses_monolithic(&self, status: StatusCode) -> bool {
+        matches!(status.as_u16(), 400 | 405 | 413 | 500 | 501)
+            && self.mode == UploadMode::Monolithic
+            && !self.switched
+            && matches!(self.source, Source::Known { len, .. } if len > 0)
+    }
+
+    /// Whether a monolithic `PUT` that got no answer may be tried again in chunks.
+    fn refuses_monolithic_quietly(&self) -> bool {
+        self.refuses_monolithic(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// Whether a response means "the registry dropped the session, or cannot say what it
+    /// holds; start over" — possible for a seekable source, a bounded number of times:
+    /// a 404 on a chunk or a status request (distribution and ACR invalidate a session
+    /// whose chunk was cut midway), or a status request answered 405/501 (no status
+    /// endpoint, as container-registry).
     fn may_restart(&self, status: StatusCode) -> bool {
-        status == StatusCode::NOT_FOUND
+        let resyncing = matches!(self.phase, Phase::Resyncing { .. });
+        (status == StatusCode::NOT_FOUND || (resyncing && matches!(status.as_u16(), 405 | 501)))
             && self.restarts < MAX_RESTARTS
             && matches!(self.source, Source::Known { .. })
+    }
+
+    /// Starts over in a new session (see [`may_restart`](Self::may_restart)).
+    fn restart(&mut self) -> Result<Next<Pushed>, Error> {
+        self.restarts += 1;
+        self.acked = 0;
+        self.high_water = 0;
+        self.location = None;
+        self.start_session()
     }
 
     fn stalled(&mut self) -> Result<(), Error> {
@@ -591,7 +643,15 @@ impl UploadFlow {
 
     /// Accounts for a PATCH acknowledgement covering bytes up to `end` (exclusive).
     fn acknowledge(&mut self, head: &http::response::Parts, end: u64) -> Result<(), Error> {
-        let held = held_bytes(head)?.unwrap_or(end);
+        let mut held = held_bytes(head)?.unwrap_or(end);
+        if self.range_one_past {
+            held = held.saturating_sub(1);
+        } else if held == end + 1 && end > self.acked {
+            // The end one past the bytes sent: all of them are held, and this registry
+            // counts that way from now on (the closing digest check is the safety net).
+            self.range_one_past = true;
+            held = end;
+        }
         if held > end {
             return Err(ProtocolViolation::RangeBeyondSent {
                 sent: end,
@@ -699,14 +759,26 @@ impl Flow for UploadFlow {
             Phase::Resyncing { .. } => {
                 matches!(status.as_u16(), 200 | 204) || self.may_restart(status)
             }
-            Phase::Committing { .. } => status == StatusCode::CREATED,
+            Phase::Committing { .. } => {
+                status == StatusCode::CREATED || self.refuses_monolithic(status)
+            }
         }
+    }
+
+    fn on_head(&mut self, head: &http::response::Parts) -> Result<HeadAction<Pushed>, Error> {
+        Ok(match self.phase {
+            // A refused monolithic `PUT`: its body says whether the digest was the matter.
+            Phase::Committing { .. } if head.status != StatusCode::CREATED => {
+                HeadAction::Feed(DEFAULT_ERROR_BODY)
+            }
+            _ => HeadAction::Discard,
+        })
     }
 
     fn on_response(
         &mut self,
         head: http::response::Parts,
-        _body: Vec<u8>,
+        body: Vec<u8>,
     ) -> Result<Next<Pushed>, Error> {
         match std::mem::replace(&mut self.phase, Phase::Starting) {
             Phase::Checking => {
@@ -743,15 +815,10 @@ impl Flow for UploadFlow {
                 self.note_chunk_hint(&head);
                 self.advance()
             }
-            // Only reached when `may_restart` let the 404 through.
-            Phase::Patching { .. } | Phase::Resyncing { .. }
-                if head.status == StatusCode::NOT_FOUND =>
-            {
-                self.restarts += 1;
-                self.acked = 0;
-                self.high_water = 0;
-                self.location = None;
-                self.start_session()
+            // Only reached when `may_restart` let the 404 (or the status 405/501) through.
+            Phase::Patching { .. } if head.status == StatusCode::NOT_FOUND => self.restart(),
+            Phase::Resyncing { .. } if matches!(head.status.as_u16(), 404 | 405 | 501) => {
+                self.restart()
             }
             Phase::Patching { end } => {
                 self.take_location(&head, false)?;
@@ -770,6 +837,7 @@ impl Flow for UploadFlow {
                     // closing PUT of this same session.
                     self.events.push_back(SessionEvent(Event::NoChunkedUploads));
                     self.mode = UploadMode::Monolithic;
+                    self.switched = true;
                     return self.advance();
                 }
                 let refused = matches!(head.status.as_u16(), 413 | 416);
@@ -818,6 +886,24 @@ impl Flow for UploadFlow {
                 self.acked = held;
                 self.advance()
             }
+            Phase::Committing { .. } if head.status != StatusCode::CREATED => {
+                // Only reached when `refuses_monolithic` let the status through.
+                let about_content = OciError::decode(&body)
+                    .iter()
+                    .any(|e| matches!(e.code.as_str(), "DIGEST_INVALID" | "SIZE_INVALID"));
+                if head.status == StatusCode::BAD_REQUEST && about_content {
+                    return Err(Error::from_response(OpKind::Upload, &head, &body));
+                }
+                // Chunks from here on, in this same session (404 on the first chunk: the
+                // registry dropped it; a new one is started).
+                self.events
+                    .push_back(SessionEvent(Event::NoMonolithicUploads));
+                self.mode = UploadMode::Chunked;
+                self.switched = true;
+                self.acked = 0;
+                self.high_water = 0;
+                self.advance()
+            }
             Phase::Committing { digest } => {
                 check_announced(&digest, &head)?;
                 let size = match &self.source {
@@ -864,6 +950,20 @@ impl Flow for UploadFlow {
     }
 
     fn on_send_failure(&mut self) -> Option<Result<Next<Pushed>, Error>> {
+        if matches!(self.phase, Phase::Committing { .. }) && self.refuses_monolithic_quietly() {
+            // A monolithic `PUT` whose connection broke while its body went out: what a
+            // registry refusing it outright looks like from here (container-registry
+            // answers 500 at once and closes; the rest of the body meets a closed socket).
+            // In chunks, in a new session (the state of this one is unknown): once.
+            self.events
+                .push_back(SessionEvent(Event::NoMonolithicUploads));
+            self.mode = UploadMode::Chunked;
+            self.switched = true;
+            self.acked = 0;
+            self.high_water = 0;
+            self.location = None;
+            return Some(self.start_session());
+        }
         // A chunk of a seekable source that may or may not have arrived: ask the registry
         // how much it holds and go on from there (never a blind replay).
         let resumable = matches!(self.source, Source::Known { .. })

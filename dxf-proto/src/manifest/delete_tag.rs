@@ -17,6 +17,10 @@
 //!    it named when the caller passed that manifest's bytes (`PUT` of them under the tag,
 //!    failures ignored), and the DELETE's error is reported.
 //!
+//! If the throw-away manifest is not accepted (step 2 fails: container-registry takes no
+//! index), the cause reported is the refused tag `DELETE` of step 1 — the registry's
+//! answer to what was asked — not the fallback's.
+//!
 //! Any other answer to step 1 (401 after auth, 404 for an unknown tag or repository, 5xx)
 //! is reported as the error it is, with nothing changed.
 
@@ -98,6 +102,8 @@ pub(crate) struct DeleteTagFlow {
     throwaway: Vec<u8>,
     throwaway_digest: Digest,
     original: Option<(Vec<u8>, String)>,
+    /// Why step 1 was refused: the error reported if the fallback cannot even start.
+    refusal: Option<Error>,
     phase: Phase,
 }
 
@@ -135,6 +141,7 @@ impl DeleteTag {
             throwaway,
             throwaway_digest,
             original,
+            refusal: None,
             phase: Phase::DeletingTag,
         })))
     }
@@ -176,16 +183,16 @@ impl Flow for DeleteTagFlow {
     fn expects(&self, status: StatusCode) -> bool {
         match self.phase {
             Phase::DeletingTag => deleted(status) || tag_delete_refused(status),
-            Phase::PuttingThrowaway => status == StatusCode::CREATED,
-            // Every answer is handled: a refusal leads to the restore.
-            Phase::DeletingThrowaway | Phase::Restoring(_) => true,
+            // Every answer is handled: a refusal of the throw-away reports step 1's refusal,
+            // a refusal of its deletion leads to the restore.
+            Phase::PuttingThrowaway | Phase::DeletingThrowaway | Phase::Restoring(_) => true,
         }
     }
 
     fn on_head(&mut self, head: &http::response::Parts) -> Result<HeadAction<TagDeletion>, Error> {
         match self.phase {
             // Keep the registry's error entries for the report.
-            Phase::DeletingThrowaway if !deleted(head.status) => {
+            Phase::DeletingTag | Phase::DeletingThrowaway if !deleted(head.status) => {
                 Ok(HeadAction::Feed(DEFAULT_ERROR_BODY))
             }
             _ => Ok(HeadAction::Discard),
@@ -200,6 +207,11 @@ impl Flow for DeleteTagFlow {
         match std::mem::replace(&mut self.phase, Phase::DeletingTag) {
             Phase::DeletingTag if deleted(head.status) => Ok(Next::Done(TagDeletion::Deleted)),
             Phase::DeletingTag => {
+                self.refusal = Some(Error::from_response(
+                    OpKind::ManifestDelete,
+                    &head,
+                    &body,
+                ));
                 self.phase = Phase::PuttingThrowaway;
                 Ok(Next::Send(request(
                     Method::PUT,
@@ -208,6 +220,10 @@ impl Flow for DeleteTagFlow {
                     Some(OCI_IMAGE_INDEX),
                 )?))
             }
+            Phase::PuttingThrowaway if head.status != StatusCode::CREATED => Err(self
+                .refusal
+                .take()
+                .unwrap_or_else(|| Error::from_response(OpKind::ManifestPut, &head, &body))),
             Phase::PuttingThrowaway => {
                 check_announced(&self.throwaway_digest, &head)?;
                 self.phase = Phase::DeletingThrowaway;
@@ -224,7 +240,7 @@ impl Flow for DeleteTagFlow {
                 }))
             }
             Phase::DeletingThrowaway => {
-                let error = Error::from_status(OpKind::ManifestDelete, head.status, &body);
+                let error = Error::from_response(OpKind::ManifestDelete, &head, &body);
                 match self.original.take() {
                     Some((original, media_type)) => {
                         self.phase = Phase::Restoring(error);

@@ -406,7 +406,7 @@ fn the_error_names_the_host_with_its_port_on_one_line() {
     );
     assert_eq!(
         e.to_string(),
-        "unauthorized (401) from third.example:8443, which is not the registry: its challenge \
+        "401 Unauthorized from third.example:8443, which is not the registry: its challenge \
          is not answered (credentials go only to the registry and its token realm)"
     );
     assert!(!e.to_string().contains('\n'));

@@ -4,6 +4,7 @@
 mod auth;
 mod blobs;
 mod cancel;
+mod container_registry;
 mod foreign_origin;
 mod hygiene;
 mod identity_token;
