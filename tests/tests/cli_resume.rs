@@ -524,3 +524,50 @@ fn learned_chunk_size_is_kept_for_the_next_run() {
     assert!(registry_holds(&reg, "r/learned", &data));
     assert!(state_files(&state).is_empty());
 }
+
+/// A checkpoint that every run fails to resume (here the registry answers its status
+/// request 500) is not kept forever: each such run counts in the state file
+/// (`failed-resumes`), the third drops it with a message, and the next run starts afresh.
+#[test]
+fn a_checkpoint_that_cannot_be_resumed_is_dropped_after_three_runs() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let proxy = FaultProxy::for_registry(&reg);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let len = 2 * CHUNK as usize + 99;
+    let data = random_bytes(len, 72);
+    let d = sha256(&data);
+    let file = write_file(dir.path(), "big.bin", &data);
+    let args = ["push-blob", "--resumable", "r/drop", &file];
+
+    proxy.add(Rule::on("PATCH", "/blobs/uploads/", Fault::CloseRequestAfter(0)).skip(1));
+    let r = dxf_via(&reg, &proxy, &state, "0", &[], &args);
+    failed_cleanly(&r, 1, &format!("{CHUNK} of {len} bytes acknowledged"));
+    let (_, first) = only_state(&state);
+
+    proxy.add(Rule::on("GET", "/blobs/uploads/", Fault::status(500)).always());
+    for run in 1..=2 {
+        let r = dxf_via(&reg, &proxy, &state, "0", &[], &args);
+        failed_cleanly(&r, 1, "run the same command again to continue");
+        let (_, text) = only_state(&state);
+        assert_eq!(
+            text,
+            format!("{first}failed-resumes {run}\n"),
+            "run {run}: the checkpoint stays, counted"
+        );
+    }
+    let r = dxf_via(&reg, &proxy, &state, "0", &[], &args);
+    failed_cleanly(
+        &r,
+        1,
+        "its checkpoint could not be resumed in 3 runs and is dropped; the next run starts \
+         afresh",
+    );
+    assert!(state_files(&state).is_empty(), "{:?}", state_files(&state));
+
+    proxy.clear();
+    let r = dxf_via(&reg, &proxy, &state, "0", &[], &args).ok();
+    assert_eq!(r.out(), format!("{d}\n"));
+    assert!(registry_holds(&reg, "r/drop", &data));
+    assert!(state_files(&state).is_empty());
+}

@@ -197,6 +197,9 @@ pub(crate) struct UploadFlow {
     range_one_past: bool,
     /// The strategy (monolithic or chunked) was switched after a refusal: never again.
     switched: bool,
+    /// The registry has answered about the session at `location` (false while a resumed
+    /// checkpoint is unconfirmed: it is not a checkpoint of this run).
+    confirmed: bool,
     /// What the session should learn (chunk limits, no chunked uploads).
     events: std::collections::VecDeque<SessionEvent>,
     phase: Phase,
@@ -250,14 +253,18 @@ impl Upload {
         let mut op = Upload::known(session, repo, digest, len, &options)?;
         op.0.flow.location = Some(location);
         op.0.flow.resuming = true;
+        op.0.flow.confirmed = false;
         Ok(op)
     }
 
     /// The latest checkpoint of a chunked upload of a known source: `None` before the
-    /// registry opened the session and for other kinds of uploads.
+    /// registry opened the session (or, resuming, before it answered about the session)
+    /// and for other kinds of uploads.
     pub fn checkpoint(&self) -> Option<UploadCheckpoint> {
         let flow = &self.0.flow;
-        let known = matches!(flow.source, Source::Known { .. }) && flow.mode == UploadMode::Chunked;
+        let known = matches!(flow.source, Source::Known { .. })
+            && flow.mode == UploadMode::Chunked
+            && flow.confirmed;
         let location = flow.location.as_ref().filter(|_| known)?;
         Some(UploadCheckpoint {
             location: location.as_str().to_owned(),
@@ -382,6 +389,7 @@ impl Upload {
             min_chunk: 1,
             range_one_past: false,
             switched: false,
+            confirmed: true,
             events: std::collections::VecDeque::new(),
             phase: Phase::Checking,
         })))
@@ -811,6 +819,7 @@ impl Flow for UploadFlow {
                 }))
             }
             Phase::Starting => {
+                self.confirmed = true;
                 self.take_location(&head, true)?;
                 self.note_chunk_hint(&head);
                 self.advance()
@@ -862,6 +871,7 @@ impl Flow for UploadFlow {
                 self.advance()
             }
             Phase::Resyncing { refused } => {
+                self.confirmed = true;
                 self.take_location(&head, false)?;
                 let held = match held_bytes(&head)? {
                     // `0-0` is what distribution says of an empty session (it cannot say

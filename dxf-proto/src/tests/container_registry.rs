@@ -546,3 +546,46 @@ fn del_alias_only_reports_the_refused_delete_not_the_fallbacks_error() {
         "manifest DELETE: unexpected status 405 Method Not Allowed"
     );
 }
+
+/// Found by the CLI's failed-resume count: a resumed upload reported the checkpoint it was
+/// given as its own (with offset 0) before the registry said anything about the session,
+/// so a run that failed at once overwrote the saved offset and seemed to make progress.
+#[test]
+fn a_resumed_checkpoint_is_not_reported_until_the_registry_confirms_the_session() {
+    let s = basic_session();
+    let data = blob(10);
+    let checkpoint = UploadCheckpoint {
+        location: "https://reg.test/v2/a/b/uploads/0".into(),
+        offset: 4,
+    };
+    let mut op = Upload::resume(
+        &s,
+        &repo("a/b"),
+        &sha(&data),
+        10,
+        &checkpoint,
+        &options(UploadMode::Chunked, 4),
+    )
+    .unwrap();
+    assert_eq!(op.checkpoint(), None);
+    let mut last = None;
+    assert_eq!(op.next_checkpoint(&mut last), None);
+    // The status request goes out; still nothing of this run's own.
+    assert!(matches!(op.poll(NOW), Ok(crate::Step::Send(_))));
+    assert_eq!(op.checkpoint(), None);
+    // The registry holds 8 bytes: that is a checkpoint.
+    let head = http::Response::builder()
+        .status(204)
+        .header("range", "0-7")
+        .header("location", "/v2/a/b/uploads/0")
+        .body(())
+        .unwrap();
+    let _ = op.handle_response(head, NOW).unwrap();
+    assert_eq!(
+        op.checkpoint(),
+        Some(UploadCheckpoint {
+            location: "https://reg.test/v2/a/b/uploads/0".into(),
+            offset: 8
+        })
+    );
+}
