@@ -126,11 +126,13 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) | CliError::Env(m) => f.write_str(m),
-            // An invalid name's message already quotes the name.
+            // An invalid name's message already quotes the name; a TLS failure's names the
+            // host and is about no blob or alias.
             CliError::Dxf {
                 context: Some(c),
                 error,
             } if !c.is_empty()
+                && !error.is_tls()
                 && !matches!(
                     error.proto(),
                     Some(dxf_ureq::dxf_proto::Error::InvalidReference(_))
@@ -195,11 +197,23 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "sha256:ab: unauthorized (401) from storage.example:8443, which is not the \
+            "sha256:ab: 401 Unauthorized from storage.example:8443, which is not the \
              registry: its challenge is not answered (credentials go only to the registry and \
              its token realm)"
         );
         assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn tls_failures_are_their_own_sentence() {
+        let e = CliError::dxf(
+            "@latest",
+            dxf_ureq::Error::Tls("no certificates in CA bundle /x.pem; set it".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "TLS: no certificates in CA bundle /x.pem; set it"
+        );
     }
 
     #[test]

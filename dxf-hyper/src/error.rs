@@ -10,8 +10,9 @@ pub enum Error {
     /// The registry conversation failed (status, auth, digest, protocol violation…).
     #[error(transparent)]
     Proto(#[from] dxf_proto::Error),
-    /// A request could not be sent or its response head not received (DNS, TCP, TLS…).
-    #[error("{}", chain(.0))]
+    /// A request could not be sent or its response head not received (DNS, TCP, TLS…); a
+    /// TLS failure is one sentence naming the host and the setting that fixes it.
+    #[error("{}", transport_message(.0))]
     Transport(#[from] hyper_util::client::legacy::Error),
     /// A response body could not be read (connection closed, malformed framing…).
     #[error("{}", chain(.0))]
@@ -28,8 +29,9 @@ pub enum Error {
     /// [`Stall`](dxf_proto::Stall) inside, [`io::ErrorKind::TimedOut`]).
     #[error("{0}")]
     Io(#[from] io::Error),
-    /// A TLS setting could not be applied (unreadable or empty CA bundle).
-    #[error("TLS configuration: {0}")]
+    /// A TLS setting could not be applied (unreadable or empty CA bundle): a sentence that
+    /// says what fixes it.
+    #[error("TLS: {0}")]
     Tls(String),
     /// An [`Interrupt`](dxf_proto::Interrupt) stopped a resumable upload at a checkpoint:
     /// its registry session is kept for a later run (the last checkpoint reported).
@@ -46,6 +48,27 @@ impl Error {
             Error::Io(e) => e.get_ref()?.downcast_ref::<dxf_proto::Error>(),
             _ => None,
         }
+    }
+
+    /// Whether this is a TLS failure: a CA bundle that cannot be used, or a TLS connection
+    /// that failed (an untrusted certificate, a wrong name, a server that does not speak
+    /// TLS…). Its message is a whole sentence naming the host and what fixes it.
+    pub fn is_tls(&self) -> bool {
+        match self {
+            Error::Tls(_) => true,
+            Error::Transport(e) => crate::tls::tls_failure_in(e).is_some(),
+            Error::Io(e) => crate::tls::tls_failure_in(e).is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// hyper-util's message and its sources; a TLS failure's own sentence, which names the
+/// host.
+fn transport_message(e: &hyper_util::client::legacy::Error) -> String {
+    match crate::tls::tls_failure_in(e) {
+        Some(failure) => failure.to_string(),
+        None => chain(e),
     }
 }
 

@@ -10,8 +10,9 @@ pub enum Error {
     /// The registry conversation failed (status, auth, digest, protocol violation…).
     #[error(transparent)]
     Proto(#[from] dxf_proto::Error),
-    /// The connection to `host` failed (DNS, TCP, TLS, timeout…).
-    #[error("{host}: {}", transport_message(.source))]
+    /// The connection to `host` failed (DNS, TCP, TLS, timeout…); a TLS failure is one
+    /// sentence naming the host and the setting that fixes it.
+    #[error("{}", transport_message(.host, .source))]
     Transport {
         /// `host[:port]` of the request that failed.
         host: String,
@@ -29,8 +30,9 @@ pub enum Error {
     /// Reading a local file or stream failed.
     #[error("{0}")]
     Io(#[from] io::Error),
-    /// A TLS setting could not be applied (unreadable or empty CA bundle).
-    #[error("TLS configuration: {0}")]
+    /// A TLS setting could not be applied (unreadable or empty CA bundle): a sentence that
+    /// says what fixes it.
+    #[error("TLS: {0}")]
     Tls(String),
     /// An [`Interrupt`](dxf_proto::Interrupt) stopped a resumable upload at a checkpoint:
     /// its registry session is kept for a later run (the last checkpoint reported).
@@ -48,13 +50,29 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Whether this is a TLS failure: a CA bundle that cannot be used, or a TLS connection
+    /// that failed (an untrusted certificate, a wrong name, a server that does not speak
+    /// TLS…). Its message is a whole sentence naming the host and what fixes it.
+    pub fn is_tls(&self) -> bool {
+        match self {
+            Error::Tls(_) => true,
+            Error::Transport { source, .. } => crate::tls::ureq_tls_failure(source).is_some(),
+            Error::Io(e) => crate::tls::tls_failure_in(e).is_some(),
+            _ => false,
+        }
+    }
 }
 
-/// ureq's message without its `io: ` prefix (the host is already named).
-fn transport_message(e: &ureq::Error) -> String {
+/// `host: ` and ureq's message without its `io: ` prefix; a TLS failure's own sentence,
+/// which names the host.
+fn transport_message(host: &str, e: &ureq::Error) -> String {
+    if let Some(failure) = crate::tls::ureq_tls_failure(e) {
+        return failure.to_string();
+    }
     match e {
-        ureq::Error::Io(io) => format!("connection error: {io}"),
-        other => other.to_string(),
+        ureq::Error::Io(io) => format!("{host}: connection error: {io}"),
+        other => format!("{host}: {other}"),
     }
 }
 
