@@ -623,7 +623,11 @@ impl Repository {
         alias: &str,
         platform: Option<&str>,
     ) -> Result<PerPlatform<Vec<(Digest, u64)>>> {
-        Ok(self.read_resolved(alias, platform).await?.layers())
+        Ok(self
+            .read_resolved(alias, platform)
+            .await?
+            .try_layers()
+            .map_err(ProtoError::from)?)
     }
 
     /// The config digest (python-dxf `get_digest`; for dxf aliases, the first blob).
@@ -632,7 +636,11 @@ impl Repository {
         alias: &str,
         platform: Option<&str>,
     ) -> Result<PerPlatform<Digest>> {
-        Ok(self.read_resolved(alias, platform).await?.config_digest())
+        Ok(self
+            .read_resolved(alias, platform)
+            .await?
+            .try_config_digest()
+            .map_err(ProtoError::from)?)
     }
 
     /// The manifest body as received (python-dxf `get_manifest`).

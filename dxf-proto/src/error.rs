@@ -7,6 +7,7 @@ use std::fmt;
 use http::StatusCode;
 use serde::Deserialize;
 
+use crate::manifest::parse::IndexWithoutPlatforms;
 use crate::reference::{Digest, ReferenceError};
 
 /// The operation an error happened in, for messages.
@@ -134,7 +135,7 @@ fn truncate(mut s: String, max: usize) -> String {
 impl OciError {
     /// The error entries of a response: its OCI error JSON, or — for a `text/plain` body
     /// that is not JSON (container-registry explains itself that way) — its first
-    /// non-empty line, cut at [`MAX_TEXT_ERROR`] bytes, control characters dropped, as one
+    /// non-empty line, cut at 200 bytes, control characters dropped, as one
     /// entry with no code. Anything else gives no entries.
     pub fn decode_response(head: &http::response::Parts, body: &[u8]) -> Vec<OciError> {
         let oci = OciError::decode(body);
@@ -375,6 +376,9 @@ pub enum Error {
     UnsupportedMediaType(String),
     /// The platform asked for is not in the index.
     PlatformNotFound(String),
+    /// An index whose entries have no platform (a referrers or artifact index), asked for
+    /// its blobs or config: it lists manifests, not blobs.
+    IndexWithoutPlatforms(IndexWithoutPlatforms),
     /// Credentials would have been sent over plain http without the caller allowing it.
     CredentialsOverPlainHttp,
     /// A host other than the registry — the target of a redirect, of a `Link` to a next
@@ -479,6 +483,7 @@ impl fmt::Display for Error {
             }
             Error::UnsupportedMediaType(t) => write!(f, "unsupported manifest media type {t}"),
             Error::PlatformNotFound(p) => write!(f, "platform {p} not found in the index"),
+            Error::IndexWithoutPlatforms(e) => write!(f, "{e}"),
             Error::CredentialsOverPlainHttp => f.write_str(
                 "refusing to authenticate over plain http (credentials and tokens need https)",
             ),
@@ -513,6 +518,12 @@ impl From<ProtocolViolation> for Error {
 impl From<Misuse> for Error {
     fn from(m: Misuse) -> Self {
         Error::Misuse(m)
+    }
+}
+
+impl From<IndexWithoutPlatforms> for Error {
+    fn from(e: IndexWithoutPlatforms) -> Self {
+        Error::IndexWithoutPlatforms(e)
     }
 }
 

@@ -581,12 +581,18 @@ impl Repository {
         alias: &str,
         platform: Option<&str>,
     ) -> Result<PerPlatform<Vec<(Digest, u64)>>> {
-        Ok(self.read_resolved(alias, platform)?.layers())
+        Ok(self
+            .read_resolved(alias, platform)?
+            .try_layers()
+            .map_err(ProtoError::from)?)
     }
 
     /// The config digest (python-dxf `get_digest`; for dxf aliases, the first blob).
     pub fn get_digest(&self, alias: &str, platform: Option<&str>) -> Result<PerPlatform<Digest>> {
-        Ok(self.read_resolved(alias, platform)?.config_digest())
+        Ok(self
+            .read_resolved(alias, platform)?
+            .try_config_digest()
+            .map_err(ProtoError::from)?)
     }
 
     /// The manifest body as received (python-dxf `get_manifest`).

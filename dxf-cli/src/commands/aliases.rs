@@ -9,7 +9,10 @@ use std::path::Path;
 use dxf_ureq::dxf_proto::{Digest, PerPlatform};
 use dxf_ureq::hash_reader;
 
-use super::{about, connect, parse_digest, print_per_platform, stdin};
+use super::{
+    about, alias_blobs, blobs_of, connect, not_blobs, parse_digest, print_per_platform, read_alias,
+    stdin,
+};
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output::{self, Json};
@@ -62,7 +65,8 @@ fn digest_list(blobs: Vec<(Digest, u64)>) -> Json {
 }
 
 /// `get-alias REPO [ALIAS...]`: each alias's blob digests, one a line (per platform, as
-/// JSON, for a multi-arch alias); with no alias, those of the manifest on stdin.
+/// JSON, for a multi-arch alias); with no alias, those of the manifest on stdin. An index
+/// without platforms (a referrers index) is an error saying so.
 pub fn get(
     env: &Env,
     out: &mut dyn Write,
@@ -73,11 +77,14 @@ pub fn get(
     let repo = connect(env, repo)?;
     let platform = env.platform.as_deref();
     let results = if aliases.is_empty() {
-        vec![stdin::read_manifest(&repo, input, platform)?.layers()]
+        vec![blobs_of(
+            &stdin::read_manifest(&repo, input, platform)?,
+            stdin::STDIN,
+        )?]
     } else {
         aliases
             .iter()
-            .map(|a| repo.get_alias(a, platform).map_err(about(a)))
+            .map(|a| alias_blobs(&repo, a, platform, a))
             .collect::<Result<Vec<_>, _>>()?
     };
     for r in results {
@@ -122,7 +129,8 @@ pub fn delete(
 }
 
 /// `get-digest REPO [ALIAS...]`: each alias's config digest (per platform, as JSON, for a
-/// multi-arch alias); with no alias, that of the manifest on stdin.
+/// multi-arch alias); with no alias, that of the manifest on stdin. An index without
+/// platforms (a referrers index) is an error saying so.
 pub fn digest(
     env: &Env,
     out: &mut dyn Write,
@@ -132,12 +140,16 @@ pub fn digest(
 ) -> Result<(), CliError> {
     let repo = connect(env, repo)?;
     let platform = env.platform.as_deref();
+    let config = |m: &dxf_ureq::dxf_proto::AliasManifest, context: &str| {
+        m.try_config_digest().map_err(not_blobs(context))
+    };
     let results = if aliases.is_empty() {
-        vec![stdin::read_manifest(&repo, input, platform)?.config_digest()]
+        let m = stdin::read_manifest(&repo, input, platform)?;
+        vec![config(&m, stdin::STDIN)?]
     } else {
         aliases
             .iter()
-            .map(|a| repo.get_digest(a, platform).map_err(about(a)))
+            .map(|a| config(&read_alias(&repo, a, platform, a)?, a))
             .collect::<Result<Vec<_>, _>>()?
     };
     for r in results {
@@ -153,6 +165,8 @@ pub fn digest(
 
 /// `get-manifest REPO [ALIAS...]`: each alias's manifest as received, no newline added
 /// (for a multi-arch alias, `{platform: manifest text}` as JSON). Printed alias by alias.
+/// An index without platforms (a referrers index) is printed as received, as a single
+/// manifest is ([`dxf_ureq::dxf_proto::AliasManifest::bodies`]).
 pub fn manifest(
     env: &Env,
     out: &mut dyn Write,

@@ -11,7 +11,7 @@ use dxf_ureq::dxf_proto::{Digest, PerPlatform, UploadCheckpoint};
 use dxf_ureq::{hash_reader, PushOptions, Repository, UploadMode};
 
 use super::{about, connect, parse_digest, stdin};
-use crate::checkpoints::{Entry, State, Store};
+use crate::checkpoints::{Entry, State, Store, MAX_FAILED_RESUMES};
 use crate::cli::{alias_of, is_stdin};
 use crate::env::Env;
 use crate::error::CliError;
@@ -209,10 +209,47 @@ struct Saved {
     offset: Option<u64>,
     /// The first failure to write one.
     error: Option<io::Error>,
+    /// Whether this run wrote a checkpoint of its own.
+    wrote: bool,
 }
 
-/// `error` of a `--resumable` push, with what running it again does.
-fn resumable_failure(error: CliError, entry: &Entry<'_>, saved: Saved, size: u64) -> CliError {
+/// `error` of a `--resumable` push, with what running it again does. A run that started
+/// from a checkpoint and wrote none (and was not interrupted) counts as a failed resume;
+/// the checkpoint is dropped after [`MAX_FAILED_RESUMES`] of them in a row.
+fn resumable_failure(
+    error: CliError,
+    entry: &Entry<'_>,
+    resumed: Option<State>,
+    saved: Saved,
+    size: u64,
+) -> CliError {
+    // An interrupted run is not a failed resume: the user stopped it.
+    let failed_resume = !saved.wrote && !error.is_interruption();
+    if let Some(mut state) = resumed.filter(|_| failed_resume) {
+        state.failed_resumes += 1;
+        let note = if state.failed_resumes >= MAX_FAILED_RESUMES {
+            entry.remove();
+            format!(
+                "its checkpoint could not be resumed in {MAX_FAILED_RESUMES} runs and is \
+                 dropped; the next run starts afresh"
+            )
+        } else {
+            match entry.save(&state) {
+                Ok(()) => format!(
+                    "{} of {size} bytes acknowledged; run the same command again to continue",
+                    state.checkpoint.offset
+                ),
+                Err(e) => format!(
+                    "its checkpoint could not be saved in {}: {e}",
+                    entry.path().display()
+                ),
+            }
+        };
+        return CliError::Resumable {
+            error: Box::new(error),
+            note,
+        };
+    }
     let note = match (saved.offset, saved.error) {
         (Some(offset), _) => {
             format!("{offset} of {size} bytes acknowledged; run the same command again to continue")
@@ -260,6 +297,7 @@ fn push_one(
     let mut saved = Saved {
         offset: resume_from.as_ref().map(|s| s.checkpoint.offset),
         error: None,
+        wrote: false,
     };
     let mut bar: Option<Bar> = None;
     let pushed = {
@@ -274,12 +312,12 @@ fn push_one(
         };
         let mut save = |cp: &UploadCheckpoint| {
             let Some(entry) = &entry else { return };
-            let state = State {
-                checkpoint: cp.clone(),
-                max_chunk: repo.registry().upload_hints().max_chunk,
-            };
+            let state = State::new(cp.clone(), repo.registry().upload_hints());
             match entry.save(&state) {
-                Ok(()) => saved.offset = Some(cp.offset),
+                Ok(()) => {
+                    saved.offset = Some(cp.offset);
+                    saved.wrote = true;
+                }
                 Err(e) => {
                     saved.error.get_or_insert(e);
                 }
@@ -292,7 +330,7 @@ fn push_one(
         }
         if entry.is_some() {
             options.mode = UploadMode::Chunked;
-            options.resume_from = resume_from.map(|s| s.checkpoint);
+            options.resume_from = resume_from.as_ref().map(|s| s.checkpoint.clone());
             options.on_checkpoint = Some(&mut save);
         }
         repo.push_blob_path(file, options)
@@ -310,6 +348,7 @@ fn push_one(
         (Err(e), Some(entry)) => Err(resumable_failure(
             CliError::dxf(&what, e),
             entry,
+            resume_from,
             saved,
             size,
         )),
@@ -317,7 +356,8 @@ fn push_one(
 }
 
 /// `blob-size REPO [HASH|@ALIAS...]`: a plain digest's size from a HEAD; an alias's
-/// total from its manifest (per platform, as JSON, for a multi-arch alias).
+/// total from its manifest (per platform, as JSON, for a multi-arch alias). An index
+/// without platforms (a referrers index) is an error saying so.
 pub fn size(
     env: &Env,
     out: &mut dyn Write,
@@ -330,18 +370,12 @@ pub fn size(
     let sum = |blobs: Vec<(Digest, u64)>| blobs.iter().map(|(_, s)| *s).sum::<u64>();
     let mut sizes: Vec<PerPlatform<u64>> = Vec::new();
     if names.is_empty() {
-        sizes.push(
-            stdin::read_manifest(&repo, input, platform)?
-                .layers()
-                .map(sum),
-        );
+        let m = stdin::read_manifest(&repo, input, platform)?;
+        sizes.push(super::blobs_of(&m, stdin::STDIN)?.map(sum));
     }
     for name in names {
         sizes.push(match alias_of(name) {
-            Some(alias) => repo
-                .get_alias(alias, platform)
-                .map_err(about(name))?
-                .map(sum),
+            Some(alias) => super::alias_blobs(&repo, alias, platform, name)?.map(sum),
             None => PerPlatform::Single(repo.blob_size(&parse_digest(name)?).map_err(about(name))?),
         });
     }

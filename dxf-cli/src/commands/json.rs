@@ -171,17 +171,12 @@ pub fn blob_size(
     let sum = |blobs: Vec<(dxf_ureq::Digest, u64)>| blobs.iter().map(|(_, s)| *s).sum::<u64>();
     let mut docs = Vec::new();
     if names.is_empty() {
-        let size = stdin::read_manifest(&repo, input, platform)?
-            .layers()
-            .map(sum);
-        docs.push(size_json(None, size));
+        let m = stdin::read_manifest(&repo, input, platform)?;
+        docs.push(size_json(None, super::blobs_of(&m, stdin::STDIN)?.map(sum)));
     }
     for name in names {
         let size = match alias_of(name) {
-            Some(alias) => repo
-                .get_alias(alias, platform)
-                .map_err(about(name))?
-                .map(sum),
+            Some(alias) => super::alias_blobs(&repo, alias, platform, name)?.map(sum),
             None => PerPlatform::Single(repo.blob_size(&parse_digest(name)?).map_err(about(name))?),
         };
         docs.push(size_json(Some(name), size));

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use dxf_ureq::dxf_proto::Digest;
 use dxf_ureq::{BlobReader, Repository};
 
-use super::{about, connect, layer_items, parse_digest, stdin, Item};
+use super::{about, alias_blobs, blobs_of, connect, layer_items, parse_digest, stdin, Item};
 use crate::cli::alias_of;
 use crate::env::Env;
 use crate::error::CliError;
@@ -49,16 +49,13 @@ fn resolve(
 ) -> Result<Vec<Item>, CliError> {
     let platform = env.platform.as_deref();
     if names.is_empty() {
-        return Ok(layer_items(
-            stdin::read_manifest(repo, input, platform)?.layers(),
-        ));
+        let m = stdin::read_manifest(repo, input, platform)?;
+        return Ok(layer_items(blobs_of(&m, stdin::STDIN)?));
     }
     let mut items = Vec::new();
     for name in names {
         match alias_of(name) {
-            Some(alias) => items.extend(layer_items(
-                repo.get_alias(alias, platform).map_err(about(name))?,
-            )),
+            Some(alias) => items.extend(layer_items(alias_blobs(repo, alias, platform, name)?)),
             None => items.push(Item::Blob(parse_digest(name)?)),
         }
     }

@@ -10,7 +10,7 @@ use dxf_ureq::Repository;
 use crate::error::CliError;
 
 /// What errors about the manifest read from stdin are prefixed with.
-const STDIN: &str = "standard input";
+pub(super) const STDIN: &str = "standard input";
 
 /// Reads at most `limit` bytes of `input`; more is an error.
 fn read_limited(input: &mut dyn Read, limit: u64) -> Result<Vec<u8>, CliError> {

@@ -8,7 +8,13 @@
 //!    the referrers list itself: done. Otherwise (e.g. distribution 2.8) the index under
 //!    [`fallback_tag`] is read (absent = empty), the new manifest's descriptor is added
 //!    unless an entry of that digest is there already, and the index is `PUT` back under
-//!    the tag.
+//!    the tag. An index that is there — which another client (oras, notation, regclient)
+//!    may have written, with fields dxf does not know — is written back **byte for byte
+//!    apart from the entry added** ([`append_referrer`] says exactly what that means):
+//!    its entries' `urls`, `data`, annotations and unknown fields, its own annotations and
+//!    other fields, even its spacing, survive. An absent one is written as
+//!    [`referrers_index_json`] of the one entry. Either way the index stays within the
+//!    session's manifest body cap (more is [`ProtocolViolation::ReferrersTooLarge`]).
 //!
 //! The config blob of the artifact (the OCI empty descriptor) must exist in the repository
 //! first: [`Upload::empty_config`](crate::Upload::empty_config). Two clients attaching to
@@ -25,7 +31,7 @@ use super::get::{content_type, manifest_request, verify_manifest};
 use super::media_types::{OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST};
 use super::parse::{parse_manifest, Descriptor};
 use super::referrers::{
-    fallback_tag, parse_referrers_index, referrers_index_json, MAX_REFERRERS, OCI_SUBJECT,
+    append_referrer, fallback_tag, referrers_index_json, AppendError, MAX_REFERRERS, OCI_SUBJECT,
 };
 use crate::auth::Scope;
 use crate::blob::check_announced;
@@ -173,27 +179,36 @@ impl AttachFlow {
         Ok(d)
     }
 
-    /// Adds the new artifact to the fallback index (unless it is there) and PUTs it.
+    /// Adds the new artifact to the fallback index (unless it is there) and PUTs it:
+    /// `existing` is the index as received (body and `Content-Type`), `None` when there is
+    /// none yet.
     fn update_index(
         &mut self,
-        mut entries: Vec<Descriptor>,
+        existing: Option<(&[u8], Option<&str>)>,
         current: Option<Digest>,
     ) -> Result<Next<Attached>, Error> {
         let entry = self.entry()?;
-        if entries.iter().any(|e| e.digest == entry.digest) {
-            return self.finish(current);
+        let body = match existing {
+            None => referrers_index_json(std::slice::from_ref(&entry)).into_bytes(),
+            Some((body, content_type)) => match append_referrer(body, content_type, &entry) {
+                Ok(Some(body)) => body,
+                // Listed already: nothing to write.
+                Ok(None) => return self.finish(current),
+                Err(AppendError::TooMany) => {
+                    return Err(ProtocolViolation::TooManyReferrers(MAX_REFERRERS).into())
+                }
+                Err(AppendError::Index(e)) => return Err(e.into()),
+            },
+        };
+        if body.len() as u64 > self.limit {
+            return Err(ProtocolViolation::ReferrersTooLarge(self.limit).into());
         }
-        if entries.len() >= MAX_REFERRERS {
-            return Err(ProtocolViolation::TooManyReferrers(MAX_REFERRERS).into());
-        }
-        entries.push(entry);
-        let body = referrers_index_json(&entries);
-        self.index_digest = Some(sha256(body.as_bytes()));
+        self.index_digest = Some(sha256(&body));
         self.phase = Phase::PutIndex;
         Ok(Next::Send(request(
             Method::PUT,
             &self.url,
-            Body::Bytes(body.into_bytes()),
+            Body::Bytes(body),
             Some(OCI_IMAGE_INDEX),
         )?))
     }
@@ -277,12 +292,12 @@ impl Flow for AttachFlow {
                 Ok(Next::Send(manifest_request(Method::GET, &self.url)?))
             }
             Phase::ReadIndex if head.status == StatusCode::NOT_FOUND => {
-                self.update_index(Vec::new(), None)
+                self.update_index(None, None)
             }
             Phase::ReadIndex => {
                 let current = verify_manifest(&head, &body, &self.reference)?;
-                let entries = parse_referrers_index(&body, content_type(&head).as_deref())?;
-                self.update_index(entries, Some(current))
+                let content_type = content_type(&head);
+                self.update_index(Some((&body, content_type.as_deref())), Some(current))
             }
             Phase::PutIndex => {
                 let digest = self

@@ -140,7 +140,53 @@ impl Manifest {
         }
         out
     }
+
+    /// For an index none of whose entries has a `platform` — an OCI 1.1 referrers index (the
+    /// referrers tag schema's `sha256-<hex>` tags), an artifact index, an empty index —
+    /// what it is: it names no blobs and no platforms (python-dxf's per-platform reading
+    /// of it is an empty `{}`). `None` for an image manifest and for an index with at
+    /// least one platform entry (a multi-arch image, also one with attestation or
+    /// platform-less entries besides).
+    pub fn without_platforms(&self) -> Option<IndexWithoutPlatforms> {
+        match self {
+            Manifest::Index { manifests, .. } if manifests.iter().all(|m| m.platform.is_none()) => {
+                Some(IndexWithoutPlatforms {
+                    manifests: manifests.len(),
+                })
+            }
+            _ => None,
+        }
+    }
 }
+
+/// An alias that is an index none of whose entries has a `platform` (see
+/// [`Manifest::without_platforms`]), asked for its blobs or config: it has none. Its
+/// `Display` is one line, meant to follow the alias's name (`ALIAS: is an index of 2
+/// manifests without platforms (an artifact or referrers index), not a list of blobs;
+/// get-manifest shows it`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexWithoutPlatforms {
+    /// How many entries (`manifests`) the index has.
+    pub manifests: usize,
+}
+
+impl fmt::Display for IndexWithoutPlatforms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.manifests {
+            0 => f.write_str("is an empty index (no manifests, no platforms)"),
+            1 => f.write_str(
+                "is an index of 1 manifest without a platform (an artifact or referrers index)",
+            ),
+            n => write!(
+                f,
+                "is an index of {n} manifests without platforms (an artifact or referrers index)"
+            ),
+        }?;
+        f.write_str(", not a list of blobs; get-manifest shows it")
+    }
+}
+
+impl std::error::Error for IndexWithoutPlatforms {}
 
 /// Why a manifest body was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1075,6 +1121,55 @@ mod tests {
             panic!()
         };
         assert_eq!(manifests[2].size, 2);
+    }
+
+    #[test]
+    fn indexes_without_platforms_are_told_apart() {
+        let entry =
+            |extra: &str| format!(r#"{{"mediaType":"m","digest":"{ABC}","size":1{extra}}}"#);
+        let index = |entries: &[String]| {
+            format!(
+                r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+                entries.join(",")
+            )
+        };
+        let without = |body: &str| {
+            parse_manifest(body.as_bytes(), None)
+                .unwrap()
+                .without_platforms()
+        };
+        let plain = entry(r#","artifactType":"a/b""#);
+        let attestation = entry(r#","platform":{"os":"unknown","architecture":"unknown"}"#);
+        assert_eq!(
+            without(&index(&[plain.clone(), plain.clone()])),
+            Some(IndexWithoutPlatforms { manifests: 2 })
+        );
+        assert_eq!(
+            without(&index(&[])),
+            Some(IndexWithoutPlatforms { manifests: 0 })
+        );
+        // One platform entry, even unknown/unknown, makes it a platform index.
+        assert_eq!(without(&index(&[plain.clone(), attestation])), None);
+        assert_eq!(without(HUB_LIST), None);
+        assert_eq!(without(PYTHON_DXF_THREE), None);
+        // `"platform": null` is no platform.
+        assert_eq!(
+            without(&index(&[entry(r#","platform":null"#)])),
+            Some(IndexWithoutPlatforms { manifests: 1 })
+        );
+        for n in [0, 1, 7] {
+            let text = IndexWithoutPlatforms { manifests: n }.to_string();
+            assert!(!text.contains('\n'), "{text}");
+            assert!(
+                text.ends_with(", not a list of blobs; get-manifest shows it"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            IndexWithoutPlatforms { manifests: 7 }.to_string(),
+            "is an index of 7 manifests without platforms (an artifact or referrers index), \
+             not a list of blobs; get-manifest shows it"
+        );
     }
 
     #[test]

@@ -2,12 +2,20 @@
 //! schema 2 or OCI image manifest gives its config and layers; a Docker manifest list or OCI
 //! index gives one entry per platform (`os/architecture[/variant]`), each resolved to its
 //! image manifest by digest (verified) when asked, or just the one platform a filter names.
+//!
+//! An index none of whose entries has a `platform` (a referrers index — the tag schema's
+//! `sha256-<hex>` tags —, an artifact index, an empty index) has nothing to resolve: it is
+//! the result as it is, whatever the platform filter. Its body is what
+//! [`AliasManifest::bodies`] gives; [`AliasManifest::try_layers`] and
+//! [`AliasManifest::try_config_digest`] refuse it ([`IndexWithoutPlatforms`]) rather than
+//! answer an empty per-platform list. An index with some platform entries keeps only
+//! those (entries without one are skipped, as before).
 
 use http::{Method, StatusCode};
 use url::Url;
 
 use super::get::{content_type, manifest_request, manifest_url, verify_manifest};
-use super::parse::{parse_manifest, Descriptor, Manifest};
+use super::parse::{parse_manifest, Descriptor, IndexWithoutPlatforms, Manifest};
 use crate::auth::Scope;
 use crate::error::{Error, OpKind, ProtocolViolation};
 use crate::exchange::{delegate_operation, Flow, HeadAction, Machine, Next};
@@ -19,7 +27,8 @@ use crate::session::Session;
 pub struct ReadOptions {
     /// For an index: resolve only this platform (`os/arch[/variant]`) and return its image
     /// manifest as the result; an unknown platform is [`Error::PlatformNotFound`]. Ignored
-    /// for a single image manifest (python-dxf's `DXF_PLATFORM`).
+    /// for a single image manifest and for an index none of whose entries has a platform
+    /// (python-dxf's `DXF_PLATFORM`).
     pub platform: Option<String>,
     /// For an index without a platform filter: fetch every platform's manifest (`true`, as
     /// get-alias does) or only list their digests (`false`, as del-alias does).
@@ -110,18 +119,59 @@ impl AliasManifest {
     }
 
     /// The layers (digest and size), per platform for an index (python-dxf `get_alias`).
+    /// An index without platform entries gives an empty per-platform list: see
+    /// [`AliasManifest::try_layers`].
     pub fn layers(&self) -> PerPlatform<Vec<(Digest, u64)>> {
         self.per_platform(|_, layers| layers.iter().map(|l| (l.digest.clone(), l.size)).collect())
     }
 
-    /// The config digest, per platform for an index (python-dxf `get_digest`).
+    /// The config digest, per platform for an index (python-dxf `get_digest`). An index
+    /// without platform entries gives an empty per-platform list: see
+    /// [`AliasManifest::try_config_digest`].
     pub fn config_digest(&self) -> PerPlatform<Digest> {
         self.per_platform(|config, _| config.digest.clone())
     }
 
+    /// When this is an index none of whose entries has a `platform` (a referrers or
+    /// artifact index, an empty index): how many entries it has. `None` for an image
+    /// manifest and for an index with platforms.
+    pub fn without_platforms(&self) -> Option<IndexWithoutPlatforms> {
+        match &self.content {
+            AliasContent::Index { platforms } if platforms.is_empty() => {
+                // The body was decoded into this very index; decoding it again only counts.
+                parse_manifest(&self.body, Some(&self.media_type))
+                    .ok()?
+                    .without_platforms()
+            }
+            _ => None,
+        }
+    }
+
+    /// [`AliasManifest::layers`], refusing an index without platforms
+    /// ([`AliasManifest::without_platforms`]) instead of answering an empty list.
+    pub fn try_layers(&self) -> Result<PerPlatform<Vec<(Digest, u64)>>, IndexWithoutPlatforms> {
+        match self.without_platforms() {
+            Some(e) => Err(e),
+            None => Ok(self.layers()),
+        }
+    }
+
+    /// [`AliasManifest::config_digest`], refusing an index without platforms
+    /// ([`AliasManifest::without_platforms`]) instead of answering an empty list.
+    pub fn try_config_digest(&self) -> Result<PerPlatform<Digest>, IndexWithoutPlatforms> {
+        match self.without_platforms() {
+            Some(e) => Err(e),
+            None => Ok(self.config_digest()),
+        }
+    }
+
     /// The manifest bodies as received, per platform for an index (python-dxf
-    /// `get_manifest`).
+    /// `get_manifest`). An index without platforms
+    /// ([`AliasManifest::without_platforms`]) is its own body, as a single manifest is.
     pub fn bodies(&self) -> PerPlatform<Vec<u8>> {
+        if self.without_platforms().is_some() {
+            return PerPlatform::Single(self.body.clone());
+        }
         match &self.content {
             AliasContent::Image { .. } => PerPlatform::Single(self.body.clone()),
             AliasContent::Index { platforms } => PerPlatform::Platforms(
@@ -328,11 +378,15 @@ impl Flow for ReadFlow {
 }
 
 impl ReadFlow {
-    /// The alias's own manifest: an image is the result; an index is resolved as asked.
+    /// The alias's own manifest: an image is the result, and so is an index without
+    /// platforms (nothing to resolve, no platform to pick); an index is resolved as asked.
     fn on_top(&mut self, manifest: AliasManifest) -> Result<Next<AliasManifest>, Error> {
         let AliasContent::Index { platforms } = &manifest.content else {
             return Ok(Next::Done(manifest));
         };
+        if platforms.is_empty() {
+            return Ok(Next::Done(manifest));
+        }
         if platforms.len() > self.max_platforms {
             return Err(ProtocolViolation::TooManyPlatforms(self.max_platforms).into());
         }

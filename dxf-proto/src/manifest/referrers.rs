@@ -9,8 +9,9 @@
 //! nothing, one that did not (or did so wrongly) is corrected.
 //!
 //! This module also owns the referrers index itself, which is peer input on one side and
-//! written by [`Attach`](super::Attach) on the other: [`parse_referrers_index`] and
-//! [`referrers_index_json`].
+//! written by [`Attach`](super::Attach) on the other: [`parse_referrers_index`],
+//! [`referrers_index_json`] (a new index) and [`append_referrer`] (an existing one, which
+//! another client may have written: its bytes are kept).
 
 use http::header::ACCEPT;
 use http::{HeaderValue, Method, StatusCode};
@@ -117,6 +118,212 @@ pub fn referrers_index_json(manifests: &[Descriptor]) -> String {
     .into_iter()
     .collect();
     Json::Obj(doc).compact()
+}
+
+/// Why [`append_referrer`] could not add an entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppendError {
+    /// The body is not a referrers index ([`parse_referrers_index`]'s error).
+    Index(ManifestError),
+    /// The index already holds [`MAX_REFERRERS`] entries.
+    TooMany,
+}
+
+impl From<ManifestError> for AppendError {
+    fn from(e: ManifestError) -> Self {
+        AppendError::Index(e)
+    }
+}
+
+/// `body`, a referrers index as received (from any client), with `entry` added as the last
+/// element of its `manifests` array — **byte for byte apart from the entry added**:
+///
+/// the result is `body` with exactly one insertion, at the end of the last element of the
+/// top-level `manifests` array (right after its `[` when the array is empty), of the
+/// entry's compact JSON (the form [`referrers_index_json`] writes; sorted keys), preceded
+/// by `,` when the array had elements. Nothing else changes: every existing entry's text
+/// (its `urls`, `data`, `annotations`, `platform`, unknown fields, key order, spacing,
+/// number spelling and string escapes), every other top-level field (the index's own
+/// `annotations`, `artifactType`, `subject`, unknown fields), whitespace outside and
+/// before the closing `]`. When `manifests` appears more than once, the last one (the one
+/// a JSON reader keeps, as [`parse_manifest`] does) gets the entry.
+///
+/// The body (with its `Content-Type`) must be what [`parse_referrers_index`] accepts (its
+/// error otherwise). When an entry of `entry`'s digest is listed already, nothing is
+/// added: `Ok(None)`. An index of [`MAX_REFERRERS`] entries is [`AppendError::TooMany`].
+/// Nothing is re-serialised, so the result does not depend on how a JSON library orders
+/// or spells anything; it is decoded again before being returned and must list exactly
+/// the old entries and then `entry`.
+pub fn append_referrer(
+    body: &[u8],
+    content_type: Option<&str>,
+    entry: &Descriptor,
+) -> Result<Option<Vec<u8>>, AppendError> {
+    let entries = parse_referrers_index(body, content_type)?;
+    if entries.iter().any(|e| e.digest == entry.digest) {
+        return Ok(None);
+    }
+    if entries.len() >= MAX_REFERRERS {
+        return Err(AppendError::TooMany);
+    }
+    let bad = || {
+        AppendError::Index(ManifestError::InvalidJson(
+            "the manifests array could not be located".to_owned(),
+        ))
+    };
+    let (at, comma) = manifests_insertion_point(body).ok_or_else(bad)?;
+    let text = descriptor(entry).compact();
+    let mut out = Vec::with_capacity(body.len() + text.len() + 1);
+    out.extend_from_slice(body.get(..at).ok_or_else(bad)?);
+    if comma {
+        out.push(b',');
+    }
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(body.get(at..).ok_or_else(bad)?);
+    // The scan and the decoder must agree: the old entries, then this one.
+    let again = parse_referrers_index(&out, content_type)?;
+    if again.len() != entries.len() + 1
+        || again.get(..entries.len()) != Some(entries.as_slice())
+        || again.last() != Some(entry)
+    {
+        return Err(bad());
+    }
+    Ok(Some(out))
+}
+
+/// A cursor over JSON text that is already known to be valid (it was decoded): it only
+/// finds where values start and end. Every step is bounds-checked (`None` at the end of
+/// the input); nesting is counted, not recursed into.
+struct Scan<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl Scan<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.at += 1)
+    }
+
+    /// Skips a string (at its opening quote); its span, quotes included.
+    fn string(&mut self) -> Option<std::ops::Range<usize>> {
+        let start = self.at;
+        self.expect(b'"')?;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.at += 1;
+                    return Some(start..self.at);
+                }
+                b'\\' => self.at = self.at.checked_add(2)?,
+                _ => self.at += 1,
+            }
+        }
+    }
+
+    /// Skips one value (at its first byte); its span.
+    fn value(&mut self) -> Option<std::ops::Range<usize>> {
+        let start = self.at;
+        match self.peek()? {
+            b'"' => {
+                self.string()?;
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.checked_sub(1)?;
+                            if depth == 0 {
+                                self.at += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.at += 1;
+                }
+            }
+            _ => {
+                while !matches!(
+                    self.peek(),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
+                    self.at += 1;
+                }
+            }
+        }
+        (self.at > start).then_some(start..self.at)
+    }
+}
+
+/// Where an entry goes in the index `text`: the offset right after the last element of the
+/// last top-level `manifests` array (after its `[` when empty), and whether a `,` must come
+/// first. `None` when the text is not an object with such an array.
+fn manifests_insertion_point(text: &[u8]) -> Option<(usize, bool)> {
+    let mut scan = Scan { text, at: 0 };
+    scan.space();
+    scan.expect(b'{')?;
+    scan.space();
+    let mut manifests = None;
+    if scan.peek()? != b'}' {
+        loop {
+            let key = scan.string()?;
+            scan.space();
+            scan.expect(b':')?;
+            scan.space();
+            let value = scan.value()?;
+            // A key may be spelled with escapes; compare what it decodes to.
+            let name: String = serde_json::from_slice(text.get(key)?).ok()?;
+            if name == "manifests" {
+                manifests = Some(value);
+            }
+            scan.space();
+            match scan.peek()? {
+                b',' => {
+                    scan.at += 1;
+                    scan.space();
+                }
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    // The array's elements: the insertion point follows the last one.
+    let array = manifests?;
+    let mut scan = Scan {
+        text,
+        at: array.start,
+    };
+    scan.expect(b'[')?;
+    let mut end = scan.at;
+    let mut elements = 0usize;
+    loop {
+        scan.space();
+        match scan.peek()? {
+            b']' => break,
+            b',' if elements > 0 => scan.at += 1,
+            _ => {
+                end = scan.value()?.end;
+                elements += 1;
+            }
+        }
+    }
+    (scan.at + 1 == array.end).then_some((end, elements > 0))
 }
 
 /// Keeps the entries of artifact type `wanted` (all when `None`).

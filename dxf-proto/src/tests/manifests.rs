@@ -2,10 +2,11 @@
 
 use super::*;
 use crate::manifest::alias::{docker_alias_manifest, BlobDescriptor};
+use crate::manifest::parse::IndexWithoutPlatforms;
 use crate::testing::{MemoryRegistry, Reply};
 use crate::{
-    AliasContent, DeleteManifest, Error, GetManifest, HeadManifest, PutManifest, ReadAlias,
-    ReadOptions, Reference,
+    AliasContent, DeleteManifest, Error, GetManifest, HeadManifest, PerPlatform, PutManifest,
+    ReadAlias, ReadOptions, Reference,
 };
 
 const ACCEPT: &str = "application/vnd.docker.distribution.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
@@ -490,4 +491,216 @@ fn a_given_index_has_its_platforms_fetched() {
     let e = ReadAlias::from_manifest(&s, &repo("a"), b"not json".to_vec(), ReadOptions::default())
         .map(|op| err(run(op, &mut s.clone(), &mut reg.peer(), b"")));
     assert!(matches!(e, Ok(Error::Protocol(_))), "{e:?}");
+}
+
+/// A registry holding, at tag `refs`, an index none of whose entries has a platform (the
+/// referrers tag schema's kind, as oras writes it) over two artifact manifests.
+fn referrers_index() -> (MemoryRegistry, String) {
+    let reg = MemoryRegistry::new();
+    let (one, two) = (alias_manifest(&[b"sig"]), alias_manifest(&[b"sbom"]));
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"artifactType":"application/vnd.example.sig"}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"artifactType":"application/spdx+json"}}]}}"#,
+        sha(one.as_bytes()),
+        one.len(),
+        sha(two.as_bytes()),
+        two.len()
+    );
+    {
+        let mut st = reg.state.borrow_mut();
+        let ct = "application/vnd.docker.distribution.manifest.v2+json".to_owned();
+        for m in [&one, &two] {
+            st.manifests.insert(
+                ("a".into(), sha(m.as_bytes()).to_string()),
+                (ct.clone(), m.clone().into_bytes()),
+            );
+        }
+        let di = sha(index.as_bytes()).to_string();
+        st.manifests.insert(
+            ("a".into(), di.clone()),
+            (
+                "application/vnd.oci.image.index.v1+json".into(),
+                index.clone().into_bytes(),
+            ),
+        );
+        st.tags.insert(("a".into(), "refs".into()), di);
+    }
+    (reg, index)
+}
+
+#[test]
+fn an_index_without_platforms_is_its_own_body_and_not_a_list_of_blobs() {
+    let (reg, index) = referrers_index();
+    // With and without a platform filter: nothing to resolve, nothing to pick.
+    for platform in [None, Some("linux/amd64".to_owned())] {
+        let mut s = session();
+        let mut peer = reg.peer();
+        let opts = ReadOptions {
+            platform: platform.clone(),
+            resolve_platforms: true,
+        };
+        let out = run(
+            ReadAlias::new(&s, &repo("a"), &tag("refs"), opts).unwrap(),
+            &mut s,
+            &mut peer,
+            b"",
+        )
+        .unwrap()
+        .output;
+        assert_eq!(
+            peer.sent.len(),
+            1,
+            "{platform:?}: only the index is fetched"
+        );
+        assert_eq!(out.body, index.as_bytes());
+        // get-manifest: the bytes the registry sent, as for any manifest.
+        assert_eq!(
+            out.bodies(),
+            PerPlatform::Single(index.clone().into_bytes())
+        );
+        // get-alias, get-digest, blob-size, pull-blob: an error saying what it is.
+        let what = IndexWithoutPlatforms { manifests: 2 };
+        assert_eq!(out.without_platforms(), Some(what));
+        assert_eq!(out.try_layers(), Err(what));
+        assert_eq!(out.try_config_digest(), Err(what));
+        assert_eq!(
+            what.to_string(),
+            "is an index of 2 manifests without platforms (an artifact or referrers index), \
+             not a list of blobs; get-manifest shows it"
+        );
+        // Python-dxf's per-platform reading stays what it was: empty.
+        assert_eq!(out.layers(), PerPlatform::Platforms(vec![]));
+        assert_eq!(out.platform_digests(), Some(vec![]));
+    }
+    // The same index given by the caller (stdin): nothing fetched.
+    let mut s = session();
+    let mut peer = ScriptedRegistry::sequence(vec![]);
+    let opts = ReadOptions {
+        platform: None,
+        resolve_platforms: true,
+    };
+    let op = ReadAlias::from_manifest(&s, &repo("a"), index.clone().into_bytes(), opts).unwrap();
+    let out = run(op, &mut s, &mut peer, b"").unwrap().output;
+    assert!(peer.sent.is_empty());
+    assert_eq!(
+        out.try_layers(),
+        Err(IndexWithoutPlatforms { manifests: 2 })
+    );
+}
+
+#[test]
+fn empty_and_one_entry_indexes_without_platforms_say_so() {
+    for (entries, text) in [
+        (
+            String::new(),
+            "is an empty index (no manifests, no platforms), not a list of blobs; \
+             get-manifest shows it",
+        ),
+        (
+            format!(
+                r#"{{"digest":"{}","size":3,"urls":["https://x"]}}"#,
+                sha(b"x")
+            ),
+            "is an index of 1 manifest without a platform (an artifact or referrers index), \
+             not a list of blobs; get-manifest shows it",
+        ),
+    ] {
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{entries}]}}"#
+        );
+        let mut s = session();
+        let opts = ReadOptions {
+            platform: Some("linux/arm64".into()),
+            resolve_platforms: true,
+        };
+        let op = ReadAlias::from_manifest(&s, &repo("a"), body.clone().into_bytes(), opts).unwrap();
+        let out = run(op, &mut s, &mut ScriptedRegistry::sequence(vec![]), b"")
+            .unwrap()
+            .output;
+        assert_eq!(out.try_layers().unwrap_err().to_string(), text);
+        assert_eq!(out.bodies(), PerPlatform::Single(body.into_bytes()));
+    }
+}
+
+#[test]
+fn an_index_with_some_platforms_keeps_working_as_before() {
+    // docker buildx: images plus attestation manifests at `unknown/unknown`; an entry
+    // without any platform besides. Entries with a platform (unknown/unknown too) are
+    // resolved; the one without is skipped, as before.
+    let reg = MemoryRegistry::new();
+    let amd = alias_manifest(&[b"amd-1"]);
+    let att = alias_manifest(&[b"attestation"]);
+    let (da, dt) = (sha(amd.as_bytes()), sha(att.as_bytes()));
+    let mut index = index_json(&[
+        ("linux", "amd64", None, &da),
+        ("unknown", "unknown", None, &dt),
+    ]);
+    index = index.replacen(
+        "]}",
+        &format!(
+            r#",{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"artifactType":"application/x"}}]}}"#,
+            sha(b"nowhere")
+        ),
+        1,
+    );
+    {
+        let mut st = reg.state.borrow_mut();
+        let ct = "application/vnd.docker.distribution.manifest.v2+json".to_owned();
+        st.manifests.insert(
+            ("a".into(), da.to_string()),
+            (ct.clone(), amd.clone().into_bytes()),
+        );
+        st.manifests
+            .insert(("a".into(), dt.to_string()), (ct, att.clone().into_bytes()));
+        let di = sha(index.as_bytes()).to_string();
+        st.manifests.insert(
+            ("a".into(), di.clone()),
+            (
+                "application/vnd.oci.image.index.v1+json".into(),
+                index.clone().into_bytes(),
+            ),
+        );
+        st.tags.insert(("a".into(), "mixed".into()), di);
+    }
+    let mut s = session();
+    let mut peer = reg.peer();
+    let opts = ReadOptions {
+        platform: None,
+        resolve_platforms: true,
+    };
+    let out = run(
+        ReadAlias::new(&s, &repo("a"), &tag("mixed"), opts).unwrap(),
+        &mut s,
+        &mut peer,
+        b"",
+    )
+    .unwrap()
+    .output;
+    assert_eq!(peer.sent.len(), 3);
+    assert_eq!(out.without_platforms(), None);
+    assert_eq!(
+        out.try_layers().unwrap(),
+        PerPlatform::Platforms(vec![
+            ("linux/amd64".into(), vec![(sha(b"amd-1"), 5)]),
+            ("unknown/unknown".into(), vec![(sha(b"attestation"), 11)]),
+        ])
+    );
+    assert_eq!(
+        out.bodies(),
+        PerPlatform::Platforms(vec![
+            ("linux/amd64".into(), amd.into_bytes()),
+            ("unknown/unknown".into(), att.into_bytes()),
+        ])
+    );
+    // An unknown platform is still an unknown platform.
+    let opts = ReadOptions {
+        platform: Some("linux/s390x".into()),
+        resolve_platforms: true,
+    };
+    let e = err(run(
+        ReadAlias::new(&s, &repo("a"), &tag("mixed"), opts).unwrap(),
+        &mut s,
+        &mut reg.peer(),
+        b"",
+    ));
+    assert_eq!(e, Error::PlatformNotFound("linux/s390x".into()));
 }

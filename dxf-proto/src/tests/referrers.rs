@@ -9,7 +9,8 @@ use crate::manifest::alias::{
 use crate::manifest::media_types::{EMPTY_CONFIG_DIGEST, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST};
 use crate::manifest::parse::Descriptor;
 use crate::manifest::referrers::{
-    fallback_tag, parse_referrers_index, referrers_index_json, MAX_REFERRERS, MAX_REFERRERS_BYTES,
+    append_referrer, fallback_tag, parse_referrers_index, referrers_index_json, AppendError,
+    MAX_REFERRERS, MAX_REFERRERS_BYTES,
 };
 use crate::testing::{MemoryRegistry, Reply, ScriptedRegistry, Sent};
 use crate::{
@@ -613,4 +614,324 @@ fn empty_config_is_uploaded_only_when_missing() {
     .output;
     assert!(out.skipped);
     assert_eq!(peer.sent.len(), 1);
+}
+
+/// An index another client wrote (the way oras does, pretty-printed), with what dxf does
+/// not model: entries' `urls`, `data`, annotations and an unknown `x-custom` object (numbers
+/// and escapes a re-serialiser would respell), the index's own `annotations` and an
+/// unknown field after `manifests`. `@@` marks where a new entry goes.
+const ORAS_INDEX: &str = r#"{
+  "schemaVersion": 2,
+  "mediaType": "application/vnd.oci.image.index.v1+json",
+  "annotations": {
+    "org.opencontainers.image.created": "2024-05-01T10:00:00Z",
+    "io.example.owner": "oras"
+  },
+  "manifests": [
+    {
+      "mediaType": "application/vnd.oci.image.manifest.v1+json",
+      "digest": "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+      "size": 734,
+      "artifactType": "application/vnd.cncf.notary.signature",
+      "annotations": {
+        "io.cncf.notary.x509chain.thumbprint#S256": "[\"ab\",\"cd\"]",
+        "org.opencontainers.image.created": "2024-05-01T10:00:00Z"
+      },
+      "urls": [ "https://mirror.example/sig", "https://other.example/sig?x=]}" ],
+      "data": "eyJzY2hlbWFWZXJzaW9uIjoyfQ==",
+      "x-custom": { "n": 2.50, "big": 1E3, "nested": [ [ ], { }, null, true ], "s": "\u00e9t\u00e9 \/ \ud83d\ude00" }
+    },
+    {"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","mediaType":"application/vnd.oci.image.manifest.v1+json","size":2,"artifactType":"application/spdx+json","x-custom":{"a":[1,{"b":"]"}]}}@@
+  ],
+  "x-index": { "tool": "oras 1.2.0", "order": [3, 1, 2] }
+}
+"#;
+
+/// The scripted registry for an attach to `v1` with `index` (and its `Content-Type`) under
+/// the fallback tag; every PUT is accepted (its digest announced).
+fn registry_holding_index(index: Vec<u8>, content_type: &'static str) -> ScriptedRegistry {
+    ScriptedRegistry::new(move |sent| {
+        match (
+            sent.method.as_str(),
+            sent.uri.contains("/manifests/sha256-"),
+        ) {
+            ("GET", false) => subject_reply(),
+            ("GET", true) => Reply::status(200)
+                .header("content-type", content_type)
+                .header("docker-content-digest", sha(&index).as_str())
+                .body(index.clone()),
+            ("PUT", _) => {
+                Reply::status(201).header("docker-content-digest", sha(&sent.body).as_str())
+            }
+            _ => Reply::status(500),
+        }
+    })
+}
+
+/// The entry [`Attach`] adds for `out`: compact, keys sorted.
+fn added_entry(out: &crate::Attached, artifact_type: &str, annotations: &str) -> String {
+    format!(
+        r#"{{{annotations}"artifactType":"{artifact_type}","digest":"{}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":{}}}"#,
+        out.digest,
+        out.manifest.len()
+    )
+}
+
+#[test]
+fn attach_keeps_another_clients_index_byte_for_byte_apart_from_the_entry_added() {
+    let original = ORAS_INDEX.replace("@@", "");
+    let mut peer = registry_holding_index(original.clone().into_bytes(), OCI_IMAGE_INDEX);
+    let mut s = session();
+    let opts = OciArtifactOptions {
+        artifact_type: "application/vnd.example.sig".into(),
+        annotations: [("k".to_owned(), "v".to_owned())].into_iter().collect(),
+        subject: None,
+    };
+    let op = Attach::new(&s, &repo("r"), &Reference::parse("v1").unwrap(), &[], &opts).unwrap();
+    let out = run(op, &mut s, &mut peer, b"").unwrap().output;
+    let calls: Vec<_> = peer
+        .sent
+        .iter()
+        .map(|x| (x.method.clone(), path_of(x)))
+        .collect();
+    let tag = format!("/v2/r/manifests/sha256-{}", subject().encoded());
+    assert_eq!(calls[2], ("GET".to_owned(), tag.clone()));
+    assert_eq!(calls[3], ("PUT".to_owned(), tag));
+    assert_eq!(calls.len(), 4);
+    let put = String::from_utf8(peer.sent[3].body.clone()).unwrap();
+
+    // Exactly: the bytes received, with `,` + the new entry after the last entry.
+    let entry = added_entry(
+        &out,
+        "application/vnd.example.sig",
+        r#""annotations":{"k":"v"},"#,
+    );
+    let expected = ORAS_INDEX.replace("@@", &format!(",{entry}"));
+    assert_eq!(put, expected);
+    assert_eq!(out.fallback_index, Some(sha(put.as_bytes())));
+    assert_eq!(peer.sent[3].header("content-type"), Some(OCI_IMAGE_INDEX));
+
+    // The same, said as properties: every existing entry's text is in the new index
+    // unchanged, and every top-level field survives with its value.
+    for old_entry in [
+        &ORAS_INDEX[ORAS_INDEX.find("    {\n").unwrap()..ORAS_INDEX.find("\n    },").unwrap()],
+        &ORAS_INDEX
+            [ORAS_INDEX.find(r#"{"digest":"sha256:2222"#).unwrap()..ORAS_INDEX.find("@@").unwrap()],
+    ] {
+        assert!(put.contains(old_entry), "{old_entry}");
+    }
+    let before: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let after: serde_json::Value = serde_json::from_str(&put).unwrap();
+    let (before, after) = (before.as_object().unwrap(), after.as_object().unwrap());
+    assert_eq!(
+        before.keys().collect::<std::collections::BTreeSet<_>>(),
+        after.keys().collect()
+    );
+    for (k, v) in before {
+        if k != "manifests" {
+            assert_eq!(&after[k], v, "{k}");
+        }
+    }
+    let (old, new) = (
+        before["manifests"].as_array().unwrap(),
+        after["manifests"].as_array().unwrap(),
+    );
+    assert_eq!(&new[..old.len()], old.as_slice());
+    assert_eq!(new.len(), old.len() + 1);
+    assert_eq!(
+        new[2],
+        serde_json::from_str::<serde_json::Value>(&entry).unwrap()
+    );
+
+    // Attaching the same artifact again writes nothing.
+    let mut peer = registry_holding_index(put.clone().into_bytes(), OCI_IMAGE_INDEX);
+    let op = Attach::new(&s, &repo("r"), &Reference::parse("v1").unwrap(), &[], &opts).unwrap();
+    let again = run(op, &mut s, &mut peer, b"").unwrap().output;
+    assert_eq!(peer.sent.len(), 3, "no PUT of an index listing it already");
+    assert_eq!(again.fallback_index, Some(sha(put.as_bytes())));
+}
+
+#[test]
+fn attach_keeps_the_index_within_the_manifest_cap() {
+    let original = ORAS_INDEX.replace("@@", "");
+    let mut peer = registry_holding_index(original.clone().into_bytes(), OCI_IMAGE_INDEX);
+    // The index read fits; with one more entry it would not.
+    let mut s = session().with_limits(Limits {
+        manifest_body: original.len() as u64 + 10,
+        ..Limits::default()
+    });
+    let op = Attach::new(
+        &s,
+        &repo("r"),
+        &Reference::parse("v1").unwrap(),
+        &[],
+        &OciArtifactOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        err(run(op, &mut s, &mut peer, b"")),
+        Error::Protocol(ProtocolViolation::ReferrersTooLarge(
+            original.len() as u64 + 10
+        ))
+    );
+    assert_eq!(peer.sent.len(), 3, "no PUT");
+}
+
+#[test]
+fn append_referrer_inserts_one_entry_and_changes_nothing_else() {
+    let new = entry(9, Some("application/x"));
+    let text = |d: &Descriptor| {
+        format!(
+            r#"{{{}"digest":"{}","mediaType":"{}","size":{}}}"#,
+            d.artifact_type
+                .as_ref()
+                .map(|t| format!(r#""artifactType":"{t}","#))
+                .unwrap_or_default(),
+            d.digest,
+            d.media_type,
+            d.size
+        )
+    };
+    let e1 = text(&entry(1, None));
+    let cases: Vec<(String, String)> = vec![
+        // An empty array, spaced: right after `[`, no comma.
+        (
+            "{\"manifests\": [ \n ], \"mediaType\":\"application/vnd.oci.image.index.v1+json\"}"
+                .into(),
+            format!("{{\"manifests\": [{} \n ], \"mediaType\":\"application/vnd.oci.image.index.v1+json\"}}", text(&new)),
+        ),
+        // `manifests` twice: the last one is the one read, and the one written.
+        (
+            format!(r#"{{"manifests":[{e1}],"x":"]\"[{{","manifests":[]}}"#),
+            format!(r#"{{"manifests":[{e1}],"x":"]\"[{{","manifests":[{}]}}"#, text(&new)),
+        ),
+        // The key spelled with an escape; strings holding brackets and quotes before it.
+        (
+            format!("\n\t{{\"a\\\"]\":\"}}\\\\\",\"manifest\\u0073\" :\r\n[{e1} ]}}  \n"),
+            format!(
+                "\n\t{{\"a\\\"]\":\"}}\\\\\",\"manifest\\u0073\" :\r\n[{e1},{} ]}}  \n",
+                text(&new)
+            ),
+        ),
+    ];
+    for (before, after) in cases {
+        let got = append_referrer(before.as_bytes(), Some(OCI_IMAGE_INDEX), &new)
+            .unwrap()
+            .unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), after, "{before}");
+    }
+    // Listed already: nothing to add.
+    let listed = format!(r#"{{"manifests":[{e1},{}]}}"#, text(&new));
+    assert_eq!(
+        append_referrer(listed.as_bytes(), Some(OCI_IMAGE_INDEX), &new),
+        Ok(None)
+    );
+    // Not a referrers index; a full one.
+    assert!(matches!(
+        append_referrer(SUBJECT_BODY, None, &new),
+        Err(AppendError::Index(_))
+    ));
+    let many: Vec<Descriptor> = (0..MAX_REFERRERS)
+        .map(|i| Descriptor::new(OCI_IMAGE_MANIFEST, sha(&i.to_le_bytes()), 1))
+        .collect();
+    assert_eq!(
+        append_referrer(referrers_index_json(&many).as_bytes(), None, &new),
+        Err(AppendError::TooMany)
+    );
+}
+
+mod append_property {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{json, Map, Value};
+
+    /// Values a client might put in fields dxf does not know.
+    fn extra() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,6}".prop_map(Value::from),
+            Just(Value::from("]}\",[{\\")),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn extras() -> impl Strategy<Value = Vec<(String, Value)>> {
+        proptest::collection::vec(("x-.{0,4}", extra()), 0..3)
+    }
+
+    proptest! {
+        #[test]
+        fn the_old_bytes_survive_around_one_insertion(
+            entries in proptest::collection::vec(extras(), 0..4),
+            top in extras(),
+            pretty in any::<bool>(),
+        ) {
+            let mut doc = Map::new();
+            doc.insert("schemaVersion".into(), json!(2));
+            doc.insert("mediaType".into(), json!(OCI_IMAGE_INDEX));
+            let list: Vec<Value> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, fields)| {
+                    let mut e = Map::new();
+                    for (k, v) in fields {
+                        e.insert(k.clone(), v.clone());
+                    }
+                    e.insert("digest".into(), json!(sha(&[i as u8]).as_str()));
+                    e.insert("size".into(), json!(i));
+                    Value::Object(e)
+                })
+                .collect();
+            doc.insert("manifests".into(), Value::Array(list));
+            for (k, v) in &top {
+                doc.insert(format!("{k}!"), v.clone());
+            }
+            let doc = Value::Object(doc);
+            let body = if pretty {
+                serde_json::to_vec_pretty(&doc).unwrap()
+            } else {
+                serde_json::to_vec(&doc).unwrap()
+            };
+            let new = entry(200, Some("application/x"));
+            let out = append_referrer(&body, None, &new).unwrap().unwrap();
+            // One insertion of `,` (unless the array was empty) and the entry's compact
+            // JSON, somewhere: around it, the body's bytes unchanged.
+            let listed = referrers_index_json(std::slice::from_ref(&new));
+            let entry_text = listed
+                .strip_prefix(r#"{"manifests":["#)
+                .and_then(|t| t.split("],\"mediaType\"").next())
+                .unwrap();
+            let want = if entries.is_empty() {
+                entry_text.to_owned()
+            } else {
+                format!(",{entry_text}")
+            };
+            prop_assert_eq!(out.len(), body.len() + want.len());
+            let spliced = (0..=body.len()).any(|k| {
+                out.get(k..k + want.len()) == Some(want.as_bytes())
+                    && out[..k] == body[..k]
+                    && out[k + want.len()..] == body[k..]
+            });
+            prop_assert!(spliced, "{}", String::from_utf8_lossy(&out));
+            let after: Value = serde_json::from_slice(&out).unwrap();
+            for (k, v) in doc.as_object().unwrap() {
+                if k != "manifests" {
+                    prop_assert_eq!(&after[k], v);
+                }
+            }
+            let old = doc["manifests"].as_array().unwrap();
+            let got = after["manifests"].as_array().unwrap();
+            prop_assert_eq!(&got[..old.len()], old.as_slice());
+            prop_assert_eq!(got.len(), old.len() + 1);
+        }
+    }
 }
