@@ -30,7 +30,7 @@ pub enum Error {
     #[error("{0}")]
     Io(#[from] io::Error),
     /// A TLS setting could not be applied (unreadable or empty CA bundle): a sentence that
-    /// says what fixes it.
+    /// says what fixes it ([`dxf_tls::ConfigError`]'s message).
     #[error("TLS: {0}")]
     Tls(String),
     /// An [`Interrupt`](dxf_proto::Interrupt) stopped a resumable upload at a checkpoint:
@@ -56,8 +56,8 @@ impl Error {
     pub fn is_tls(&self) -> bool {
         match self {
             Error::Tls(_) => true,
-            Error::Transport(e) => crate::tls::tls_failure_in(e).is_some(),
-            Error::Io(e) => crate::tls::tls_failure_in(e).is_some(),
+            Error::Transport(e) => dxf_tls::TlsFailure::find(e).is_some(),
+            Error::Io(e) => dxf_tls::TlsFailure::find(e).is_some(),
             _ => false,
         }
     }
@@ -66,7 +66,7 @@ impl Error {
 /// hyper-util's message and its sources; a TLS failure's own sentence, which names the
 /// host.
 fn transport_message(e: &hyper_util::client::legacy::Error) -> String {
-    match crate::tls::tls_failure_in(e) {
+    match dxf_tls::TlsFailure::find(e) {
         Some(failure) => failure.to_string(),
         None => chain(e),
     }

@@ -31,7 +31,7 @@ pub enum Error {
     #[error("{0}")]
     Io(#[from] io::Error),
     /// A TLS setting could not be applied (unreadable or empty CA bundle): a sentence that
-    /// says what fixes it.
+    /// says what fixes it ([`dxf_tls::ConfigError`]'s message).
     #[error("TLS: {0}")]
     Tls(String),
     /// An [`Interrupt`](dxf_proto::Interrupt) stopped a resumable upload at a checkpoint:
@@ -58,7 +58,7 @@ impl Error {
         match self {
             Error::Tls(_) => true,
             Error::Transport { source, .. } => crate::tls::ureq_tls_failure(source).is_some(),
-            Error::Io(e) => crate::tls::tls_failure_in(e).is_some(),
+            Error::Io(e) => dxf_tls::TlsFailure::find(e).is_some(),
             _ => false,
         }
     }
