@@ -460,7 +460,17 @@ impl fmt::Display for Error {
             }
             Error::NotFound { op, oci } => {
                 write!(f, "{op}: 404 Not Found")?;
-                write_oci(f, oci)
+                // A bare 404 (no error entries) on a listing: the endpoint itself may be
+                // missing (container-registry serves neither).
+                match (op, oci.is_empty()) {
+                    (OpKind::Catalog, true) => {
+                        f.write_str(" (this registry does not list its repositories)")
+                    }
+                    (OpKind::ListTags, true) => f.write_str(
+                        " (no such repository, or this registry does not list its tags)",
+                    ),
+                    _ => write_oci(f, oci),
+                }
             }
             Error::UnexpectedStatus { op, status, oci } => {
                 write!(f, "{op}: unexpected status {status}")?;
@@ -555,6 +565,30 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "blob GET: 404 Not Found: BLOB_UNKNOWN: blob unknown to registry"
+        );
+    }
+
+    #[test]
+    fn a_bare_404_on_a_listing_says_the_endpoint_may_be_missing() {
+        let e = |op| Error::from_status(op, StatusCode::NOT_FOUND, b"").to_string();
+        assert_eq!(
+            e(OpKind::Catalog),
+            "catalog: 404 Not Found (this registry does not list its repositories)"
+        );
+        assert_eq!(
+            e(OpKind::ListTags),
+            "tag list: 404 Not Found (no such repository, or this registry does not list its \
+             tags)"
+        );
+        assert_eq!(e(OpKind::ManifestGet), "manifest GET: 404 Not Found");
+        let named = Error::from_status(
+            OpKind::ListTags,
+            StatusCode::NOT_FOUND,
+            br#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#,
+        );
+        assert_eq!(
+            named.to_string(),
+            "tag list: 404 Not Found: NAME_UNKNOWN: repository name not known to registry"
         );
     }
 

@@ -43,12 +43,27 @@
 //! **Shutdown.** Dropping the proxy stops accepting, shuts every client and upstream socket
 //! down (ending any transfer in flight and any [`Fault::Delay`]) and joins every thread.
 //!
+//! **Behaviours.** Beyond one-shot rules, a [`Behaviour`] ([`FaultProxy::set_behaviour`])
+//! sees every request as a [`Call`] before it is forwarded — it may rewrite its target and
+//! headers, ask for its body to be read first ([`Behaviour::buffer`]), or answer it
+//! itself with a [`Reply`] — and every response head as an [`Answer`] it may change
+//! (status, headers; adding `Transfer-Encoding: chunked` to a response that came with a
+//! `Content-Length` re-frames its body). It also learns of requests whose body was cut or
+//! whose connection broke ([`Behaviour::broken`]). A request the behaviour answers does
+//! not use up any rule. `personality` builds whole registries' manners out of this.
+//!
+//! **TLS.** [`FaultProxy::start_tls`] terminates TLS on the client side (the registry is
+//! still reached over plain http) and adds `X-Forwarded-Proto: https` to what it forwards,
+//! so that the registry builds `https://` upload `Location`s.
+//!
 //! [`direct`] sends one request straight to a host (no proxy, `Connection: close`), for
 //! checking what the registry really holds.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -227,9 +242,246 @@ pub struct Exchange {
     pub response_bytes: u64,
 }
 
+/// A registry's manners, scripted: what the proxy does with every request and response
+/// (see the module docs). Every method has a default that changes nothing; implementations
+/// are called from the connection threads, several at a time.
+pub trait Behaviour: Send + Sync {
+    /// Whether to read the request's whole body before [`Behaviour::request`] sees it (in
+    /// [`Call::body`]); it is then forwarded with a `Content-Length`, whatever framing the
+    /// client used.
+    fn buffer(&self, call: &Call) -> bool {
+        let _ = call;
+        false
+    }
+
+    /// Looks at (and may rewrite) a request before it is forwarded; `Some` answers it here
+    /// instead (its body is read and discarded first), with no rule used up.
+    fn request(&self, call: &mut Call) -> Option<Reply> {
+        let _ = call;
+        None
+    }
+
+    /// Looks at (and may change) the registry's response head to `call` before the client
+    /// gets it.
+    fn response(&self, call: &Call, answer: &mut Answer) {
+        let _ = (call, answer);
+    }
+
+    /// The request's body was cut (by a rule) or its connection broke before the registry
+    /// answered.
+    fn broken(&self, call: &Call) {
+        let _ = call;
+    }
+}
+
+/// A request as a [`Behaviour`] sees it.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// Which client connection it came on (the proxy numbers them from 0).
+    pub connection: u64,
+    /// The method, upper case.
+    pub method: String,
+    /// The request target (path and query); a behaviour may rewrite it.
+    pub target: String,
+    /// The header fields, in order; a behaviour may rewrite them.
+    pub headers: Vec<(String, String)>,
+    /// The body's `Content-Length` as the client sent it; `None` for a chunked body.
+    pub length: Option<u64>,
+    /// The whole body, when the behaviour asked for it ([`Behaviour::buffer`]).
+    pub body: Option<Vec<u8>>,
+}
+
+impl Call {
+    /// The target's path (without the query).
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+
+    /// The first value of query parameter `name`, decoded.
+    pub fn query(&self, name: &str) -> Option<String> {
+        let (_, query) = self.target.split_once('?')?;
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header_in(&self.headers, name)
+    }
+
+    /// Sets header `name` (replacing every field of that name).
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        set_in(&mut self.headers, name, value);
+    }
+
+    /// Removes every field named `name`.
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    /// Whether the request has a body (a non-zero `Content-Length`, or chunked).
+    pub fn has_body(&self) -> bool {
+        self.length != Some(0)
+    }
+}
+
+/// The head of the registry's response, as a [`Behaviour`] may change it.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The status code (the reason phrase sent follows it).
+    pub status: u16,
+    /// The header fields, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header_in(&self.headers, name)
+    }
+
+    /// Sets header `name` (replacing every field of that name, or added).
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        set_in(&mut self.headers, name, value);
+    }
+
+    /// Removes every field named `name`.
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+}
+
+/// A response a [`Behaviour`] gives instead of the registry's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// Header fields (`Content-Length` is added).
+    pub headers: Vec<(String, String)>,
+    /// The body (not sent to a `HEAD`).
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// `status` with no body.
+    pub fn new(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header field.
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets the body and its `Content-Type`.
+    pub fn with_body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        set_in(&mut self.headers, "Content-Type", content_type);
+        self.body = body.into();
+        self
+    }
+
+    /// An OCI error response: `{"errors":[{"code","message","detail":null}]}`, as
+    /// distribution sends it (with `Docker-Distribution-Api-Version`).
+    pub fn oci_error(status: u16, code: &str, message: &str) -> Reply {
+        let body = serde_json::json!({
+            "errors": [{"code": code, "message": message, "detail": null}]
+        });
+        Reply::new(status)
+            .with_header("Docker-Distribution-Api-Version", "registry/2.0")
+            .with_body(
+                "application/json; charset=utf-8",
+                format!("{body}\n").into_bytes(),
+            )
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: u16, text: &str) -> Reply {
+        Reply::new(status).with_body("text/plain; charset=utf-8", text.as_bytes().to_vec())
+    }
+
+    fn to_bytes(&self, head_only: bool) -> Vec<u8> {
+        let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (n, v) in &self.headers {
+            if !n.eq_ignore_ascii_case("content-length") {
+                head += &format!("{n}: {v}\r\n");
+            }
+        }
+        head += &format!("Content-Length: {}\r\n\r\n", self.body.len());
+        let mut out = head.into_bytes();
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+}
+
+/// The usual reason phrase of `code`.
+fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn set_in(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
+    match headers
+        .iter()
+        .position(|(n, _)| n.eq_ignore_ascii_case(name))
+    {
+        Some(i) => {
+            headers[i].1 = value.to_owned();
+            let mut seen = 0;
+            headers.retain(|(n, _)| {
+                let same = n.eq_ignore_ascii_case(name);
+                seen += usize::from(same);
+                !same || seen == 1
+            });
+        }
+        None => headers.push((name.to_owned(), value.to_owned())),
+    }
+}
+
 /// State shared by the proxy handle, the accept thread and the connection threads.
 struct Shared {
     upstream: SocketAddr,
+    /// Terminate TLS on the client side with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    behaviour: Mutex<Option<Arc<dyn Behaviour>>>,
     stop: AtomicBool,
     rules: Mutex<Vec<Rule>>,
     log: Mutex<Vec<Exchange>>,
@@ -247,6 +499,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    fn behaviour(&self) -> Option<Arc<dyn Behaviour>> {
+        lock(&self.behaviour).clone()
     }
 
     /// The fault for this request, consuming one use of the rule that gives it.
@@ -328,10 +584,25 @@ impl std::fmt::Debug for FaultProxy {
 impl FaultProxy {
     /// A proxy in front of `upstream` (a plain-http server), with no rules yet.
     pub fn start(upstream: SocketAddr) -> FaultProxy {
+        FaultProxy::start_with(upstream, None)
+    }
+
+    /// A proxy speaking https (with `tls`, e.g. [`TestPki::server_config`]) to its clients
+    /// and plain http to `upstream`; it adds `X-Forwarded-Proto: https` to every request it
+    /// forwards.
+    ///
+    /// [`TestPki::server_config`]: crate::TestPki::server_config
+    pub fn start_tls(upstream: SocketAddr, tls: Arc<rustls::ServerConfig>) -> FaultProxy {
+        FaultProxy::start_with(upstream, Some(tls))
+    }
+
+    fn start_with(upstream: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
         let addr = listener.local_addr().expect("fault proxy address");
         let shared = Arc::new(Shared {
             upstream,
+            tls,
+            behaviour: Mutex::new(None),
             stop: AtomicBool::new(false),
             rules: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
@@ -376,6 +647,23 @@ impl FaultProxy {
     /// The registry's address.
     pub fn upstream(&self) -> SocketAddr {
         self.shared.upstream
+    }
+
+    /// Whether clients speak https to the proxy ([`FaultProxy::start_tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.shared.tls.is_some()
+    }
+
+    /// `https://127.0.0.1:PORT` or `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.is_tls() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Installs `behaviour` for every request from now on (replacing any earlier one).
+    pub fn set_behaviour(&self, behaviour: Arc<dyn Behaviour>) -> &FaultProxy {
+        *lock(&self.shared.behaviour) = Some(behaviour);
+        self
     }
 
     /// Adds a rule after the existing ones.
@@ -551,22 +839,7 @@ impl Head {
     }
 
     fn set(&mut self, name: &str, value: &str) {
-        match self
-            .headers
-            .iter()
-            .position(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
-            Some(i) => {
-                self.headers[i].1 = value.to_owned();
-                let mut seen = 0;
-                self.headers.retain(|(n, _)| {
-                    let same = n.eq_ignore_ascii_case(name);
-                    seen += usize::from(same);
-                    !same || seen == 1
-                });
-            }
-            None => self.headers.push((name.to_owned(), value.to_owned())),
-        }
+        set_in(&mut self.headers, name, value);
     }
 
     /// Removes the query string from a request head's target.
@@ -671,7 +944,9 @@ enum Sink<'a> {
     /// Nowhere (read and discarded).
     Discard,
     /// To a peer, framed as `framing` (the framing it came with).
-    Peer(&'a mut TcpStream),
+    Peer(&'a mut dyn Write),
+    /// To a peer, chunked whatever framing it came with.
+    Rechunk(&'a mut dyn Write),
     /// Into a buffer, unframed.
     Collect(&'a mut Vec<u8>),
 }
@@ -710,18 +985,32 @@ impl Sink<'_> {
                 out.extend_from_slice(b"\r\n");
                 w.write_all(&out)
             }
+            Sink::Rechunk(w) => {
+                let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+                out.extend_from_slice(data);
+                out.extend_from_slice(b"\r\n");
+                w.write_all(&out)
+            }
             Sink::Peer(w) => w.write_all(data),
         }
     }
 
     fn chunked_end(&mut self, trailers: &[u8]) -> io::Result<()> {
         match self {
-            Sink::Peer(w) => {
+            Sink::Peer(w) | Sink::Rechunk(w) => {
                 let mut out = b"0\r\n".to_vec();
                 out.extend_from_slice(trailers);
                 out.extend_from_slice(b"\r\n");
                 w.write_all(&out)
             }
+            _ => Ok(()),
+        }
+    }
+
+    /// The end of a body that did not come chunked.
+    fn unchunked_end(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Rechunk(w) => w.write_all(b"0\r\n\r\n"),
             _ => Ok(()),
         }
     }
@@ -791,11 +1080,13 @@ fn relay_inner(
                     return Ok(false);
                 }
             }
+            sink.unchunked_end()?;
             Ok(true)
         }
         Framing::UntilClose => loop {
             let n = src.read(&mut buf)?;
             if n == 0 {
+                sink.unchunked_end()?;
                 return Ok(true);
             }
             if !pass(tap, sink, framing, &mut buf[..n])? {
@@ -910,23 +1201,89 @@ impl Upstream {
     }
 }
 
+/// A TLS connection to a client (one thread uses it, for reading and writing in turn).
+type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+/// The client side of a connection: plain, or TLS terminated here.
+enum ClientIo {
+    Plain(TcpStream),
+    Tls(Rc<RefCell<TlsStream>>),
+}
+
+impl ClientIo {
+    fn try_clone(&self) -> io::Result<ClientIo> {
+        Ok(match self {
+            ClientIo::Plain(s) => ClientIo::Plain(s.try_clone()?),
+            ClientIo::Tls(t) => ClientIo::Tls(Rc::clone(t)),
+        })
+    }
+}
+
+impl Read for ClientIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ClientIo::Plain(s) => s.read(buf),
+            ClientIo::Tls(t) => t.borrow_mut().read(buf),
+        }
+    }
+}
+
+impl Write for ClientIo {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            ClientIo::Plain(s) => s.write(buf),
+            ClientIo::Tls(t) => t.borrow_mut().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            ClientIo::Plain(s) => s.flush(),
+            ClientIo::Tls(t) => t.borrow_mut().flush(),
+        }
+    }
+}
+
 /// Serves one client connection until either side closes, a fault cuts it, or the proxy
 /// stops; then closes both connections.
 fn serve(shared: &Shared, id: u64, client: TcpStream) {
     let _ = client.set_nodelay(true);
-    let Ok(mut to_client) = client.try_clone() else {
+    let Ok(raw) = client.try_clone() else {
         return;
     };
-    let mut from_client = BufReader::with_capacity(RELAY_CHUNK, client);
+    let io = match &shared.tls {
+        None => ClientIo::Plain(client),
+        Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+            Ok(conn) => ClientIo::Tls(Rc::new(RefCell::new(rustls::StreamOwned::new(
+                conn, client,
+            )))),
+            Err(_) => return,
+        },
+    };
+    let Ok(mut to_client) = io.try_clone() else {
+        return;
+    };
+    let mut from_client = BufReader::with_capacity(RELAY_CHUNK, io);
     let mut upstream: Option<Upstream> = None;
     while !shared.stopped() {
         if exchange(shared, id, &mut from_client, &mut to_client, &mut upstream).is_none() {
             break;
         }
     }
-    let _ = to_client.shutdown(Shutdown::Both);
+    let _ = to_client.flush();
+    let _ = raw.shutdown(Shutdown::Both);
     if let Some(up) = upstream {
         let _ = up.writer.shutdown(Shutdown::Both);
+    }
+}
+
+/// A tap that only counts into `count`.
+fn counting_tap(count: &mut dyn FnMut(u64)) -> Tap<'_> {
+    Tap {
+        cut_after: None,
+        corrupt_at: None,
+        done: 0,
+        count,
     }
 }
 
@@ -934,49 +1291,122 @@ fn serve(shared: &Shared, id: u64, client: TcpStream) {
 fn exchange(
     shared: &Shared,
     id: u64,
-    from_client: &mut BufReader<TcpStream>,
-    to_client: &mut TcpStream,
+    from_client: &mut BufReader<ClientIo>,
+    to_client: &mut ClientIo,
     upstream: &mut Option<Upstream>,
 ) -> Option<()> {
     let raw = read_head(from_client).ok()??;
     let mut request = Head::parse(&raw).ok()?;
     let (method, target) = request.method_target();
-    let fault = shared.take_fault(&method, &target);
     let index = shared.record(Exchange {
         method: method.clone(),
-        target,
-        fault: fault.clone(),
+        target: target.clone(),
+        fault: None,
         forwarded: false,
         request_bytes: 0,
         request_chunked: false,
         status: None,
         response_bytes: 0,
     });
-    let framing = request.request_framing().ok()?;
+    let mut framing = request.request_framing().ok()?;
     shared.update(index, |e| e.request_chunked = framing == Framing::Chunked);
     let client_close = request.has_token("connection", "close");
     if request.has_token("expect", "100-continue") {
         request.remove("expect");
         if framing != Framing::Length(0) {
             to_client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").ok()?;
+            to_client.flush().ok()?;
         }
     }
 
+    // The behaviour first: it may read the body, rewrite the request or answer it.
+    let behaviour = shared.behaviour();
+    let mut call = behaviour.as_ref().map(|_| Call {
+        connection: id,
+        method: method.clone(),
+        target: target.clone(),
+        headers: request.headers.clone(),
+        length: match framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        },
+        body: None,
+    });
+    if let (Some(b), Some(call)) = (&behaviour, call.as_mut()) {
+        if b.buffer(call) {
+            let mut body = Vec::new();
+            let mut ignore = |_| {};
+            let mut tap = counting_tap(&mut ignore);
+            if relay_body(
+                from_client,
+                &mut Sink::Collect(&mut body),
+                framing,
+                &mut tap,
+            ) != Relayed::Complete
+            {
+                b.broken(call);
+                return None;
+            }
+            call.body = Some(body);
+        }
+        if let Some(reply) = b.request(call) {
+            if call.body.is_none() {
+                let mut ignore = |_| {};
+                let mut tap = counting_tap(&mut ignore);
+                if relay_body(from_client, &mut Sink::Discard, framing, &mut tap)
+                    != Relayed::Complete
+                {
+                    b.broken(call);
+                    return None;
+                }
+            }
+            shared.update(index, |e| e.status = Some(reply.status));
+            to_client
+                .write_all(&reply.to_bytes(method == "HEAD"))
+                .ok()?;
+            to_client.flush().ok()?;
+            return (!client_close).then_some(());
+        }
+        request.start = format!(
+            "{} {} {}",
+            method,
+            call.target,
+            request
+                .start
+                .split_whitespace()
+                .nth(2)
+                .unwrap_or("HTTP/1.1")
+        );
+        request.headers = call.headers.clone();
+        if let Some(body) = &call.body {
+            request.remove("transfer-encoding");
+            request.set("Content-Length", &body.len().to_string());
+            framing = Framing::Length(body.len() as u64);
+        }
+    }
+    let buffered: Option<Vec<u8>> = call.as_mut().and_then(|c| c.body.take());
+    let broken = |call: &Option<Call>| {
+        if let (Some(b), Some(c)) = (&behaviour, call) {
+            b.broken(c);
+        }
+    };
+
+    let fault = shared.take_fault(&method, &target);
+    shared.update(index, |e| e.fault = fault.clone());
+
     if let Some(Fault::Status { code, retry_after }) = fault {
-        let mut ignore = |_| {};
-        let mut tap = Tap {
-            cut_after: None,
-            corrupt_at: None,
-            done: 0,
-            count: &mut ignore,
-        };
-        if relay_body(from_client, &mut Sink::Discard, framing, &mut tap) != Relayed::Complete {
-            return None;
+        if buffered.is_none() {
+            let mut ignore = |_| {};
+            let mut tap = counting_tap(&mut ignore);
+            if relay_body(from_client, &mut Sink::Discard, framing, &mut tap) != Relayed::Complete {
+                return None;
+            }
         }
         shared.update(index, |e| e.status = Some(code));
         to_client
             .write_all(&status_response(code, retry_after, method == "HEAD"))
             .ok()?;
+        to_client.flush().ok()?;
         return (!client_close).then_some(());
     }
 
@@ -995,6 +1425,9 @@ fn exchange(
     if fault == Some(Fault::StripQuery) {
         request.strip_query();
     }
+    if shared.tls.is_some() {
+        request.set("X-Forwarded-Proto", "https");
+    }
     up.writer.write_all(&request.to_bytes()).ok()?;
     let mut count_up = |n| shared.update(index, |e| e.request_bytes += n);
     let mut tap = Tap {
@@ -1006,19 +1439,31 @@ fn exchange(
         done: 0,
         count: &mut count_up,
     };
-    if relay_body(
-        from_client,
-        &mut Sink::Peer(&mut up.writer),
-        framing,
-        &mut tap,
-    ) != Relayed::Complete
-    {
+    let sent = match buffered {
+        Some(body) => relay_body(
+            &mut Cursor::new(body),
+            &mut Sink::Peer(&mut up.writer),
+            framing,
+            &mut tap,
+        ),
+        None => relay_body(
+            from_client,
+            &mut Sink::Peer(&mut up.writer),
+            framing,
+            &mut tap,
+        ),
+    };
+    if sent != Relayed::Complete {
+        broken(&call);
         return None;
     }
 
     // The response, after any interim (1xx) ones.
     let (mut response, status) = loop {
-        let raw = read_head(&mut up.reader).ok()??;
+        let Some(raw) = read_head(&mut up.reader).ok().flatten() else {
+            broken(&call);
+            return None;
+        };
         let head = Head::parse(&raw).ok()?;
         let status = head.status().ok()?;
         if (100..200).contains(&status) && status != 101 {
@@ -1027,6 +1472,27 @@ fn exchange(
         }
         break (head, status);
     };
+    let framing = response.response_framing(&method, status).ok()?;
+    let mut rechunk = false;
+    let mut sent_status = status;
+    if let (Some(b), Some(call)) = (&behaviour, &call) {
+        let mut answer = Answer {
+            status,
+            headers: response.headers.clone(),
+        };
+        b.response(call, &mut answer);
+        if answer.status != status {
+            response.start = format!("HTTP/1.1 {} {}", answer.status, reason(answer.status));
+            sent_status = answer.status;
+        }
+        response.headers = answer.headers;
+        rechunk = framing != Framing::Chunked
+            && framing != Framing::Length(0)
+            && response.has_token("transfer-encoding", "chunked");
+        if rechunk {
+            response.remove("content-length");
+        }
+    }
     match &fault {
         Some(Fault::DropResponse) => return None,
         Some(Fault::Delay(d)) => shared.sleep(*d),
@@ -1037,9 +1503,8 @@ fn exchange(
     if shared.stopped() {
         return None;
     }
-    let framing = response.response_framing(&method, status).ok()?;
     let server_close = response.has_token("connection", "close");
-    shared.update(index, |e| e.status = Some(status));
+    shared.update(index, |e| e.status = Some(sent_status));
     to_client.write_all(&response.to_bytes()).ok()?;
     let mut count_down = |n| shared.update(index, |e| e.response_bytes += n);
     let mut tap = Tap {
@@ -1054,13 +1519,22 @@ fn exchange(
         done: 0,
         count: &mut count_down,
     };
-    if relay_body(
-        &mut up.reader,
-        &mut Sink::Peer(to_client),
-        framing,
-        &mut tap,
-    ) != Relayed::Complete
-    {
+    let relayed = if rechunk {
+        relay_body(
+            &mut up.reader,
+            &mut Sink::Rechunk(to_client),
+            framing,
+            &mut tap,
+        )
+    } else {
+        relay_body(
+            &mut up.reader,
+            &mut Sink::Peer(to_client),
+            framing,
+            &mut tap,
+        )
+    };
+    if relayed != Relayed::Complete {
         return None;
     }
     let _ = to_client.flush();

@@ -41,8 +41,10 @@ macro_rules! both_adapters {
 }
 
 pub mod cli;
+pub mod container_registry;
 pub mod fault_proxy;
 pub mod oci_layout;
+pub mod personality;
 pub mod registry;
 pub mod stall_server;
 pub mod tls;

@@ -15,6 +15,7 @@
 mod adapter;
 mod docker_credentials;
 mod hyper_only;
+mod personalities;
 mod transport;
 
 use adapter::{connect, Adapter, Kind, Push, Settings};
@@ -566,3 +567,4 @@ scenarios!(
 // OCI 1.1 artifacts and referrers (after `scenarios!`, which it uses).
 mod artifacts;
 mod copy;
+mod second_registry;
