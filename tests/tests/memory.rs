@@ -43,8 +43,10 @@ const TIME: &str = "/usr/bin/time";
 const LIST_RSS_BOUND: u64 = 24 * 1024;
 
 /// Most peak RSS allowed for a push from stdin or a pull of [`BLOB_LEN`] bytes (KiB): the
-/// default 8 MiB chunk buffer plus the client's own, with room to spare.
-const BLOB_RSS_BOUND: u64 = 32 * 1024;
+/// default 8 MiB chunk buffer, a copy of the first chunk until the registry acknowledged it
+/// (what a registry refusing its size gets again, smaller), and the client's own, with
+/// room to spare.
+const BLOB_RSS_BOUND: u64 = 40 * 1024;
 
 /// Pages of a big listing.
 const PAGES: usize = 200;

@@ -121,6 +121,12 @@ enum Source {
         buffer_cap: u64,
         /// A [`Body::StreamToEnd`] request is going out: relayed bytes are hashed.
         relaying: bool,
+        /// A copy of the first chunks' bytes while no chunk was acknowledged yet (from
+        /// offset `inflight_at`): what a registry refusing the chunk's size (GHCR's 4 MiB
+        /// cap: 416) or refusing chunks altogether (GAR: 405) gets again, smaller or as one
+        /// `PUT`. Empty once a chunk was acknowledged: memory stays one chunk after that.
+        inflight: Vec<u8>,
+        inflight_at: u64,
     },
     /// Relayed by the driver as one `PATCH` body of `len` bytes; `fed` of them hashed.
     Relayed {
@@ -132,10 +138,44 @@ enum Source {
 }
 
 impl Source {
-    /// Whether bytes once sent cannot be sent again (no short acknowledgement can be
-    /// made good).
-    fn is_unrepeatable(&self) -> bool {
-        !matches!(self, Source::Known { .. })
+    /// Whether the bytes sent from offset `acked` on cannot be sent again (no short
+    /// acknowledgement or refused chunk can be made good): a stream's, unless its
+    /// in-flight copy covers them.
+    fn is_unrepeatable(&self, acked: u64) -> bool {
+        match self {
+            Source::Known { .. } => false,
+            Source::Stream {
+                inflight,
+                inflight_at,
+                relaying: false,
+                ..
+            } => inflight.is_empty() || *inflight_at != acked,
+            Source::Stream { .. } | Source::Relayed { .. } => true,
+        }
+    }
+
+    /// A stream whose bytes from `held` on are in the in-flight copy: they go back in
+    /// front of what is still to be sent. False when the copy does not cover `held`.
+    fn take_back_from(&mut self, held: u64) -> bool {
+        let Source::Stream {
+            inflight,
+            inflight_at,
+            pending,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        let end = *inflight_at + inflight.len() as u64;
+        if inflight.is_empty() || held < *inflight_at || held > end {
+            return false;
+        }
+        let skip = usize::try_from(held - *inflight_at).unwrap_or(usize::MAX);
+        let mut rest = inflight.split_off(skip.min(inflight.len()));
+        rest.extend_from_slice(pending);
+        *pending = rest;
+        inflight.clear();
+        true
     }
 }
 
@@ -295,6 +335,8 @@ impl Upload {
             eof: false,
             buffer_cap: 0,
             relaying: false,
+            inflight: Vec::new(),
+            inflight_at: 0,
         };
         Self::hashed_here(session, repo, source, expected, options)
     }
@@ -498,6 +540,8 @@ impl UploadFlow {
                 expected,
                 buffer_cap,
                 relaying,
+                inflight,
+                inflight_at,
             } => {
                 *relaying = false;
                 if !*eof && pending.is_empty() && self.chunk > *buffer_cap {
@@ -524,7 +568,16 @@ impl UploadFlow {
                     });
                 }
                 if !pending.is_empty() {
-                    let body = std::mem::take(pending);
+                    let n = usize::try_from(self.chunk).unwrap_or(usize::MAX);
+                    let body = if pending.len() <= n {
+                        std::mem::take(pending)
+                    } else {
+                        pending.drain(..n).collect()
+                    };
+                    if self.high_water == 0 {
+                        inflight.clone_from(&body);
+                        *inflight_at = self.acked;
+                    }
                     let end = self.acked + body.len() as u64;
                     let req =
                         chunk_request(self.current_location()?, Body::Bytes(body), self.acked)?;
@@ -598,11 +651,24 @@ impl UploadFlow {
     /// The first `PATCH` was refused as a method (405/501): the registry takes monolithic
     /// uploads only (GAR). Whether that applies now.
     fn refuses_chunks(&self, status: StatusCode) -> bool {
+        let whole = match &self.source {
+            Source::Known { .. } => true,
+            // A stream that fitted in its first chunk: all of it is in the copy.
+            Source::Stream {
+                eof: true,
+                pending,
+                inflight,
+                inflight_at: 0,
+                relaying: false,
+                ..
+            } => pending.is_empty() && !inflight.is_empty(),
+            _ => false,
+        };
         matches!(status.as_u16(), 405 | 501)
             && self.high_water == 0
             && self.mode == UploadMode::Chunked
             && !self.switched
-            && matches!(self.source, Source::Known { .. })
+            && whole
     }
 
     /// A monolithic `PUT` with a body was refused in a way that may mean "not this way"
@@ -641,6 +707,15 @@ impl UploadFlow {
         self.start_session()
     }
 
+    /// For a stream, puts the in-flight bytes from `held` on back to be sent again (true
+    /// when covered); nothing to do for a seekable source (true).
+    fn take_back(&mut self, held: u64) -> bool {
+        match self.source {
+            Source::Known { .. } => true,
+            _ => self.source.take_back_from(held),
+        }
+    }
+
     fn stalled(&mut self) -> Result<(), Error> {
         self.stalls += 1;
         if self.stalls > MAX_STALLED_ROUNDS {
@@ -669,13 +744,17 @@ impl UploadFlow {
         }
         if held == end {
             self.acked = end;
+            if let Source::Stream { inflight, .. } = &mut self.source {
+                // Acknowledged: the copy is not needed again.
+                *inflight = Vec::new();
+            }
             if end > self.high_water {
                 self.high_water = end;
                 self.stalls = 0;
             }
         } else if held > self.acked {
             // Short acknowledgement: the registry kept only part of the chunk.
-            if self.source.is_unrepeatable() {
+            if self.source.is_unrepeatable(self.acked) || !self.take_back(held) {
                 return Err(ProtocolViolation::BadRange(format!(
                     "registry kept {held} of {end} streamed bytes"
                 ))
@@ -714,6 +793,8 @@ impl Upload {
             eof: true,
             buffer_cap: 0,
             relaying: false,
+            inflight: Vec::new(),
+            inflight_at: 0,
         };
         Self::hashed_here(session, repo, source, Some(&digest), options)
     }
@@ -847,11 +928,24 @@ impl Flow for UploadFlow {
                     self.events.push_back(SessionEvent(Event::NoChunkedUploads));
                     self.mode = UploadMode::Monolithic;
                     self.switched = true;
+                    if let Source::Stream {
+                        hasher,
+                        expected,
+                        inflight,
+                        ..
+                    } = &mut self.source
+                    {
+                        // A stream held whole in memory: its digest is known, one PUT.
+                        let digest = computed_digest(hasher, expected.as_ref())?;
+                        let body = std::mem::take(inflight);
+                        self.acked = body.len() as u64;
+                        return self.commit(digest, Body::Bytes(body));
+                    }
                     return self.advance();
                 }
                 let refused = matches!(head.status.as_u16(), 413 | 416);
                 if refused {
-                    if self.source.is_unrepeatable() {
+                    if self.source.is_unrepeatable(self.acked) {
                         return Err(Error::UnexpectedStatus {
                             op: OpKind::Upload,
                             status: head.status,
@@ -881,6 +975,11 @@ impl Flow for UploadFlow {
                 };
                 let total = match &self.source {
                     Source::Known { len, .. } => *len,
+                    Source::Stream {
+                        inflight,
+                        inflight_at,
+                        ..
+                    } if !inflight.is_empty() => inflight_at + inflight.len() as u64,
                     Source::Stream { .. } | Source::Relayed { .. } => self.acked,
                 };
                 if held > total {
@@ -888,6 +987,13 @@ impl Flow for UploadFlow {
                         sent: total,
                         acknowledged: held,
                     }
+                    .into());
+                }
+                if !self.take_back(held) {
+                    return Err(ProtocolViolation::BadRange(format!(
+                        "registry holds {held} bytes of a stream whose first {} are gone",
+                        self.acked
+                    ))
                     .into());
                 }
                 if refused && held == self.acked {

@@ -791,3 +791,156 @@ fn a_streamed_patch_met_with_a_challenge_is_not_replayed() {
     assert_eq!(patches(&peer).len(), 1);
     assert!(peer.sent.iter().all(|r| r.method != "PUT"));
 }
+
+/// A GHCR-like registry: a PATCH over `cap` bytes is refused 416 and nothing of it kept; the
+/// status says what is held. Stores what it is sent, for the final check.
+fn capped(cap: usize) -> (ScriptedRegistry, std::rc::Rc<std::cell::RefCell<Vec<u8>>>) {
+    let held = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let store = held.clone();
+    let peer = ScriptedRegistry::new(move |sent: &Sent| {
+        let mut held = store.borrow_mut();
+        match sent.method.as_str() {
+            "POST" => Reply::status(202).header("location", "/up/1"),
+            "PATCH" if sent.body.len() > cap => Reply::status(416),
+            "PATCH" => {
+                held.extend_from_slice(&sent.body);
+                Reply::status(202).header("range", &format!("0-{}", held.len() - 1))
+            }
+            "GET" if held.is_empty() => Reply::status(204).header("range", "0-0"),
+            "GET" => Reply::status(204).header("range", &format!("0-{}", held.len() - 1)),
+            "PUT" => {
+                let d = sha(&held).to_string();
+                if sent.uri.contains(&d.replace(':', "%3A")) && sent.body.is_empty() {
+                    Reply::status(201).header("docker-content-digest", &d)
+                } else {
+                    Reply::status(400)
+                }
+            }
+            _ => Reply::status(400),
+        }
+    });
+    (peer, held)
+}
+
+/// Found by the GHCR personality: a stream's first chunk over the registry's PATCH cap
+/// (416) failed the upload, though its bytes were still in memory; `push-blob -` of more
+/// than 4 MiB to ghcr.io failed.
+#[test]
+fn a_stream_chunk_over_the_registrys_cap_is_sent_again_smaller() {
+    let data = blob(23);
+    let (mut peer, held) = capped(5);
+    let mut s = session();
+    let out = run(
+        Upload::stream(&s, &repo("a"), None, &chunked(16)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert_eq!(out.output.digest, sha(&data));
+    assert_eq!(*held.borrow(), data);
+    let patches: Vec<usize> = peer
+        .sent
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.body.len())
+        .collect();
+    // 16 refused; 8 refused; 4 taken (the chunk size learned), and so on.
+    assert_eq!(patches, [16, 8, 4, 4, 4, 4, 4, 3]);
+    assert_eq!(s.upload_hints().max_chunk, Some(4));
+}
+
+/// Found by the GAR personality: a registry without chunked uploads (PATCH → 405) took no
+/// stream and no small in-memory blob (the `{}` config of `set-alias --oci`), though a
+/// stream that fits its first chunk is whole in memory and its digest known.
+#[test]
+fn a_stream_within_one_chunk_goes_monolithic_when_patch_is_refused() {
+    let reg = MemoryRegistry::new();
+    let gar = |reg: &MemoryRegistry| {
+        let reg = reg.clone();
+        ScriptedRegistry::new(move |sent: &Sent| {
+            if sent.method == "PATCH" {
+                Reply::status(405)
+            } else {
+                reg.answer(sent)
+            }
+        })
+    };
+    let data = blob(10);
+    let mut s = session();
+    let mut peer = gar(&reg);
+    let out = run(
+        Upload::stream(&s, &repo("a"), None, &chunked(16)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert_eq!(out.output.digest, sha(&data));
+    assert_eq!(
+        reg.state.borrow().blobs[&("a".into(), sha(&data).to_string())],
+        data
+    );
+    let put = peer.sent.last().unwrap();
+    assert_eq!((put.method.as_str(), put.body.len()), ("PUT", 10));
+    assert!(s.upload_hints().monolithic_only);
+
+    // The OCI empty config the same way.
+    let mut peer = gar(&reg);
+    let mut s = session();
+    let out = run(
+        Upload::empty_config(&s, &repo("a")).unwrap(),
+        &mut s,
+        &mut peer,
+        b"",
+    )
+    .unwrap();
+    assert_eq!(out.output.size, 2);
+
+    // A stream longer than a chunk cannot: its first bytes are gone.
+    let long = blob(40);
+    let mut peer = gar(&reg);
+    let mut s = session();
+    let e = err(run(
+        Upload::stream(&s, &repo("a"), None, &chunked(16)).unwrap(),
+        &mut s,
+        &mut peer,
+        &long,
+    ));
+    assert!(
+        matches!(&e, Error::UnexpectedStatus { status, .. } if status.as_u16() == 405),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_short_acknowledgement_of_a_streams_first_chunk_resends_the_rest() {
+    let data = blob(10);
+    let store = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let held = store.clone();
+    let mut first = true;
+    let mut peer = ScriptedRegistry::new(move |sent: &Sent| {
+        let mut held = held.borrow_mut();
+        match sent.method.as_str() {
+            "POST" => Reply::status(202).header("location", "/up/1"),
+            "PATCH" => {
+                // The first PATCH: only 3 of its bytes kept.
+                let keep = if first { 3 } else { sent.body.len() };
+                first = false;
+                held.extend_from_slice(&sent.body[..keep]);
+                Reply::status(202).header("range", &format!("0-{}", held.len() - 1))
+            }
+            "PUT" => Reply::status(201).header("docker-content-digest", &sha(&held).to_string()),
+            _ => Reply::status(400),
+        }
+    });
+    let mut s = session();
+    run(
+        Upload::stream(&s, &repo("a"), None, &chunked(8)).unwrap(),
+        &mut s,
+        &mut peer,
+        &data,
+    )
+    .unwrap();
+    assert_eq!(*store.borrow(), data);
+}
