@@ -35,6 +35,11 @@
 //! status `GET` answered 405/501 means the registry has no status endpoint: the upload
 //! starts over in a new session (a bounded number of times).
 //!
+//! A stream keeps a copy of its first chunk until the registry acknowledges it: a chunk
+//! refused for its size (GHCR: 416 over 4 MiB) goes again smaller, and a stream that fits
+//! one chunk goes as one `PUT` when `PATCH` is refused (GAR). A single-pass relayed body
+//! (`Upload::sized_stream`) cannot be sent again: a registry refusing it fails the upload.
+//!
 //! Success needs a 201 on the final `PUT` whose `Docker-Content-Digest`, when present, is
 //! the blob's digest.
 //!

@@ -110,18 +110,25 @@ enum Expect {
     Refused(u16),
 }
 
-fn expectation(t: &Target, scenario: &str) -> Expect {
+fn expectation(t: &Target, scenario: &str, client: Client) -> Expect {
     let refused = |code: Option<u16>| code.map_or(Expect::Works, Expect::Refused);
     let Refuses {
         delete,
         tag_list,
         chunked_uploads,
         opaque_config,
+        large_patch,
     } = t.refuses;
     match scenario {
         // A stream of unknown length, or a file hashed while it is sent, can only go in
-        // chunks: the digest a monolithic PUT needs up front is known at the end.
-        "push stdin" | "single pass" => refused(chunked_uploads),
+        // chunks: the digest a monolithic PUT needs up front is known at the end — unless
+        // the stream fits in the first chunk, which is kept until acknowledged (the CLI's
+        // 8 MiB; the libraries here use 1 MiB).
+        "push stdin" if client == Client::Cli && BIG < 8 * MIB => Expect::Works,
+        "push stdin" | "single pass" if chunked_uploads.is_some() => refused(chunked_uploads),
+        // Known limitation: a single-pass push relays the file as one PATCH, whose bytes
+        // are not kept; a registry capping PATCH size refuses it (BIG is over GHCR's cap).
+        "single pass" => refused(large_patch),
         "pull anonymously" if !t.anonymous_pull => Expect::Refused(401),
         "alias" => refused(opaque_config),
         "list aliases" => refused(tag_list),
@@ -844,7 +851,7 @@ pub fn run_scenarios(
         let got = run(&ctx);
         rows.push(Row {
             scenario,
-            expect: expectation(target, scenario),
+            expect: expectation(target, scenario, client),
             got,
             secs: start.elapsed().as_secs_f64(),
         });
