@@ -59,9 +59,9 @@ pub const GHCR_PATCH_CAP: u64 = 4 * MIB;
 /// ECR's smallest non-final chunk (announced as `OCI-Chunk-Min-Length`).
 pub const ECR_MIN_CHUNK: u64 = 5 * MIB;
 
-/// How many requests an ECR token is good for before it "expires" (real tokens last
-/// 12 h; see [`Quirk::ExpiredToken`]).
-pub const ECR_TOKEN_USES: u32 = 3;
+/// How many requests the one mortal ECR token is good for before it "expires" (real
+/// tokens last 12 h; see [`Quirk::ExpiredToken`]).
+pub const ECR_TOKEN_USES: u32 = 1;
 
 /// `Retry-After` of Docker Hub's one `429` (60 in real life).
 pub const DOCKER_HUB_RETRY_AFTER: u32 = 1;
@@ -223,8 +223,8 @@ pub enum Quirk {
     /// `expires_in` says, as with a revoked token or a skewed clock, so that only the `403`
     /// tells the client. The expiry is noticed on a request without a body (the ones a
     /// client can always send again); from then on every request with that token is
-    /// `403`. Only the first token for a given access expires: the one fetched after it
-    /// lasts (real tokens last 12 h: one expiry per operation at most). (ECR proper uses
+    /// `403`. Only the first token issued expires: the ones fetched after it last (real
+    /// tokens last 12 h: one expiry per operation at most). (ECR proper uses
     /// Basic with a 12-hour password; the `403` flow is what matters here.) Counted: 403s.
     ExpiredToken,
     /// ECR: `PATCH` answered `201` instead of `202` (regclient `scheme/reg/blob.go`).
@@ -615,7 +615,7 @@ impl Need {
 }
 
 /// What one token grants: `type:name` → actions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Grant {
     access: Vec<(String, Vec<String>)>,
     uses: u32,
@@ -696,7 +696,12 @@ impl Tokens {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let mut grant = Grant::default();
+        let mut grant = Grant {
+            access: Vec::new(),
+            uses: 0,
+            mortal: false,
+            expired: false,
+        };
         let mut anonymous_pull = false;
         for scope in &scopes {
             let (Some((kind, rest)), Some((_, actions))) =
@@ -722,8 +727,14 @@ impl Tokens {
         if self.personality.has(Quirk::ForeignRealm) {
             self.hits.hit(Quirk::ForeignRealm);
         }
-        grant.mortal = self.personality.has(Quirk::ExpiredToken)
-            && !lock(&self.expired_grants).contains(&grant.key());
+        // Only the first token issued is mortal (the set is filled when it is issued): with
+        // concurrent transfers sharing tokens, a later mortal token could reach its use
+        // count before its own fetcher used it once — "expired" right after it was issued,
+        // which is no ECR's. The first is used by the first, sequential, scenario.
+        grant.mortal = self.personality.has(Quirk::ExpiredToken) && {
+            let mut seen = lock(&self.expired_grants);
+            seen.is_empty() && seen.insert(grant.key())
+        };
         let n = self.next.fetch_add(1, Ordering::SeqCst);
         let token = format!("{}-{n}-{}", self.personality.name(), random_hex(16));
         lock(&self.issued).insert(token.clone(), grant);
