@@ -245,7 +245,10 @@ pub fn parse(text: &str) -> Option<(Key, State)> {
     let mut rest = lines.peekable();
     // The optional lines, each at most once, in their order.
     let mut optional = |key: &str| -> Option<Option<&str>> {
-        match rest.peek().and_then(|l| l.strip_prefix(key)?.strip_prefix(' ')) {
+        match rest
+            .peek()
+            .and_then(|l| l.strip_prefix(key)?.strip_prefix(' '))
+        {
             Some(value) => {
                 rest.next();
                 storable(value).then_some(Some(value))

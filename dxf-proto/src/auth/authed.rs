@@ -239,7 +239,11 @@ impl<O: Operation + Scoped> Authed<O> {
     fn unauthorized(&self, oci: Vec<OciError>) -> Error {
         let tokens = self.realm.is_some() || matches!(self.current, Current::Bearer(_));
         Error::Unauthorized {
-            scope: if tokens { self.scope.key() } else { String::new() },
+            scope: if tokens {
+                self.scope.key()
+            } else {
+                String::new()
+            },
             oci,
         }
     }

@@ -207,11 +207,7 @@ impl Flow for DeleteTagFlow {
         match std::mem::replace(&mut self.phase, Phase::DeletingTag) {
             Phase::DeletingTag if deleted(head.status) => Ok(Next::Done(TagDeletion::Deleted)),
             Phase::DeletingTag => {
-                self.refusal = Some(Error::from_response(
-                    OpKind::ManifestDelete,
-                    &head,
-                    &body,
-                ));
+                self.refusal = Some(Error::from_response(OpKind::ManifestDelete, &head, &body));
                 self.phase = Phase::PuttingThrowaway;
                 Ok(Next::Send(request(
                     Method::PUT,

@@ -90,8 +90,7 @@ fn container_registry(store: Rc<RefCell<Store>>) -> ScriptedRegistry {
                         .header("content-type", "text/plain; charset=utf-8")
                         .body("feature not supported: missing content length not implemented");
                 }
-                let Some(file) = upload_index(path).and_then(|i| st.uploads.get(i)).cloned()
-                else {
+                let Some(file) = upload_index(path).and_then(|i| st.uploads.get(i)).cloned() else {
                     return Reply::status(404);
                 };
                 let digest = sha(&file).to_string();
@@ -143,13 +142,7 @@ fn a_bare_401_is_answered_by_pinging_v2_for_the_challenge_once_per_session() {
         .sent
         .iter()
         .take(3)
-        .map(|r| {
-            (
-                r.method.as_str(),
-                r.uri.as_str(),
-                r.header("authorization"),
-            )
-        })
+        .map(|r| (r.method.as_str(), r.uri.as_str(), r.header("authorization")))
         .collect();
     assert_eq!(
         first,
@@ -361,12 +354,14 @@ fn a_refused_monolithic_put_goes_on_in_chunks_in_the_same_session_and_is_remembe
 
 #[test]
 fn a_monolithic_put_refused_for_its_digest_is_reported_not_retried() {
-    let mut peer = ScriptedRegistry::new(|sent: &Sent| match sent.method.as_str() {
+    let mut peer = ScriptedRegistry::new(|sent: &Sent| {
+        match sent.method.as_str() {
         "POST" => Reply::status(202).header("location", "/up/1"),
         "PUT" => Reply::status(400).header("content-type", "application/json").body(
             r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#,
         ),
         _ => Reply::status(500),
+    }
     });
     let mut s = session();
     let data = blob(10);
@@ -442,12 +437,8 @@ fn a_text_plain_error_body_is_shown_first_line_and_bounded() {
         });
         let mut s = session();
         let e = err(run(
-            crate::GetManifest::new(
-                &s,
-                &repo("a"),
-                &crate::Reference::parse("t").unwrap(),
-            )
-            .unwrap(),
+            crate::GetManifest::new(&s, &repo("a"), &crate::Reference::parse("t").unwrap())
+                .unwrap(),
             &mut s,
             &mut peer,
             b"",
@@ -465,12 +456,7 @@ fn a_text_plain_error_body_is_shown_first_line_and_bounded() {
     });
     let mut s = session();
     let e = err(run(
-        crate::GetManifest::new(
-            &s,
-            &repo("a"),
-            &crate::Reference::parse("t").unwrap(),
-        )
-        .unwrap(),
+        crate::GetManifest::new(&s, &repo("a"), &crate::Reference::parse("t").unwrap()).unwrap(),
         &mut s,
         &mut peer,
         b"",
