@@ -930,7 +930,7 @@ fn a_short_acknowledgement_of_a_streams_first_chunk_resends_the_rest() {
                 held.extend_from_slice(&sent.body[..keep]);
                 Reply::status(202).header("range", &format!("0-{}", held.len() - 1))
             }
-            "PUT" => Reply::status(201).header("docker-content-digest", &sha(&held).to_string()),
+            "PUT" => Reply::status(201).header("docker-content-digest", sha(&held).as_ref()),
             _ => Reply::status(400),
         }
     });
