@@ -301,7 +301,7 @@ fn login_and_logout(mode: Mode) {
         Some(b"wrong\n"),
     );
     refused(&run);
-    assert!(run.stderr.starts_with("dxf: unauthorized"), "{run:#?}");
+    assert!(run.stderr.starts_with("dxf: 401 Unauthorized"), "{run:#?}");
     assert!(!docker.config_path().exists());
     // The right one is stored as base64 auth, in a 0600 file.
     let run = docker.dxf(
@@ -448,7 +448,7 @@ fn a_malformed_docker_config_is_a_warning() {
             reg.host()
         )
     );
-    assert!(lines[1].starts_with("dxf: unauthorized"), "{run:#?}");
+    assert!(lines[1].starts_with("dxf: 401 Unauthorized"), "{run:#?}");
     assert!(run.stdout.is_empty(), "{run:#?}");
 }
 

@@ -332,7 +332,7 @@ fn failed_output_pull_leaves_no_file() {
 
     // Not there: exit 2, no file.
     let r = dxf(&reg, &["pull-blob", "o/bad", ABSENT, "-o", p]);
-    failed(&r, 2, "not found");
+    failed(&r, 2, "404 Not Found");
     assert!(names(out.path()).is_empty());
     // The second of two not there: the first's bytes are not left either.
     let r = dxf(&reg, &["pull-blob", "o/bad", &d, ABSENT, "-o", p]);

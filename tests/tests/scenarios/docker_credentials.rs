@@ -78,7 +78,7 @@ fn auths_entry(kind: Kind, mode: Mode) {
     };
     let kept = explicit.with_docker_credentials_from(&dir).unwrap();
     let e = round_trip(kind, &reg, kept.credentials).unwrap_err();
-    assert!(e.contains("unauthorized"), "{e}");
+    assert!(e.contains("401 Unauthorized"), "{e}");
 }
 
 fn identity_token(kind: Kind) {
@@ -107,7 +107,7 @@ fn identity_token(kind: Kind) {
     );
     let grants = server.refresh_grants();
     let e = round_trip(kind, &reg, from_docker(kind, &dir, &reg.host())).unwrap_err();
-    assert!(e.contains("unauthorized"), "{e}");
+    assert!(e.contains("401 Unauthorized"), "{e}");
     assert_eq!(server.refresh_grants(), grants);
 }
 
