@@ -407,16 +407,19 @@ impl Repository {
                 mode: UploadMode::Chunked,
                 chunk_size: None,
             };
-            let op = Upload::sized_stream(&self.session(), &self.name, len, None, &upload)?;
+            // A file: a registry refusing the one relayed PATCH for its size gets it again.
+            let op = Upload::sized_stream(&self.session(), &self.name, len, None, &upload)?
+                .with_seekable_source();
             let mut progress = options.progress;
             let mut done = 0u64;
             let mut report = |n: u64| {
-                done += n;
+                // Read again after a refusal: the bar stays full.
+                done = (done + n).min(len);
                 if let Some(p) = progress.as_mut() {
                     p(None, done, Some(len));
                 }
             };
-            let source = Source::Stream(&mut file);
+            let source = Source::File(&mut file);
             return Ok(run(self.shared(), op, source, Some(&mut report)).await?.0);
         }
         let (digest, len) = match options.digest.clone() {

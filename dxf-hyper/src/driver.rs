@@ -41,7 +41,9 @@ const MAX_TOKEN_LOCKS: usize = 256;
 pub(crate) enum Source<'a> {
     /// No body source (every operation but uploads).
     None,
-    /// A file for [`Body::Source`] descriptors.
+    /// A file for [`Body::Source`] descriptors, and for [`Body::Stream`] bodies read from
+    /// where it stands (relayed, then read again:
+    /// [`Upload::with_seekable_source`](dxf_proto::Upload::with_seekable_source)).
     File(&'a mut File),
     /// A stream for [`Step::NeedSource`] and [`Body::Stream`] bodies.
     Stream(&'a mut (dyn AsyncRead + Unpin + Send)),
@@ -437,16 +439,19 @@ async fn send(
             )
         }
         body @ (Body::Stream { .. } | Body::StreamToEnd) => {
-            let Source::Stream(reader) = source else {
-                return Err(local(io::Error::other("operation needs a stream source")));
+            let reader: &mut (dyn AsyncRead + Unpin + Send) = match source {
+                Source::Stream(reader) => &mut **reader,
+                Source::File(file) => &mut **file,
+                Source::None => {
+                    return Err(local(io::Error::other("operation needs a stream source")))
+                }
             };
             // To its end: no length declared, so hyper sends it chunked.
             let (len, (tx, body)) = match body {
                 Body::Stream { len } => (len, ReqBody::channel(len)),
                 _ => (u64::MAX, ReqBody::open_channel()),
             };
-            let reader: Box<dyn AsyncRead + Unpin + Send + '_> =
-                Box::new((&mut **reader).take(len));
+            let reader: Box<dyn AsyncRead + Unpin + Send + '_> = Box::new(reader.take(len));
             (
                 body,
                 Some(feed(

@@ -30,7 +30,9 @@ impl<T: Read + Seek> ReadSeek for T {}
 pub(crate) enum Source<'a> {
     /// No body source (every operation but uploads).
     None,
-    /// A seekable source for [`Body::Source`] descriptors.
+    /// A seekable source for [`Body::Source`] descriptors, and for [`Body::Stream`] bodies
+    /// read from where it stands (a file relayed, then read again:
+    /// [`Upload::with_seekable_source`](dxf_proto::Upload::with_seekable_source)).
     Seekable(&'a mut dyn ReadSeek),
     /// A stream for [`Step::NeedSource`] and [`Body::Stream`] bodies.
     Stream(&'a mut dyn Read),
@@ -254,11 +256,17 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                             Body::Stream { len } => len,
                             _ => u64::MAX,
                         };
-                        let Source::Stream(reader) = &mut source else {
-                            return Err(io::Error::other("operation needs a stream source").into());
+                        let reader: &mut dyn Read = match &mut source {
+                            Source::Stream(reader) => &mut **reader,
+                            Source::Seekable(src) => &mut **src,
+                            Source::None => {
+                                return Err(
+                                    io::Error::other("operation needs a stream source").into()
+                                )
+                            }
                         };
                         let mut relay = Relay {
-                            inner: (&mut **reader).take(len),
+                            inner: reader.take(len),
                             op: &mut op,
                             report: |n| {
                                 if let Some(p) = progress.as_mut() {

@@ -310,9 +310,6 @@ pub struct Refuses {
     /// Image manifests whose config blob is not a JSON image config — python-dxf's alias
     /// form, whose config is the first blob.
     pub opaque_config: Option<u16>,
-    /// One `PATCH` larger than its cap (GHCR: 4 MiB, 416): what a single-pass push of a
-    /// larger file sends, and cannot send again (its bytes were relayed, not kept).
-    pub large_patch: Option<u16>,
 }
 
 /// Everything a client needs to reach one registry, real or emulated.
@@ -496,7 +493,6 @@ impl Emulated {
                 tag_list: cr.then_some(404),
                 chunked_uploads: p.has(Quirk::NoChunkedUploads).then_some(405),
                 opaque_config: p.has(Quirk::ConfigParsed).then_some(500),
-                large_patch: p.has(Quirk::PatchCap).then_some(416),
             },
         }
     }

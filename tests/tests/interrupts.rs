@@ -415,7 +415,7 @@ fn cli_ctrl_c_during_a_pull_to_a_file_leaves_nothing() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// `push-blob --jobs`: one upload fails (its PUT refused); the others in flight are
+/// `push-blob --jobs`: one upload fails (its PUT refused, 403); the others in flight are
 /// cancelled and their sessions deleted; the failure reported is the refused one.
 #[test]
 fn cli_a_failed_upload_among_jobs_cancels_the_others() {
@@ -430,9 +430,10 @@ fn cli_a_failed_upload_among_jobs_cancels_the_others() {
     }
     // The small one's commit is refused. Every session's opening is held up, so the big
     // ones (hashed after the small one) are still opening theirs when it fails.
-    // (By its hex digest: the colon is percent-encoded in the query.)
+    // (By its hex digest: the colon is percent-encoded in the query.) Refused with 403: a
+    // 400/405/413/500/501 would mean "not monolithically" and be sent again in chunks.
     let small_hex = sha256(&small).trim_start_matches("sha256:").to_owned();
-    proxy.add(Rule::on("PUT", &small_hex, Fault::status(400)));
+    proxy.add(Rule::on("PUT", &small_hex, Fault::status(403)));
     proxy.add(
         Rule::on(
             "POST",
@@ -446,7 +447,7 @@ fn cli_a_failed_upload_among_jobs_cancels_the_others() {
     let r = finish(spawn_via(&reg, &proxy, &[], &args));
     assert_eq!(r.code, 1, "{r:#?}");
     assert_eq!(r.stderr.lines().count(), 1, "{r:#?}");
-    assert!(r.stderr.contains("400"), "{r:#?}");
+    assert!(r.stderr.contains("403"), "{r:#?}");
     assert!(!r.stderr.contains("cancelled"), "{r:#?}");
     assert!(r.stdout.is_empty(), "{r:#?}");
     assert!(!registry_holds(&reg, "i/jobs", &small));

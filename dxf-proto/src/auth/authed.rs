@@ -10,13 +10,13 @@
 //! - A 401 with a parseable challenge from the registry's origin never reaches the inner
 //!   operation: the wrapper fetches a token from the realm (or switches to Basic) and
 //!   re-sends the inner operation's last request once. A 401 right after that is
-//!   [`Error::Unauthorized`].
+//!   [`Error::Unauthorized`]. A 403 from the registry met with a cached bearer token (ECR's
+//!   "token expired") gets the same treatment once.
 //! - A 401 from the registry's origin *without* a usable challenge (container-registry
 //!   challenges only on `GET /v2/`; docker, crane and skopeo ping there first) is answered
 //!   by asking `GET /v2/` once per session, without credentials, and following the
 //!   challenge found there as if the 401 had carried it. Nothing usable there either:
-//!   [`Error::Unauthorized`]. Never more than one such ping per session, so no loop. A 403 from the registry met with a cached bearer token (ECR's
-//!   "token expired") gets the same treatment once.
+//!   [`Error::Unauthorized`]. Never more than one such ping per session, so no loop.
 //! - A 401 from any other origin (a redirect target, a next page, an upload session
 //!   elsewhere) is never answered, whatever it asks for: it is
 //!   [`Error::ForeignChallenge`] naming the host, and nothing is learned from it (no realm,

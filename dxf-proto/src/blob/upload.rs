@@ -38,7 +38,8 @@
 //! A stream keeps a copy of its first chunk until the registry acknowledges it: a chunk
 //! refused for its size (GHCR: 416 over 4 MiB) goes again smaller, and a stream that fits
 //! one chunk goes as one `PUT` when `PATCH` is refused (GAR). A single-pass relayed body
-//! (`Upload::sized_stream`) cannot be sent again: a registry refusing it fails the upload.
+//! (`Upload::sized_stream`) refused for its size is read again from its file when the
+//! driver can ([`Upload::with_seekable_source`]), in chunks; otherwise the upload fails.
 //!
 //! Success needs a 201 on the final `PUT` whose `Docker-Content-Digest`, when present, is
 //! the blob's digest.
@@ -245,6 +246,9 @@ pub(crate) struct UploadFlow {
     /// The registry has answered about the session at `location` (false while a resumed
     /// checkpoint is unconfirmed: it is not a checkpoint of this run).
     confirmed: bool,
+    /// The driver serves [`Body::Source`] ranges of a relayed source too
+    /// ([`Upload::with_seekable_source`]).
+    seekable: bool,
     /// What the session should learn (chunk limits, no chunked uploads).
     events: std::collections::VecDeque<SessionEvent>,
     phase: Phase,
@@ -368,6 +372,16 @@ impl Upload {
         Self::hashed_here(session, repo, source, expected, options)
     }
 
+    /// For a [`sized_stream`](Upload::sized_stream) upload whose driver can also serve
+    /// [`Body::Source`] ranges of the same bytes (a file: the relayed body is read from it,
+    /// and it can be read again): a registry refusing the one relayed `PATCH` for its size
+    /// (413/416, GHCR's 4 MiB cap) then gets the blob again, its digest known by then, in
+    /// chunks from the file — instead of failing. Other uploads are unchanged.
+    pub fn with_seekable_source(mut self) -> Upload {
+        self.0.flow.seekable = true;
+        self
+    }
+
     /// An upload whose digest this operation computes (stream sources): always chunked,
     /// and an expected digest must be one it can compute.
     fn hashed_here(
@@ -437,6 +451,7 @@ impl Upload {
             range_one_past: false,
             switched: false,
             confirmed: true,
+            seekable: false,
             events: std::collections::VecDeque::new(),
             phase: Phase::Checking,
         })))
@@ -712,6 +727,29 @@ impl UploadFlow {
         self.start_session()
     }
 
+    /// A relayed body refused for its size, whose driver can read the source again: it is
+    /// hashed whole by now, so the upload goes on as one of a known source, in chunks
+    /// smaller than the refused body (the status request that follows says what is held).
+    fn reread_refused_relay(&mut self) -> Result<(), Error> {
+        let Source::Relayed {
+            expected,
+            hasher,
+            len,
+            fed,
+        } = &mut self.source
+        else {
+            return Ok(());
+        };
+        if !self.seekable || fed != len || self.acked != 0 {
+            return Ok(());
+        }
+        let len = *len;
+        let digest = computed_digest(hasher, expected.as_ref())?;
+        self.source = Source::Known { digest, len };
+        self.chunk = self.chunk.min(len.max(1));
+        Ok(())
+    }
+
     /// For a stream, puts the in-flight bytes from `held` on back to be sent again (true
     /// when covered); nothing to do for a seekable source (true).
     fn take_back(&mut self, held: u64) -> bool {
@@ -950,6 +988,7 @@ impl Flow for UploadFlow {
                 }
                 let refused = matches!(head.status.as_u16(), 413 | 416);
                 if refused {
+                    self.reread_refused_relay()?;
                     if self.source.is_unrepeatable(self.acked) {
                         return Err(Error::UnexpectedStatus {
                             op: OpKind::Upload,

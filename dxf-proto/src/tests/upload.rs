@@ -944,3 +944,40 @@ fn a_short_acknowledgement_of_a_streams_first_chunk_resends_the_rest() {
     .unwrap();
     assert_eq!(*store.borrow(), data);
 }
+
+/// Found by the GHCR personality: a single-pass push relays the file as one PATCH, which a
+/// registry capping PATCH size refuses (416); its bytes were relayed, not kept. A driver
+/// that can read the file again says so, and the blob goes again in chunks — its digest
+/// known by then, so it is committed as any known upload.
+#[test]
+fn a_refused_single_pass_patch_goes_again_in_chunks_from_a_seekable_source() {
+    let data = blob(23);
+    let (mut peer, held) = capped(8);
+    let mut s = session();
+    let op = Upload::sized_stream(&s, &repo("a"), 23, None, &chunked(64))
+        .unwrap()
+        .with_seekable_source();
+    let out = run(op, &mut s, &mut peer, &data).unwrap();
+    assert_eq!(out.output.digest, sha(&data));
+    assert_eq!(out.output.size, 23);
+    assert_eq!(*held.borrow(), data);
+    let patches: Vec<usize> = peer
+        .sent
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.body.len())
+        .collect();
+    // The whole file refused; half of it too; then quarters (the size learned).
+    assert_eq!(patches, [23, 11, 5, 5, 5, 5, 3]);
+    assert_eq!(s.upload_hints().max_chunk, Some(5));
+
+    // Without the declaration, the refusal is the answer.
+    let (mut peer, _) = capped(8);
+    let mut s = session();
+    let op = Upload::sized_stream(&s, &repo("a"), 23, None, &chunked(64)).unwrap();
+    let e = err(run(op, &mut s, &mut peer, &data));
+    assert!(
+        matches!(&e, Error::UnexpectedStatus { status, .. } if status.as_u16() == 416),
+        "{e:?}"
+    );
+}

@@ -117,7 +117,6 @@ fn expectation(t: &Target, scenario: &str, client: Client) -> Expect {
         tag_list,
         chunked_uploads,
         opaque_config,
-        large_patch,
     } = t.refuses;
     match scenario {
         // A stream of unknown length, or a file hashed while it is sent, can only go in
@@ -125,10 +124,7 @@ fn expectation(t: &Target, scenario: &str, client: Client) -> Expect {
         // the stream fits in the first chunk, which is kept until acknowledged (the CLI's
         // 8 MiB; the libraries here use 1 MiB).
         "push stdin" if client == Client::Cli && BIG < 8 * MIB => Expect::Works,
-        "push stdin" | "single pass" if chunked_uploads.is_some() => refused(chunked_uploads),
-        // Known limitation: a single-pass push relays the file as one PATCH, whose bytes
-        // are not kept; a registry capping PATCH size refuses it (BIG is over GHCR's cap).
-        "single pass" => refused(large_patch),
+        "push stdin" | "single pass" => refused(chunked_uploads),
         "pull anonymously" if !t.anonymous_pull => Expect::Refused(401),
         "alias" => refused(opaque_config),
         "list aliases" => refused(tag_list),
