@@ -121,9 +121,16 @@ pub fn run_with(
     env: &[(&str, Option<&str>)],
     stdin: Option<&[u8]>,
 ) -> Run {
-    let mut child = command(program, pre_args, registry, args, env, stdin.is_some())
-        .spawn()
-        .unwrap();
+    run_command(
+        command(program, pre_args, registry, args, env, stdin.is_some()),
+        stdin,
+    )
+}
+
+/// Runs `cmd` (its stdin piped when `stdin` is given, see [`clean_command`]), feeding it
+/// `stdin` from a thread, and collects what it printed.
+pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
+    let mut child = cmd.spawn().unwrap();
     if let Some(data) = stdin {
         let mut pipe = child.stdin.take().unwrap();
         let data = data.to_vec();
@@ -225,4 +232,36 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest as _;
     format!("sha256:{:x}", sha2::Sha256::digest(data))
+}
+
+/// A temporary directory of input files for a test, removed when dropped.
+pub struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    /// A new, empty directory.
+    pub fn new() -> Files {
+        Files {
+            dir: tempfile::tempdir().expect("create a temporary directory"),
+        }
+    }
+
+    /// Writes `data` to the file `name` in it; its path, as text.
+    pub fn write(&self, name: &str, data: &[u8]) -> String {
+        let path = self.path(name);
+        std::fs::write(&path, data).expect("write a test file");
+        path.display().to_string()
+    }
+
+    /// The path of `name` in it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Default for Files {
+    fn default() -> Files {
+        Files::new()
+    }
 }

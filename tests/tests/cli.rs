@@ -9,28 +9,10 @@
     clippy::indexing_slicing
 )]
 
-use std::path::PathBuf;
-
-use dxf_tests::cli::{dxf, dxf_with, python_dxf, python_dxf_with, random_bytes, sha256, Run};
+use dxf_tests::cli::{
+    dxf, dxf_with, python_dxf, python_dxf_with, random_bytes, sha256, Files, Run,
+};
 use dxf_tests::{Mode, Options, TestRegistry};
-
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        Files {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let path: PathBuf = self.dir.path().join(name);
-        std::fs::write(&path, data).unwrap();
-        path.display().to_string()
-    }
-}
 
 fn lines(run: &Run) -> Vec<String> {
     run.out().lines().map(str::to_owned).collect()

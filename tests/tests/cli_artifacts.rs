@@ -11,33 +11,13 @@
     clippy::indexing_slicing
 )]
 
-use std::path::PathBuf;
-
-use dxf_tests::cli::{dxf, dxf_with, python_dxf, random_bytes, sha256, Run};
+use dxf_tests::cli::{dxf, dxf_with, python_dxf, random_bytes, sha256, Files, Run};
 use dxf_tests::{Mode, TestRegistry};
 use serde_json::{json, Value};
 
 const EMPTY_CONFIG: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 const DEFAULT_TYPE: &str = "application/vnd.dxf.blobs.v1";
-
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        Files {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let path: PathBuf = self.dir.path().join(name);
-        std::fs::write(&path, data).unwrap();
-        path.display().to_string()
-    }
-}
 
 fn json_of(run: &Run) -> Value {
     let out = run.out();

@@ -20,10 +20,9 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use dxf_tests::cli::{dxf, dxf_with, random_bytes, sha256, Run};
+use dxf_tests::cli::{dxf, dxf_with, random_bytes, sha256, Files, Run};
 use dxf_tests::{Mode, TestRegistry};
 use serde_json::{json, Value};
 
@@ -149,24 +148,6 @@ fn get_index(reg: &TestRegistry, reference: &str) -> Vec<u8> {
     assert_eq!(r.status, 200, "GET {path}");
     assert_eq!(r.header("content-type"), Some(OCI_INDEX));
     r.body
-}
-
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        Files {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let path: PathBuf = self.dir.path().join(name);
-        std::fs::write(&path, data).unwrap();
-        path.display().to_string()
-    }
 }
 
 /// What [`oras_setup`] stored.

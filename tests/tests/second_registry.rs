@@ -23,11 +23,12 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dxf_tests::cli::{clean_command, dxf, dxf_bin, dxf_with, finish, random_bytes, sha256, Run};
+use dxf_tests::cli::{
+    clean_command, dxf, dxf_bin, dxf_with, random_bytes, run_command, sha256, Files, Run,
+};
 use dxf_tests::container_registry::{CrRegistry, REALM};
 use dxf_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use dxf_tests::{Mode, TestRegistry};
@@ -52,15 +53,7 @@ fn dxf_cr(
 ) -> Run {
     let mut cmd = clean_command(dxf_bin(), cr.dxf_env(), env, stdin.is_some());
     cmd.args(args);
-    let mut child = cmd.spawn().unwrap();
-    if let Some(data) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        let data = data.to_vec();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        });
-    }
-    finish(child)
+    run_command(cmd, stdin)
 }
 
 /// `dxf args` against `cr`, nothing added.
@@ -101,28 +94,6 @@ fn fails_cleanly(what: &str, run: &Run, code: i32) -> String {
     );
     eprintln!("observed [{what}] exit {code}: {line}");
     line.to_owned()
-}
-
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        Files {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let path: PathBuf = self.dir.path().join(name);
-        std::fs::write(&path, data).unwrap();
-        path.display().to_string()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
 }
 
 fn lines(run: &Run) -> Vec<String> {

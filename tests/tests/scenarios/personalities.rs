@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::adapter::{connect, connect_copy, CopyAdapter, Kind, Push, Settings, Tls};
-use dxf_tests::cli::{clean_command, dxf_bin, finish, random_bytes, sha256, Run};
+use dxf_tests::cli::{clean_command, dxf_bin, random_bytes, run_command, sha256, Run};
 use dxf_tests::fault_proxy::{direct, Fault, FaultProxy, Rule};
 use dxf_tests::personality::{Emulated, Personality, Quirk, Refuses, Target};
 use dxf_tests::TestRegistry;
@@ -224,16 +224,7 @@ impl Ctx<'_> {
         env.push(("DXF_TIMEOUT".into(), "30".into()));
         let mut cmd = clean_command(dxf_bin(), env, extra, stdin.is_some());
         cmd.args(args);
-        let mut child = cmd.spawn().unwrap();
-        if let Some(data) = stdin {
-            let mut pipe = child.stdin.take().unwrap();
-            let data = data.to_vec();
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let _ = pipe.write_all(&data);
-            });
-        }
-        finish(child)
+        run_command(cmd, stdin)
     }
 
     /// A client straight to the registry behind the target (or, without one, the target
