@@ -141,11 +141,42 @@ fn parallel<T: Sync, R: Send>(
                 })
             })
             .collect();
+        // A worker that panicked takes the copy with it: its results are missing, so going
+        // on would pair blobs with the wrong placements (and store the manifests anyway).
         workers
             .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_in_item_order() {
+        let items: Vec<u32> = (0..20).collect();
+        let out = parallel(&items, 3, |i| Ok(i * 2)).unwrap_or_default();
+        assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    /// Issue 14, defect 1: a panicked worker was taken for one with no results, and the
+    /// copy went on with the others' (zipped with the wrong blobs).
+    #[test]
+    #[should_panic(expected = "worker bug")]
+    fn a_panicked_worker_is_not_taken_for_an_empty_one() {
+        let items: Vec<u32> = (0..8).collect();
+        let _ = parallel(&items, 2, |i| {
+            if *i == 3 {
+                panic!("worker bug");
+            }
+            Ok(*i)
+        });
+    }
 }
