@@ -156,6 +156,7 @@ fn parallel<T: Sync, R: Send>(
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 
