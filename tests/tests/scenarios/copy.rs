@@ -267,6 +267,54 @@ scenarios!(
     del_alias_only_keeps_siblings,
 );
 
+/// A source blob that fails verification while it is streamed to another registry is the
+/// source's failure — a digest mismatch, reported as it is — not a lost request to the
+/// destination: sent once, never retried; nothing is stored there and its upload session
+/// is deleted.
+fn a_corrupted_source_is_not_the_destinations_failure(kind: Kind) {
+    let reg = TestRegistry::start(Mode::Plain);
+    let proxy = FaultProxy::for_registry(&reg);
+    let other = TestRegistry::start(Mode::Plain);
+    let dst_proxy = FaultProxy::for_registry(&other);
+    let mut settings = Settings::for_registry(&reg);
+    settings.host = proxy.host();
+    let c = connect_copy(kind, &settings);
+    let data = random_bytes((3 << 20) + 5, 21);
+    let pushed = c.push_reader("k/src", &data, Push::new()).unwrap();
+    c.set_alias("k/src", "a", std::slice::from_ref(&pushed.digest))
+        .unwrap();
+    proxy.add(Rule::on("GET", "/blobs/sha256:", Fault::CorruptByte(1000)).always());
+    let mut to = Settings::for_registry(&other);
+    to.host = dst_proxy.host();
+    let e = c
+        .copy("k/src", "a", Some(&to), "k/dst", None, 2)
+        .expect_err("a corrupted source blob is never copied");
+    let text = e.to_string();
+    assert!(text.contains("digest mismatch"), "{text}");
+    assert!(!text.contains("connection"), "{text}");
+    let log = dst_proxy.log();
+    let patches = log.iter().filter(|x| x.method == "PATCH").count();
+    assert_eq!(patches, 1, "sent once, never retried: {log:#?}");
+    assert!(
+        log.iter()
+            .any(|x| x.method == "DELETE" && x.target.contains("/blobs/uploads/")),
+        "the destination's session is cancelled: {log:#?}"
+    );
+    assert!(!log
+        .iter()
+        .any(|x| x.method == "PUT" && x.target.contains("/manifests/")));
+}
+
+#[test]
+fn a_corrupted_source_is_not_the_destinations_failure_ureq() {
+    a_corrupted_source_is_not_the_destinations_failure(Kind::Ureq);
+}
+
+#[test]
+fn a_corrupted_source_is_not_the_destinations_failure_hyper() {
+    a_corrupted_source_is_not_the_destinations_failure(Kind::Hyper);
+}
+
 #[test]
 fn mount_refused_falls_back_to_upload_ureq() {
     mount_refused_falls_back_to_upload(Kind::Ureq);
