@@ -699,6 +699,75 @@ fn credentials_are_required_and_checked() {
     assert_eq!(size.out(), "1000\n");
 }
 
+/// Issue 13's first finding: credentials that `dxf login` has just verified (on `GET /v2/`,
+/// the only place this server challenges), and `DXF_AUTHORIZATION`, were never sent to the
+/// repository endpoints, which answer a bare 401. Now the challenge is looked up there.
+#[test]
+fn login_and_dxf_authorization_work_without_a_challenge_on_the_endpoints() {
+    use base64::Engine as _;
+    let cr = CrRegistry::start();
+    let files = Files::new();
+    let data = random_bytes(3000, 91);
+    let path = files.write("l.bin", &data);
+    let docker_config = files.path("docker");
+    std::fs::create_dir(&docker_config).unwrap();
+    let docker_config = docker_config.display().to_string();
+    let (user, password) = cr.credentials();
+    let host = cr.host();
+    // Only docker's stored credentials: no DXF_USERNAME / DXF_PASSWORD.
+    let stored = [
+        ("DXF_USERNAME", None),
+        ("DXF_PASSWORD", None),
+        ("DOCKER_CONFIG", Some(docker_config.as_str())),
+    ];
+    let login = dxf_cr(
+        &cr,
+        &["login", &host, "-u", &user, "--password-stdin"],
+        &stored,
+        Some(format!("{password}\n").as_bytes()),
+    );
+    let login = ok(&cr, login);
+    assert!(login.out().contains("Login Succeeded"), "{login:#?}");
+    let pushed = ok(
+        &cr,
+        dxf_cr(&cr, &["push-blob", "dxf/login", &path, "@l"], &stored, None),
+    );
+    assert_eq!(pushed.out(), format!("{}\n", sha256(&data)));
+    let got = ok(
+        &cr,
+        dxf_cr(&cr, &["get-alias", "dxf/login", "l"], &stored, None),
+    );
+    assert_eq!(got.out(), format!("{}\n", sha256(&data)));
+    // `dxf auth` prints nothing for a Basic registry, as python-dxf.
+    let auth = ok(&cr, dxf_cr(&cr, &["auth", "dxf/login"], &stored, None));
+    assert_eq!((auth.out(), auth.stderr.as_str()), (String::new(), ""));
+
+    // DXF_AUTHORIZATION alone.
+    let header = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    let empty = files.path("empty-docker");
+    std::fs::create_dir(&empty).unwrap();
+    let empty = empty.display().to_string();
+    let given = [
+        ("DXF_USERNAME", None),
+        ("DXF_PASSWORD", None),
+        ("DXF_AUTHORIZATION", Some(header.as_str())),
+        ("DOCKER_CONFIG", Some(empty.as_str())),
+    ];
+    let size = ok(
+        &cr,
+        dxf_cr(
+            &cr,
+            &["blob-size", "dxf/login", &sha256(&data)],
+            &given,
+            None,
+        ),
+    );
+    assert_eq!(size.out(), "3000\n");
+}
+
 /// What the server lacks — `DELETE`, tag list, catalog, mount, manifests by digest — is one
 /// clean line and a documented exit code, and changes nothing. The data is seeded without
 /// dxf, so this does not depend on dxf's pushes.
