@@ -9,10 +9,7 @@ use std::path::Path;
 use dxf_ureq::dxf_proto::{Digest, PerPlatform};
 use dxf_ureq::hash_reader;
 
-use super::{
-    about, alias_blobs, blobs_of, connect, not_blobs, parse_digest, print_per_platform, read_alias,
-    stdin,
-};
+use super::{about, blobs_of, connect, not_blobs, parse_digest, print_per_platform, stdin};
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output::{self, Json};
@@ -84,7 +81,7 @@ pub fn get(
     } else {
         aliases
             .iter()
-            .map(|a| alias_blobs(&repo, a, platform, a))
+            .map(|a| repo.get_alias(a, platform).map_err(about(a)))
             .collect::<Result<Vec<_>, _>>()?
     };
     for r in results {
@@ -140,16 +137,13 @@ pub fn digest(
 ) -> Result<(), CliError> {
     let repo = connect(env, repo)?;
     let platform = env.platform.as_deref();
-    let config = |m: &dxf_ureq::dxf_proto::AliasManifest, context: &str| {
-        m.try_config_digest().map_err(not_blobs(context))
-    };
     let results = if aliases.is_empty() {
         let m = stdin::read_manifest(&repo, input, platform)?;
-        vec![config(&m, stdin::STDIN)?]
+        vec![m.try_config_digest().map_err(not_blobs(stdin::STDIN))?]
     } else {
         aliases
             .iter()
-            .map(|a| config(&read_alias(&repo, a, platform, a)?, a))
+            .map(|a| repo.get_digest(a, platform).map_err(about(a)))
             .collect::<Result<Vec<_>, _>>()?
     };
     for r in results {

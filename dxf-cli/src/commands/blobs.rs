@@ -375,7 +375,10 @@ pub fn size(
     }
     for name in names {
         sizes.push(match alias_of(name) {
-            Some(alias) => super::alias_blobs(&repo, alias, platform, name)?.map(sum),
+            Some(alias) => repo
+                .get_alias(alias, platform)
+                .map_err(about(name))?
+                .map(sum),
             None => PerPlatform::Single(repo.blob_size(&parse_digest(name)?).map_err(about(name))?),
         });
     }

@@ -176,7 +176,10 @@ pub fn blob_size(
     }
     for name in names {
         let size = match alias_of(name) {
-            Some(alias) => super::alias_blobs(&repo, alias, platform, name)?.map(sum),
+            Some(alias) => repo
+                .get_alias(alias, platform)
+                .map_err(about(name))?
+                .map(sum),
             None => PerPlatform::Single(repo.blob_size(&parse_digest(name)?).map_err(about(name))?),
         };
         docs.push(size_json(Some(name), size));

@@ -22,7 +22,7 @@ mod destination;
 use std::io::{Read, Write};
 
 use dxf_ureq::dxf_proto::manifest::parse::IndexWithoutPlatforms;
-use dxf_ureq::dxf_proto::{AliasManifest, Digest, PerPlatform, ReadOptions};
+use dxf_ureq::dxf_proto::{AliasManifest, Digest, PerPlatform};
 use dxf_ureq::{Registry, Repository};
 
 use crate::cli::{Command, Jobs};
@@ -182,22 +182,6 @@ fn about<E: Into<dxf_ureq::Error>>(context: &str) -> impl FnOnce(E) -> CliError 
     move |e| CliError::dxf(context, e)
 }
 
-/// An alias's manifest as the blob commands read it (python-dxf's `_get_alias`): an index
-/// has every platform's manifest fetched, or only `platform`'s (`DXF_PLATFORM`). Errors
-/// are about `context`.
-fn read_alias(
-    repo: &Repository,
-    alias: &str,
-    platform: Option<&str>,
-    context: &str,
-) -> Result<AliasManifest, CliError> {
-    let options = ReadOptions {
-        platform: platform.map(str::to_owned),
-        resolve_platforms: true,
-    };
-    repo.read_alias(alias, options).map_err(about(context))
-}
-
 /// `context` (an alias, `@alias`, `standard input`) is an index without platforms (a
 /// referrers or artifact index), asked for its blobs or config: one line saying what it
 /// is, exit 1 (see [`crate::exit`]: "anything else").
@@ -212,16 +196,6 @@ fn blobs_of(
     context: &str,
 ) -> Result<PerPlatform<Vec<(Digest, u64)>>, CliError> {
     manifest.try_layers().map_err(not_blobs(context))
-}
-
-/// The blobs an alias names ([`read_alias`], [`blobs_of`]).
-fn alias_blobs(
-    repo: &Repository,
-    alias: &str,
-    platform: Option<&str>,
-    context: &str,
-) -> Result<PerPlatform<Vec<(Digest, u64)>>, CliError> {
-    blobs_of(&read_alias(repo, alias, platform, context)?, context)
 }
 
 /// What one alias (or a plain digest) stands for in a blob list: blobs, or — for a

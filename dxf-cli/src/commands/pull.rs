@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use dxf_ureq::dxf_proto::Digest;
 use dxf_ureq::{BlobReader, Repository};
 
-use super::{about, alias_blobs, blobs_of, connect, layer_items, parse_digest, stdin, Item};
+use super::{about, blobs_of, connect, layer_items, parse_digest, stdin, Item};
 use crate::cli::alias_of;
 use crate::env::Env;
 use crate::error::CliError;
@@ -55,7 +55,9 @@ fn resolve(
     let mut items = Vec::new();
     for name in names {
         match alias_of(name) {
-            Some(alias) => items.extend(layer_items(alias_blobs(repo, alias, platform, name)?)),
+            Some(alias) => items.extend(layer_items(
+                repo.get_alias(alias, platform).map_err(about(name))?,
+            )),
             None => items.push(Item::Blob(parse_digest(name)?)),
         }
     }
