@@ -701,9 +701,15 @@ impl UploadFlow {
             && matches!(self.source, Source::Known { len, .. } if len > 0)
     }
 
-    /// Whether a monolithic `PUT` that got no answer may be tried again in chunks.
-    fn refuses_monolithic_quietly(&self) -> bool {
-        self.refuses_monolithic(StatusCode::INTERNAL_SERVER_ERROR)
+    /// A monolithic `PUT` refused: the blob goes in chunks from offset 0, the session is
+    /// told, and the strategy never switches again in this upload.
+    fn go_chunked(&mut self) {
+        self.events
+            .push_back(SessionEvent(Event::NoMonolithicUploads));
+        self.mode = UploadMode::Chunked;
+        self.switched = true;
+        self.acked = 0;
+        self.high_water = 0;
     }
 
     /// Whether a response means "the registry dropped the session, or cannot say what it
@@ -1056,12 +1062,7 @@ impl Flow for UploadFlow {
                 }
                 // Chunks from here on, in this same session (404 on the first chunk: the
                 // registry dropped it; a new one is started).
-                self.events
-                    .push_back(SessionEvent(Event::NoMonolithicUploads));
-                self.mode = UploadMode::Chunked;
-                self.switched = true;
-                self.acked = 0;
-                self.high_water = 0;
+                self.go_chunked();
                 self.advance()
             }
             Phase::Committing { digest } => {
@@ -1110,17 +1111,13 @@ impl Flow for UploadFlow {
     }
 
     fn on_send_failure(&mut self) -> Option<Result<Next<Pushed>, Error>> {
-        if matches!(self.phase, Phase::Committing { .. }) && self.refuses_monolithic_quietly() {
+        let broken_put = self.refuses_monolithic(StatusCode::INTERNAL_SERVER_ERROR);
+        if matches!(self.phase, Phase::Committing { .. }) && broken_put {
             // A monolithic `PUT` whose connection broke while its body went out: what a
             // registry refusing it outright looks like from here (container-registry
             // answers 500 at once and closes; the rest of the body meets a closed socket).
             // In chunks, in a new session (the state of this one is unknown): once.
-            self.events
-                .push_back(SessionEvent(Event::NoMonolithicUploads));
-            self.mode = UploadMode::Chunked;
-            self.switched = true;
-            self.acked = 0;
-            self.high_water = 0;
+            self.go_chunked();
             self.location = None;
             return Some(self.start_session());
         }
