@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dxf_ureq::docker_config::DockerConfigDir;
-use dxf_ureq::{Config, Credentials, Timeouts, TlsVerify};
+use dxf_ureq::{Config, Credentials, Timeouts, TlsVerify, WithDockerCredentials};
 
 use crate::error::CliError;
 

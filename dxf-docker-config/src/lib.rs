@@ -30,10 +30,12 @@
     )
 )]
 
+mod config;
 mod dir;
 mod error;
 mod helper;
 
+pub use config::WithDockerCredentials;
 pub use dir::{DockerConfigDir, Logout, CONFIG_FILE, DOCKER_CONFIG};
 pub use dxf_proto::docker_config::{DockerConfig, DockerConfigError};
 pub use dxf_proto::Credentials;

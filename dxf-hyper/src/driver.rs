@@ -98,15 +98,6 @@ pub(crate) fn now() -> UnixTime {
     )
 }
 
-/// Something that differs between processes and calls, for retry jitter.
-pub(crate) fn jitter_seed() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    nanos ^ (u64::from(std::process::id()) << 32)
-}
-
 /// The longest a blocked wait (a request, a body, a retry wait) goes without looking at
 /// the interrupt.
 const SLICE: Duration = Duration::from_millis(50);

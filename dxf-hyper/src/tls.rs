@@ -23,15 +23,7 @@ use tower_service::Service;
 
 use crate::body::ReqBody;
 use crate::error::{Error, Result};
-
-pub use dxf_tls::TlsVerify;
-
-/// Transport settings (time bounds are [`Config::timeouts`](crate::Config::timeouts)).
-#[derive(Clone, Debug, Default)]
-pub struct TransportConfig {
-    /// Certificate verification.
-    pub tls: TlsVerify,
-}
+use dxf_proto::client::TransportConfig;
 
 /// The pooled client every request goes through.
 pub(crate) type HttpClient = Client<TlsConnector, ReqBody>;
@@ -137,7 +129,7 @@ mod tests {
     #[test]
     fn an_unusable_bundle_is_a_tls_error() {
         let config = TransportConfig {
-            tls: TlsVerify::CaBundle("/nonexistent/ca.pem".into()),
+            tls: dxf_proto::client::TlsVerify::CaBundle("/nonexistent/ca.pem".into()),
         };
         let e = client(&config, None).map(drop).unwrap_err();
         assert!(matches!(e, Error::Tls(_)) && e.is_tls());

@@ -75,6 +75,7 @@ pub use http;
 
 pub mod auth;
 mod blob;
+pub mod client;
 mod digest;
 pub mod docker_config;
 mod error;

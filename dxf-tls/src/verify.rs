@@ -16,18 +16,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-/// How to verify the registry's TLS certificate.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum TlsVerify {
-    /// Against Mozilla's root certificates (bundled).
-    #[default]
-    WebPki,
-    /// Against the certificates in this PEM bundle (`DXF_TLSVERIFY`, `REQUESTS_CA_BUNDLE`):
-    /// as roots, and each as a server certificate accepted as it is (a pin).
-    CaBundle(PathBuf),
-    /// Not at all (`DXF_SKIPTLSVERIFY=1`).
-    Skip,
-}
+pub use dxf_proto::client::TlsVerify;
 
 /// A TLS setting that cannot be applied (mostly a CA bundle that cannot be used). Its
 /// message is one sentence that says what fixes it, without a `TLS: ` prefix: the adapters'

@@ -91,7 +91,7 @@ impl Shared {
     }
 }
 
-fn now() -> UnixTime {
+pub(crate) fn now() -> UnixTime {
     UnixTime(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -23,26 +23,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod artifacts;
 mod body;
 mod client;
-mod docker;
 mod driver;
 mod error;
 mod tls;
 mod transport;
 
 pub use body::BlobReader;
-pub use client::{hash_reader, Config, Names, ProgressFn, PushOptions, Registry, Repository};
+pub use client::{hash_reader, Names, Registry, Repository};
+pub use client::{CopyOptions, DEFAULT_COPY_JOBS};
 pub use driver::ReadSeek;
 pub use dxf_docker_config as docker_config;
+pub use dxf_docker_config::WithDockerCredentials;
 pub use dxf_proto;
-pub use dxf_proto::{Attached, ReferrersList};
+pub use dxf_proto::client::{Config, ProgressFn, PushOptions, TlsVerify, TransportConfig};
+pub use dxf_proto::{Attached, CopyReport, ReferrersList, TagDeletion};
 pub use dxf_proto::{
     Credentials, Digest, Interrupt, PerPlatform, Pushed, Stall, Timeouts, UploadMode,
 };
 pub use error::{Error, Result};
-pub use tls::{TlsVerify, TransportConfig};
-
-pub use client::{CopyOptions, DEFAULT_COPY_JOBS};
-pub use dxf_proto::{CopyReport, TagDeletion};

@@ -25,15 +25,7 @@ use ureq::unversioned::transport::{
 
 use crate::error::{Error, Result};
 use crate::transport::SlicedTcpConnector;
-
-pub use dxf_tls::TlsVerify;
-
-/// Transport settings (time bounds are [`Config::timeouts`](crate::Config::timeouts)).
-#[derive(Clone, Debug, Default)]
-pub struct TransportConfig {
-    /// Certificate verification.
-    pub tls: TlsVerify,
-}
+use dxf_proto::client::TransportConfig;
 
 /// Builds the ureq agent. Redirects are never followed by ureq (dxf-proto decides, and
 /// drops credentials across hosts) and non-2xx statuses come back as responses.
@@ -241,7 +233,7 @@ mod tests {
 
     #[test]
     fn an_unusable_bundle_is_a_tls_error() {
-        let tls = TlsVerify::CaBundle("/nonexistent/ca.pem".into());
+        let tls = dxf_proto::client::TlsVerify::CaBundle("/nonexistent/ca.pem".into());
         let Err(e) = agent(&TransportConfig { tls }) else {
             panic!("a missing bundle is an error")
         };

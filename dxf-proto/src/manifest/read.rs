@@ -35,6 +35,17 @@ pub struct ReadOptions {
     pub resolve_platforms: bool,
 }
 
+impl ReadOptions {
+    /// What python-dxf's `get_alias`, `get_digest` and `get_manifest` read: every platform
+    /// of an index resolved, or only `platform` when given.
+    pub fn resolved(platform: Option<&str>) -> ReadOptions {
+        ReadOptions {
+            platform: platform.map(str::to_owned),
+            resolve_platforms: true,
+        }
+    }
+}
+
 /// A manifest and what it lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AliasManifest {

@@ -3,6 +3,7 @@
 //! token registries), and an `identitytoken` used as an OAuth2 refresh token (token
 //! registry: tokens come from `POST /token`). Explicit credentials win over the file.
 
+use dxf_ureq::WithDockerCredentials;
 use std::path::Path;
 
 use base64::Engine as _;

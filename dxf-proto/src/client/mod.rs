@@ -1,0 +1,21 @@
+//! The client layer both adapters share, written once and IO-free: what a client is
+//! configured with ([`Config`]), what its calls fail with ([`Error`], over an opaque
+//! [`TransportError`]), how a push is decided and reported ([`PushOptions`]), and the
+//! compound operations ([`Flow`]: [`SetAlias`], [`DeleteAlias`], [`AttachArtifact`]) that
+//! an adapter runs with one loop. `dxf-ureq` and `dxf-hyper` re-export these types, so both
+//! take the same `Config` and report the same errors; each keeps only its HTTP client, TLS
+//! set-up, body plumbing, run loop, and a thin method per operation.
+
+mod aliases;
+mod authenticate;
+mod config;
+mod error;
+mod flow;
+mod push;
+
+pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
+pub use authenticate::authentication;
+pub use config::{Config, TlsVerify, TransportConfig};
+pub use error::{Error, Result, TransportError};
+pub use flow::{Flow, FlowStep, Outcome, SubOperation};
+pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};
