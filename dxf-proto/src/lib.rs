@@ -28,15 +28,19 @@
 //! every body piece bound the body (a whole-response deadline, a speed floor). A request
 //! that ran out of time is a [`Operation::handle_send_failure`], like a lost connection.
 //!
-//! Operations are values built from a [`Session`] and wrapped in [`Authed`]:
+//! What the HTTP stack must and must not do, and this loop in code, are in
+//! [Embedding dxf-proto in any HTTP stack](#embedding-dxf-proto-in-any-http-stack) below.
+//!
+//! Operations are values built from a [`Session`], which starts them: [`Session::start`]
+//! wraps them in [`Retrying`] and [`Authed`], and the driver runs what it returns.
 //!
 //! ```
-//! use dxf_proto::{http, Authed, BodyPlan, HeadBlob, Operation, Session, Scheme, Step, UnixTime};
+//! use dxf_proto::{http, BodyPlan, HeadBlob, Operation, Session, Scheme, Step, UnixTime};
 //!
 //! let session = Session::new("registry.example:5000", Scheme::Https)?;
 //! let repo = session.repository("team/data")?;
 //! let digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".parse()?;
-//! let mut op = Authed::new(&session, HeadBlob::new(&session, &repo, &digest)?);
+//! let mut op = session.start(HeadBlob::new(&session, &repo, &digest)?);
 //!
 //! let Step::Send(req) = op.poll(UnixTime(1_700_000_000))? else { unreachable!() };
 //! assert_eq!(req.method(), http::Method::HEAD);
@@ -58,7 +62,7 @@
 //! ([`Body`]); blob downloads are never buffered — the driver streams them through the
 //! [`BlobVerifier`] in the [`Download`] the operation returns. Time comes in as
 //! [`UnixTime`]; waits go out as [`Step::Wait`].
-
+#![doc = include_str!("embedding.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(

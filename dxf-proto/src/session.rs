@@ -8,11 +8,11 @@ use base64::Engine as _;
 use http::HeaderValue;
 use url::Url;
 
-use crate::auth::Scope;
+use crate::auth::{Authed, Scope, Scoped};
 use crate::error::Error;
-use crate::operation::UnixTime;
+use crate::operation::{Operation, UnixTime};
 use crate::reference::Repository;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryPolicy, Retrying};
 use crate::timeouts::Timeouts;
 
 /// Plain http or https to the registry.
@@ -346,6 +346,30 @@ impl Session {
         }
     }
 
+    /// `op` ready for a driver to run: wrapped in [`Retrying`] (safe retries of idempotent
+    /// requests), then in [`Authed`] (credentials, tokens, challenges), in that order, with
+    /// this session's credentials, cached tokens, limits and jitter seed. Every driver runs
+    /// what this returns; see the crate docs' "Embedding dxf-proto in any HTTP stack".
+    ///
+    /// The order matters: [`Authed`] outside stamps every request afresh, the re-sends of
+    /// [`Retrying`] included, and answers challenges before the retry policy sees them.
+    ///
+    /// ```
+    /// use dxf_proto::{Authed, HeadBlob, Operation, Retrying, Scheme, Session, Step, UnixTime};
+    ///
+    /// let mut session = Session::new("registry.example", Scheme::Https)?;
+    /// session.set_token(Some("t0k3n".into()));
+    /// let repo = session.repository("team/data")?;
+    /// let digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".parse()?;
+    /// let mut op: Authed<Retrying<HeadBlob>> = session.start(HeadBlob::new(&session, &repo, &digest)?);
+    /// let Step::Send(req) = op.poll(UnixTime(1_700_000_000))? else { unreachable!() };
+    /// assert_eq!(req.headers()["authorization"], "Bearer t0k3n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start<O: Operation + Scoped>(&self, op: O) -> Authed<Retrying<O>> {
+        Authed::new(self, Retrying::new(self, op))
+    }
+
     /// What uploads learned about the registry so far.
     pub fn upload_hints(&self) -> UploadHints {
         self.upload_hints
@@ -482,6 +506,49 @@ mod tests {
         assert_eq!(s.bearer_token(&scope, UnixTime(95)), None);
         s.set_token(Some("preset".into()));
         assert_eq!(s.bearer_token(&scope, UnixTime(95)), Some("preset"));
+    }
+
+    #[test]
+    fn start_wraps_retries_inside_auth() {
+        use crate::operation::{BodyPlan, Step};
+        use crate::HeadBlob;
+
+        let mut s = Session::new("r.example", Scheme::Https).unwrap();
+        s.set_token(Some("t".into()));
+        let repo = s.repository("a").unwrap();
+        let digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let mut op = s.start(HeadBlob::new(&s, &repo, &digest).unwrap());
+        let now = UnixTime(1_000);
+        let head = |status: u16| {
+            http::Response::builder()
+                .status(status)
+                .header("content-length", "3")
+                .body(())
+                .unwrap()
+        };
+        // Authed stamps the first request and its re-send after a 503 (Retrying waits).
+        let Step::Send(first) = op.poll(now).unwrap() else {
+            panic!("expected a request")
+        };
+        assert_eq!(first.headers()["authorization"], "Bearer t");
+        assert_eq!(
+            op.handle_response(head(503), now).unwrap(),
+            BodyPlan::Discard
+        );
+        assert!(matches!(op.poll(now).unwrap(), Step::Wait(_)));
+        let Step::Send(again) = op.poll(now).unwrap() else {
+            panic!("expected the retry")
+        };
+        assert_eq!(again.uri(), first.uri());
+        assert_eq!(again.headers()["authorization"], "Bearer t");
+        assert_eq!(
+            op.handle_response(head(200), now).unwrap(),
+            BodyPlan::Discard
+        );
+        let Step::Done(info) = op.poll(now).unwrap() else {
+            panic!("expected the result")
+        };
+        assert_eq!(info.size, 3);
     }
 
     #[test]

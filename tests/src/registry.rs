@@ -1,10 +1,12 @@
 //! A real CNCF distribution registry (`docker-registry serve`, Debian package
-//! `docker-registry`, 2.8.2) on a free 127.0.0.1 port with fresh storage, in one of three modes:
+//! `docker-registry`, 2.8.2) on a free 127.0.0.1 port with fresh storage, in one of four modes:
 //!
 //! - [`Mode::Plain`]: plain HTTP, no authentication;
 //! - [`Mode::Basic`]: HTTPS (test CA) + htpasswd Basic auth for one user;
 //! - [`Mode::Token`]: HTTPS (test CA) + Bearer token auth against an in-process
-//!   [`TokenServer`] (which knows the same one user, and serves anonymous catalog tokens).
+//!   [`TokenServer`] (which knows the same one user, and serves anonymous catalog tokens);
+//! - [`Mode::TokenPlain`]: as `Token`, but the registry and the token server on plain HTTP
+//!   (for drivers without TLS, such as dxf-proto's `std_tcp` example).
 //!
 //! Everything (config, certificates, htpasswd, storage, the registry's log) lives in one temp
 //! dir that is removed, and the registry process killed and reaped, when the
@@ -50,12 +52,15 @@ pub enum Mode {
     Basic,
     /// `https://` with the test CA, Bearer tokens from the harness's token server.
     Token,
+    /// `http://`, Bearer tokens from the harness's token server on `http://` too (clients
+    /// must allow credentials over plain http: loopback only).
+    TokenPlain,
 }
 
 impl Mode {
     /// Whether the registry is served over TLS.
     pub fn is_https(self) -> bool {
-        !matches!(self, Mode::Plain)
+        !matches!(self, Mode::Plain | Mode::TokenPlain)
     }
 }
 
@@ -134,6 +139,15 @@ impl TestRegistry {
                     password: password.clone(),
                 },
             )),
+            (Mode::TokenPlain, None, Some((user, password))) => Some(TokenServer::start_plain(
+                dir.path(),
+                TokenServerConfig {
+                    service: TOKEN_SERVICE.to_owned(),
+                    issuer: TOKEN_ISSUER.to_owned(),
+                    username: user.clone(),
+                    password: password.clone(),
+                },
+            )),
             _ => None,
         };
 
@@ -167,7 +181,7 @@ impl TestRegistry {
                         yaml_path(&htpasswd_path)
                     );
                 }
-                (Mode::Token, Some(ts)) => {
+                (Mode::Token | Mode::TokenPlain, Some(ts)) => {
                     config += &format!(
                         "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
                          rootcertbundle: {}\n",
@@ -254,7 +268,7 @@ impl TestRegistry {
         self.port
     }
 
-    /// `http://127.0.0.1:PORT` (Plain) or `https://127.0.0.1:PORT` (Basic, Token).
+    /// `http://127.0.0.1:PORT` (Plain, TokenPlain) or `https://127.0.0.1:PORT` (Basic, Token).
     pub fn base_url(&self) -> String {
         let scheme = if self.mode.is_https() {
             "https"
@@ -265,35 +279,37 @@ impl TestRegistry {
     }
 
     /// PEM file of the test CA that signed the registry's (and token server's) certificate;
-    /// `None` in Plain mode.
+    /// `None` in the plain-http modes.
     pub fn ca_pem_path(&self) -> Option<&Path> {
         self.pki.as_ref().map(TestPki::ca_pem_path)
     }
 
-    /// The test user and password (Basic: htpasswd; Token: the token server's login);
-    /// `None` in Plain mode.
+    /// The test user and password (Basic: htpasswd; Token, TokenPlain: the token server's
+    /// login); `None` in Plain mode.
     pub fn credentials(&self) -> Option<(String, String)> {
         self.credentials.clone()
     }
 
     /// How many `/token` requests the token server has answered (any outcome); 0 unless
-    /// Token mode.
+    /// Token or TokenPlain mode.
     pub fn token_requests(&self) -> usize {
         self.token_server.as_ref().map_or(0, TokenServer::requests)
     }
 
-    /// The token server's `127.0.0.1:PORT` (Token mode).
+    /// The token server's `127.0.0.1:PORT` (Token and TokenPlain modes).
     pub fn token_server_host(&self) -> Option<String> {
         self.token_server.as_ref().map(TokenServer::host)
     }
 
-    /// The token server itself (realm, service, issuer, signing certificate), Token mode.
+    /// The token server itself (realm, service, issuer, signing certificate), Token and
+    /// TokenPlain modes.
     pub fn token_server(&self) -> Option<&TokenServer> {
         self.token_server.as_ref()
     }
 
-    /// The python-dxf environment for this registry: `DXF_HOST`; `DXF_INSECURE=1` (Plain) or
-    /// `DXF_TLSVERIFY=<CA PEM>` (Basic, Token); `DXF_USERNAME` / `DXF_PASSWORD` (Basic, Token).
+    /// The python-dxf environment for this registry: `DXF_HOST`; `DXF_INSECURE=1` (Plain,
+    /// TokenPlain) or `DXF_TLSVERIFY=<CA PEM>` (Basic, Token); `DXF_USERNAME` /
+    /// `DXF_PASSWORD` (all but Plain).
     pub fn dxf_env(&self) -> Vec<(String, String)> {
         let mut env = vec![("DXF_HOST".to_owned(), self.host())];
         match self.ca_pem_path() {

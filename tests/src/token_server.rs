@@ -1,5 +1,5 @@
-//! A minimal Docker token server (the registry token authentication spec) over HTTPS on a
-//! loopback port: `GET /token?service=S&scope=T:N:A&scope=…` answers
+//! A minimal Docker token server (the registry token authentication spec) over HTTPS (or,
+//! [`TokenServer::start_plain`], plain HTTP) on a loopback port: `GET /token?service=S&scope=T:N:A&scope=…` answers
 //! `{"token", "access_token", "expires_in": 300, "issued_at"}` with an ES256 JWT that CNCF
 //! distribution 2.8.2 accepts.
 //!
@@ -77,6 +77,8 @@ pub struct TokenServer {
     refresh_grants: Arc<AtomicUsize>,
     shutdown: Arc<AtomicBool>,
     accept_thread: Option<JoinHandle<()>>,
+    /// Served over HTTPS (else plain HTTP).
+    https: bool,
 }
 
 impl TokenServer {
@@ -84,6 +86,20 @@ impl TokenServer {
     /// `dir/token-signing.pem`), binds a free port on 127.0.0.1 and starts serving HTTPS with
     /// the server certificate of `pki`.
     pub fn start(pki: &TestPki, dir: &Path, config: TokenServerConfig) -> TokenServer {
+        TokenServer::serve(Some(pki.server_config()), dir, config)
+    }
+
+    /// As [`start`](Self::start), but serving plain HTTP (for a registry on plain http that
+    /// uses token auth; clients must allow credentials over http, e.g. on loopback).
+    pub fn start_plain(dir: &Path, config: TokenServerConfig) -> TokenServer {
+        TokenServer::serve(None, dir, config)
+    }
+
+    fn serve(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        dir: &Path,
+        config: TokenServerConfig,
+    ) -> TokenServer {
         let signing_key = KeyPair::generate().expect("generate token signing key");
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
@@ -118,7 +134,7 @@ impl TokenServer {
             requests: Arc::clone(&requests),
             refresh_grants: Arc::clone(&refresh_grants),
         });
-        let tls = pki.server_config();
+        let https = tls.is_some();
         let stop = Arc::clone(&shutdown);
         let accept_thread = thread::Builder::new()
             .name(format!("token-server-{}", addr.port()))
@@ -133,6 +149,7 @@ impl TokenServer {
             refresh_grants,
             shutdown,
             accept_thread: Some(accept_thread),
+            https,
         }
     }
 
@@ -141,9 +158,11 @@ impl TokenServer {
         self.addr.to_string()
     }
 
-    /// The realm to configure in the registry: `https://127.0.0.1:PORT/token`.
+    /// The realm to configure in the registry: `https://127.0.0.1:PORT/token` (plain:
+    /// `http://`).
     pub fn realm(&self) -> String {
-        format!("https://{}/token", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}/token", self.addr)
     }
 
     /// The service the tokens are issued for (`aud`).
@@ -196,7 +215,7 @@ struct Shared {
 
 fn accept_loop(
     listener: &TcpListener,
-    tls: &Arc<rustls::ServerConfig>,
+    tls: &Option<Arc<rustls::ServerConfig>>,
     shared: &Arc<Shared>,
     shutdown: &AtomicBool,
 ) {
@@ -206,7 +225,7 @@ fn accept_loop(
         }
         match stream {
             Ok(tcp) => {
-                let tls = Arc::clone(tls);
+                let tls = tls.clone();
                 let shared = Arc::clone(shared);
                 let _ = thread::Builder::new()
                     .name("token-server-conn".into())
@@ -217,24 +236,33 @@ fn accept_loop(
     }
 }
 
-fn serve_connection(tcp: TcpStream, tls: Arc<rustls::ServerConfig>, shared: &Shared) {
+fn serve_connection(mut tcp: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, shared: &Shared) {
     let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = tcp.set_write_timeout(Some(Duration::from_secs(10)));
+    let Some(tls) = tls else {
+        serve_request(&mut tcp, shared);
+        return;
+    };
     let Ok(conn) = rustls::ServerConnection::new(tls) else {
         return;
     };
     let mut stream = rustls::StreamOwned::new(conn, tcp);
-    let Some(head) = read_head(&mut stream) else {
+    serve_request(&mut stream, shared);
+    stream.conn.send_close_notify();
+    let _ = stream.conn.complete_io(&mut stream.sock);
+}
+
+/// Reads one request from `stream` and writes its response.
+fn serve_request(stream: &mut (impl Read + Write), shared: &Shared) {
+    let Some(head) = read_head(stream) else {
         return;
     };
-    let response = match parse_head(&head).and_then(|r| read_body(&mut stream, &head, r)) {
+    let response = match parse_head(&head).and_then(|r| read_body(stream, &head, r)) {
         Some(request) => shared.respond(&request),
         None => Response::error(400, "Bad Request", "malformed request"),
     };
     let _ = stream.write_all(&response.to_bytes());
     let _ = stream.flush();
-    stream.conn.send_close_notify();
-    let _ = stream.conn.complete_io(&mut stream.sock);
 }
 
 /// Reads up to the end of the request head (`\r\n\r\n`); `None` on EOF, error or oversize.
