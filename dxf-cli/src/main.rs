@@ -59,6 +59,7 @@ mod error;
 mod exit;
 mod files;
 mod output;
+mod parallel;
 mod progress;
 mod signals;
 
@@ -80,11 +81,12 @@ fn main() -> ExitCode {
             exit::OK
         }
         Ok(Parsed::Run(command)) => match Env::from_process().and_then(|env| {
+            let command = command.args();
             if command.transfers_blobs() {
                 signals::watch();
             }
             let mut out = BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
-            let result = commands::run(command, &env, &mut out, &mut io::stdin().lock());
+            let result = command.run(&env, &mut out, &mut io::stdin().lock());
             // What was written before a failure still goes out, as with python-dxf.
             let flushed = out.flush().map_err(CliError::Output);
             result.and(flushed)

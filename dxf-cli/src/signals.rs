@@ -9,7 +9,7 @@
 //! the temporary files still registered with [`remove_if_killed`] and printing the same
 //! line.
 //!
-//! `push-blob`, `pull-blob` and `copy` watch ([`crate::cli::Command::transfers_blobs`]);
+//! `push-blob`, `pull-blob` and `copy` watch ([`crate::commands::Run::transfers_blobs`]);
 //! commands that do not transfer blobs keep the default behaviour (the signal ends them).
 
 use std::io::Write;

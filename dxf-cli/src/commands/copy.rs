@@ -7,27 +7,83 @@
 //! (`REPO@sha256:...`); the destination's alias defaults to the source's (a digest source
 //! is then stored by digest only, untagged).
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use dxf_ureq::{CopyOptions, Registry};
 
 use super::destination::{destination_config, ToEnv};
-use super::{about, connect};
+use super::{about, connect, parse_jobs, Jobs, Run};
+use crate::cli::usage_error;
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output;
 
+/// Copy an alias (manifests byte for byte, every platform of a multi-arch alias, and
+/// the blobs) to another repository, or with --to to another registry; prints the
+/// manifest digest
+#[derive(Debug, PartialEq, Eq, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct Args {
+    /// Source: REPO:ALIAS, or REPO@DIGEST
+    #[arg(value_name = "SRC_REPO:ALIAS")]
+    pub src: String,
+    /// Destination: REPO (same alias as the source) or REPO:ALIAS
+    #[arg(value_name = "DST_REPO[:ALIAS]")]
+    pub dst: String,
+    /// Copy to the registry at HOST (host or host:port) instead of DXF_HOST (settings: DXF_TO_*)
+    #[arg(long, value_name = "HOST")]
+    pub to: Option<String>,
+    /// Blobs copied at a time, 1 to 64 (default: DXF_CONCURRENCY, else 4)
+    #[arg(long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<Jobs>,
+}
+
+/// `copy --help`'s notes.
+const AFTER_HELP: &str = "\
+Blobs the destination has are skipped. Within one registry the others are mounted from
+the source repository (uploaded when the registry refuses the mount); with --to they are
+streamed from one registry to the other, never written to disk, verified on both ends.
+A digest source (REPO@sha256:...) without a destination alias is stored by digest only.
+
+With --to HOST, the destination is reached with the source's settings (DXF_INSECURE,
+DXF_TLSVERIFY, DXF_SKIPTLSVERIFY, DXF_RETRIES) unless DXF_TO_INSECURE, DXF_TO_TLSVERIFY or
+DXF_TO_SKIPTLSVERIFY say otherwise. Credentials are never sent to another registry: the
+destination's come from DXF_TO_USERNAME and DXF_TO_PASSWORD, DXF_TO_AUTHORIZATION or
+DXF_TO_TOKEN (DXF_TO_AUTH_HOST replaces its token realm's host); without them, docker's
+stored credentials for HOST (DOCKER_CONFIG, as dxf login writes them), else anonymous.";
+
+impl Run for Args {
+    /// Both arguments split, and the source names an alias or a digest.
+    fn validate(&self) -> Result<(), CliError> {
+        check_arguments(&self.src, &self.dst).map_err(|problem| usage_error("copy", &problem))
+    }
+
+    fn transfers_blobs(&self) -> bool {
+        true
+    }
+
+    /// Copies the alias, `--jobs` (else `DXF_CONCURRENCY`) blobs at a time, and prints the
+    /// manifest's digest.
+    fn run(&self, env: &Env, out: &mut dyn Write, _: &mut dyn Read) -> Result<(), CliError> {
+        let jobs = match self.jobs {
+            Some(Jobs::N(n)) => usize::from(n),
+            None | Some(Jobs::FromEnv) => env.concurrency()?,
+        };
+        copy(env, out, &self.src, &self.dst, self.to.as_deref(), jobs)
+    }
+}
+
 /// A `copy` argument: the repository, and the alias or `sha256:...` digest after it.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Endpoint {
+struct Endpoint {
     /// The repository.
-    pub repo: String,
+    repo: String,
     /// `ALIAS` of `REPO:ALIAS`, or `DIGEST` of `REPO@DIGEST`.
-    pub alias: Option<String>,
+    alias: Option<String>,
 }
 
 /// Splits `REPO:ALIAS`, `REPO@DIGEST` or `REPO` (repository names have no `:` or `@`).
-pub fn parse_endpoint(arg: &str) -> Result<Endpoint, String> {
+fn parse_endpoint(arg: &str) -> Result<Endpoint, String> {
     let (repo, alias) = match (arg.split_once('@'), arg.split_once(':')) {
         (Some((repo, digest)), _) => (repo, Some(digest)),
         (None, Some((repo, alias))) => (repo, Some(alias)),
@@ -47,7 +103,7 @@ pub fn parse_endpoint(arg: &str) -> Result<Endpoint, String> {
 
 /// The checks made after parsing: both arguments split, and the source names an alias or
 /// a digest. The problem, for a usage error.
-pub fn check_arguments(src: &str, dst: &str) -> Result<(), String> {
+fn check_arguments(src: &str, dst: &str) -> Result<(), String> {
     let source = parse_endpoint(src)?;
     parse_endpoint(dst)?;
     match source.alias {
@@ -58,8 +114,8 @@ pub fn check_arguments(src: &str, dst: &str) -> Result<(), String> {
     }
 }
 
-/// Runs `copy`.
-pub fn copy(
+/// Copies `src` to `dst` (see [`Args::run`]).
+fn copy(
     env: &Env,
     out: &mut dyn Write,
     src: &str,
@@ -120,5 +176,28 @@ mod tests {
         let m = check_arguments("r", "s:v2").unwrap_err();
         assert!(m.contains("must name an alias"), "{m}");
         assert!(check_arguments("r:v1", ":x").is_err());
+    }
+
+    #[test]
+    fn arguments() {
+        use crate::cli::{parse, Parsed};
+        use crate::commands::Command;
+        assert_eq!(
+            parse(["dxf", "copy", "r:v1", "s", "--to", "h", "--jobs", "3"]).unwrap(),
+            Parsed::Run(Command::Copy(Args {
+                src: "r:v1".into(),
+                dst: "s".into(),
+                to: Some("h".into()),
+                jobs: Some(Jobs::N(3)),
+            }))
+        );
+        for bad in [
+            &["r", "s"][..],
+            &["r:v1", "s", "--jobs", "0"],
+            &["r:v1", ":x"],
+        ] {
+            let args = ["dxf", "copy"].iter().chain(bad).copied();
+            assert!(matches!(parse(args), Err(CliError::Usage(_))), "{bad:?}");
+        }
     }
 }

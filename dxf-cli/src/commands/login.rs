@@ -1,37 +1,66 @@
-//! `login` and `logout`, as `docker login` and `docker logout`: credentials checked with the
-//! registry, then stored in docker's `config.json` or its credential helper (which
-//! every other command then uses when no `DXF_*` credential is set); `logout` removes them.
-//! The file and helper work is `dxf_ureq::docker_config`'s; the rules are dxf-proto's.
+//! `login [HOST] [-u USER] [-p PASSWORD | --password-stdin]`, as `docker login`:
+//! credentials checked with the registry, then stored in docker's `config.json` or its
+//! credential helper (which every other command then uses when no `DXF_*` credential is
+//! set; [`super::logout`] removes them). The file and helper work is
+//! `dxf_ureq::docker_config`'s; the rules are dxf-proto's.
 
 use std::io::{IsTerminal, Read, Write};
 
-use dxf_ureq::docker_config::{DockerConfigDir, Logout};
-use dxf_ureq::dxf_proto::docker_config::{hostname_of, server_address};
+use dxf_ureq::docker_config::DockerConfigDir;
+use dxf_ureq::dxf_proto::docker_config::hostname_of;
 use dxf_ureq::{Credentials, Registry};
 
+use super::Run;
 use crate::env::{Env, DXF_HOST};
 use crate::error::CliError;
 use crate::output;
 
-/// The longest password read from standard input.
-const MAX_PASSWORD: u64 = 64 * 1024;
-
-/// How `login` gets the credentials.
-#[derive(Debug, Default)]
-pub struct LoginHow {
-    /// `-u/--username`.
+/// Log in to a registry: check the credentials with it, then store them as docker does
+#[derive(Debug, PartialEq, Eq, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct Args {
+    /// Registry HOST or HOST:PORT (default: DXF_HOST)
+    #[arg(value_name = "HOST")]
+    pub host: Option<String>,
+    /// Username (asked for on the terminal when omitted)
+    #[arg(short, long)]
     pub username: Option<String>,
-    /// `-p/--password`.
+    /// Password (visible to other users of the machine: prefer --password-stdin)
+    #[arg(short, long, conflicts_with = "password_stdin")]
     pub password: Option<String>,
-    /// `--password-stdin`.
+    /// Read the password from standard input
+    #[arg(long)]
     pub password_stdin: bool,
 }
 
+/// `login --help`'s notes.
+const AFTER_HELP: &str = "\
+Credentials are stored as `docker login` stores them, in $DOCKER_CONFIG/config.json
+(default ~/.docker/config.json): through the credential helper configured for the host
+(credHelpers, else credsStore: docker-credential-NAME store), else base64 in auths. They
+are checked with the registry first (for a token registry, a token is fetched); wrong ones
+are refused (exit 13) and nothing is stored. Without -p or --password-stdin the password is
+asked for on the terminal, without echo.
+
+Every command uses these stored credentials when none of DXF_USERNAME, DXF_PASSWORD,
+DXF_AUTHORIZATION and DXF_TOKEN is set.";
+
+impl Run for Args {
+    /// Checks the credentials with the registry (`GET /v2/` through the auth flow: a
+    /// token registry must issue a token), then stores them; prints `Login Succeeded`.
+    fn run(&self, env: &Env, out: &mut dyn Write, input: &mut dyn Read) -> Result<(), CliError> {
+        login(env, out, input, self)
+    }
+}
+
+/// The longest password read from standard input.
+const MAX_PASSWORD: u64 = 64 * 1024;
+
 /// The registry host: the argument (a URL is reduced to its `host[:port]`, as docker
 /// does), else `DXF_HOST`.
-fn host_of(env: &Env, arg: Option<String>, command: &str) -> Result<String, CliError> {
+pub(super) fn host_of(env: &Env, arg: Option<&str>, command: &str) -> Result<String, CliError> {
     match arg {
-        Some(a) => Ok(hostname_of(&a).to_owned()),
+        Some(a) => Ok(hostname_of(a).to_owned()),
         None => env.host.clone().ok_or_else(|| {
             CliError::Usage(format!(
                 "{command} needs a registry: give HOST or set {DXF_HOST}"
@@ -41,7 +70,7 @@ fn host_of(env: &Env, arg: Option<String>, command: &str) -> Result<String, CliE
 }
 
 /// Docker's configuration directory, or why there is none.
-fn config_dir(env: &Env) -> Result<DockerConfigDir, CliError> {
+pub(super) fn config_dir(env: &Env) -> Result<DockerConfigDir, CliError> {
     env.docker_config.clone().ok_or_else(|| {
         CliError::Env("neither DOCKER_CONFIG nor HOME is set: no docker configuration".into())
     })
@@ -66,7 +95,7 @@ fn ask(input: &mut dyn Read, prompt: &str) -> Result<String, CliError> {
 
 /// The password: from standard input (`--password-stdin`, one trailing newline removed),
 /// `-p`, or typed on the terminal without echo.
-fn password(how: &mut LoginHow, input: &mut dyn Read) -> Result<String, CliError> {
+fn password(how: &Args, input: &mut dyn Read) -> Result<String, CliError> {
     if how.password_stdin {
         let mut bytes = Vec::new();
         input
@@ -84,7 +113,7 @@ fn password(how: &mut LoginHow, input: &mut dyn Read) -> Result<String, CliError
         let text = text.strip_suffix('\n').unwrap_or(&text);
         return Ok(text.strip_suffix('\r').unwrap_or(text).to_owned());
     }
-    if let Some(p) = how.password.take() {
+    if let Some(p) = how.password.clone() {
         let _ = writeln!(
             std::io::stderr(),
             "WARNING! Using --password via the CLI is insecure. Use --password-stdin."
@@ -100,21 +129,13 @@ fn password(how: &mut LoginHow, input: &mut dyn Read) -> Result<String, CliError
     rpassword::prompt_password("Password: ").map_err(|e| CliError::input("the terminal", e))
 }
 
-/// `login [HOST] [-u USER] [-p PASSWORD | --password-stdin]`: checks the credentials with
-/// the registry (`GET /v2/` through the auth flow: a token registry must issue a token),
-/// then stores them; prints `Login Succeeded`.
-pub fn login(
-    env: &Env,
-    out: &mut dyn Write,
-    input: &mut dyn Read,
-    host: Option<String>,
-    mut how: LoginHow,
-) -> Result<(), CliError> {
-    let host = host_of(env, host, "login")?;
+/// Logs in as `how` says (see [`Args::run`]).
+fn login(env: &Env, out: &mut dyn Write, input: &mut dyn Read, how: &Args) -> Result<(), CliError> {
+    let host = host_of(env, how.host.as_deref(), "login")?;
     let dir = config_dir(env)?;
     // A file that cannot be used is reported before anything is asked or sent.
     dir.load().map_err(CliError::Docker)?;
-    let username = match how.username.take() {
+    let username = match how.username.clone() {
         Some(u) => u,
         None if how.password_stdin || !std::io::stdin().is_terminal() => {
             return Err(CliError::Usage(
@@ -126,7 +147,7 @@ pub fn login(
     if username.is_empty() {
         return Err(CliError::Usage("login needs a non-empty username".into()));
     }
-    let password = password(&mut how, input)?;
+    let password = password(how, input)?;
     if password.is_empty() {
         return Err(CliError::Usage("login needs a non-empty password".into()));
     }
@@ -147,18 +168,6 @@ pub fn login(
     output::line(out, "Login Succeeded")
 }
 
-/// `logout [HOST]`: removes the host's stored credentials (`Removing login credentials for
-/// HOST`), or says `Not logged in to HOST` (exit 0) when there are none.
-pub fn logout(env: &Env, out: &mut dyn Write, host: Option<String>) -> Result<(), CliError> {
-    let host = host_of(env, host, "logout")?;
-    let dir = config_dir(env)?;
-    let shown = server_address(&host);
-    match dir.logout(&host).map_err(CliError::Docker)? {
-        Logout::NotLoggedIn => output::line(out, &format!("Not logged in to {shown}")),
-        Logout::Removed(_) => output::line(out, &format!("Removing login credentials for {shown}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,10 +178,10 @@ mod tests {
         let e = env(&[(DXF_HOST, "reg.test:5000")]);
         assert_eq!(host_of(&e, None, "login").unwrap(), "reg.test:5000");
         assert_eq!(
-            host_of(&e, Some("https://other.test/v1/".into()), "login").unwrap(),
+            host_of(&e, Some("https://other.test/v1/"), "login").unwrap(),
             "other.test"
         );
-        assert_eq!(host_of(&e, Some("h:1".into()), "login").unwrap(), "h:1");
+        assert_eq!(host_of(&e, Some("h:1"), "login").unwrap(), "h:1");
         let err = host_of(&env(&[]), None, "logout").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -182,9 +191,11 @@ mod tests {
 
     #[test]
     fn password_stdin_drops_one_trailing_newline() {
-        let mut how = LoginHow {
+        let how = Args {
+            host: None,
+            username: None,
+            password: None,
             password_stdin: true,
-            ..LoginHow::default()
         };
         for (input, want) in [
             ("pw\n", "pw"),
@@ -192,10 +203,10 @@ mod tests {
             ("pw", "pw"),
             ("p w\n\n", "p w\n"),
         ] {
-            assert_eq!(password(&mut how, &mut input.as_bytes()).unwrap(), want);
+            assert_eq!(password(&how, &mut input.as_bytes()).unwrap(), want);
         }
         let big = vec![b'x'; 64 * 1024 + 1];
-        assert!(password(&mut how, &mut big.as_slice()).is_err());
+        assert!(password(&how, &mut big.as_slice()).is_err());
     }
 
     #[test]

@@ -1,23 +1,21 @@
-//! Running a parsed [`Command`]: one function per python-dxf command, grouped by what they
-//! act on — blobs ([`blobs`], and [`pull`] for `pull-blob`), aliases ([`aliases`]), the
-//! registry ([`registry`]) — plus reading a manifest from standard input ([`stdin`]), OCI
-//! artifacts and referrers ([`artifacts`]) and the `--json` outputs ([`json`]).
+//! The commands, one module each: a command's arguments (a clap `Args` struct named
+//! `Args`, whose doc comment is its help), the checks made after parsing, the run, its
+//! text and `--json` output all live in `commands/<command>.rs`. The `commands!` table
+//! below lists them: adding a command is its file plus one line there.
+//!
+//! Shared by several commands: the helpers in this module, reading a manifest from
+//! standard input ([`stdin`]), the `--json` listings ([`listing`]), the OCI options of
+//! `set-alias --oci` and `attach` ([`oci`]) and the destination of `copy --to`
+//! ([`destination`]).
 //!
 //! Like python-dxf, commands that take several names resolve all of them before printing
 //! anything (so a bad name late in the list leaves stdout empty), except `get-manifest`
 //! and the listings, which print as they go.
 
-mod aliases;
-mod artifacts;
-mod blobs;
-mod json;
-mod login;
-mod pull;
-mod registry;
-mod stdin;
-
-pub(crate) mod copy;
 mod destination;
+mod listing;
+mod oci;
+mod stdin;
 
 use std::io::{Read, Write};
 
@@ -25,140 +23,113 @@ use dxf_ureq::dxf_proto::manifest::parse::IndexWithoutPlatforms;
 use dxf_ureq::dxf_proto::{AliasManifest, Digest, PerPlatform};
 use dxf_ureq::{Registry, Repository};
 
-use crate::cli::{Command, Jobs};
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output::{self, Json};
 
-/// Runs `command` with settings `env`, writing results to `out` and reading manifests
-/// from `input` where python-dxf reads them from stdin.
-pub fn run(
-    command: Command,
-    env: &Env,
-    out: &mut dyn Write,
-    input: &mut dyn Read,
-) -> Result<(), CliError> {
-    match command {
-        Command::Auth { repo, actions } => registry::auth(env, out, &repo, &actions),
-        Command::PushBlob {
-            repo,
-            file,
-            alias,
-            more,
-            single_pass,
-            resumable,
-            jobs,
-        } => {
-            let (files, alias) = crate::cli::push_targets(file, alias, more);
-            let jobs = match jobs {
-                None => 1,
-                Some(Jobs::N(n)) => usize::from(n),
-                Some(Jobs::FromEnv) => env.concurrency()?,
-            };
-            // The flag, or DXF_RESUMABLE=1 where it applies (not with --single-pass).
-            let resumable = resumable || (env.resumable && !single_pass);
-            let how = blobs::PushHow {
-                single_pass,
-                jobs,
-                resumable,
-            };
-            blobs::push(env, out, input, &repo, &files, alias.as_deref(), how)
+/// What a command's parsed arguments do: every command's `Args` implements it.
+pub trait Run {
+    /// The checks made after parsing (python-dxf's, after argparse): a usage error.
+    fn validate(&self) -> Result<(), CliError> {
+        Ok(())
+    }
+
+    /// Whether the command moves blob contents, and so handles Ctrl-C and `kill` itself
+    /// ([`crate::signals`]).
+    fn transfers_blobs(&self) -> bool {
+        false
+    }
+
+    /// Runs the command with settings `env`, writing results to `out` and reading
+    /// `input` where python-dxf reads stdin.
+    fn run(&self, env: &Env, out: &mut dyn Write, input: &mut dyn Read) -> Result<(), CliError>;
+}
+
+/// Declares the command modules and [`Command`], whose variants are their `Args`, from
+/// one table of `Variant => module` lines (clap names the command after the variant:
+/// `PushBlob` is `push-blob`).
+macro_rules! commands {
+    ($($variant:ident => $module:ident,)*) => {
+        $(pub mod $module;)*
+
+        /// python-dxf's commands and dxf's own, in `dxf --help`'s order. Aliases are tags;
+        /// `@ALIAS` in a blob argument list stands for the blobs the alias names. Each
+        /// variant holds its command's arguments (their doc comment is the command's help).
+        #[derive(Debug, PartialEq, Eq, clap::Subcommand)]
+        pub enum Command {
+            $($variant($module::Args),)*
         }
-        Command::PullBlob {
-            repo,
-            names,
-            output,
-            verify_first,
-        } => {
-            let how = pull::PullHow {
-                output,
-                verify_first,
-            };
-            pull::pull(env, out, input, &repo, &names, how)
+
+        impl Command {
+            /// The command's arguments, which check and run it.
+            pub fn args(&self) -> &dyn Run {
+                match self {
+                    $(Command::$variant(args) => args,)*
+                }
+            }
         }
-        Command::BlobSize { repo, names, json } => match json {
-            false => blobs::size(env, out, input, &repo, &names),
-            true => json::blob_size(env, out, input, &repo, &names),
-        },
-        Command::MountBlob {
-            repo,
-            from_repo,
-            digest,
-            alias,
-        } => blobs::mount(env, out, &repo, &from_repo, &digest, alias.as_deref()),
-        Command::DelBlob { repo, names } => blobs::delete(env, input, &repo, &names),
-        Command::SetAlias {
-            repo,
-            alias,
-            blobs,
-            oci,
-            artifact_type,
-            annotations,
-        } => {
-            let how = artifacts::SetHow {
-                oci,
-                artifact_type,
-                annotations,
-            };
-            artifacts::set_alias(env, out, &repo, &alias, &blobs, how)
-        }
-        Command::GetAlias {
-            repo,
-            aliases,
-            json,
-        } => match json {
-            false => aliases::get(env, out, input, &repo, &aliases),
-            true => json::get_alias(env, out, input, &repo, &aliases),
-        },
-        Command::DelAlias {
-            repo,
-            aliases,
-            only,
-        } => aliases::delete(env, out, &repo, &aliases, only),
-        Command::GetDigest { repo, aliases } => aliases::digest(env, out, input, &repo, &aliases),
-        Command::GetManifest { repo, aliases } => aliases::manifest(env, out, &repo, &aliases),
-        Command::ListAliases { repo, json } => match json {
-            false => aliases::list(env, out, &repo),
-            true => json::list_aliases(env, out, &repo),
-        },
-        Command::ListRepos { json } => match json {
-            false => registry::list_repos(env, out),
-            true => json::list_repos(env, out),
-        },
-        Command::Attach {
-            repo,
-            alias,
-            files,
-            artifact_type,
-            annotations,
-        } => artifacts::attach(env, out, &repo, &alias, &files, artifact_type, annotations),
-        Command::Referrers {
-            repo,
-            alias,
-            artifact_type,
-            json,
-        } => artifacts::referrers(env, out, &repo, &alias, artifact_type.as_deref(), json),
-        Command::Copy { src, dst, to, jobs } => {
-            let jobs = match jobs {
-                Some(Jobs::N(n)) => usize::from(n),
-                None | Some(Jobs::FromEnv) => env.concurrency()?,
-            };
-            copy::copy(env, out, &src, &dst, to.as_deref(), jobs)
-        }
-        Command::Login {
-            host,
-            username,
-            password,
-            password_stdin,
-        } => {
-            let how = login::LoginHow {
-                username,
-                password,
-                password_stdin,
-            };
-            login::login(env, out, input, host, how)
-        }
-        Command::Logout { host } => login::logout(env, out, host),
+    };
+}
+
+commands! {
+    Auth => auth,
+    PushBlob => push_blob,
+    PullBlob => pull_blob,
+    BlobSize => blob_size,
+    MountBlob => mount_blob,
+    DelBlob => del_blob,
+    SetAlias => set_alias,
+    GetAlias => get_alias,
+    DelAlias => del_alias,
+    GetDigest => get_digest,
+    GetManifest => get_manifest,
+    ListAliases => list_aliases,
+    ListRepos => list_repos,
+    Attach => attach,
+    Referrers => referrers,
+    Copy => copy,
+    Login => login,
+    Logout => logout,
+}
+
+/// How many transfers `--jobs` runs at a time (`push-blob`, `copy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jobs {
+    /// `--jobs` without a number: `DXF_CONCURRENCY`, or its default.
+    FromEnv,
+    /// `--jobs N`.
+    N(u16),
+}
+
+/// The largest `--jobs N`.
+const MAX_JOBS: u16 = 64;
+
+/// `--jobs`'s value: `1..=64`, or empty (`push-blob --jobs` given without a number, see
+/// [`push_blob::bare_jobs_flags`]).
+fn parse_jobs(raw: &str) -> Result<Jobs, String> {
+    if raw.is_empty() {
+        return Ok(Jobs::FromEnv);
+    }
+    match raw.parse::<u16>() {
+        Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(Jobs::N(n)),
+        _ => Err(format!("{raw:?} is not a number from 1 to {MAX_JOBS}")),
+    }
+}
+
+/// The alias an `@ALIAS` argument names, if it is one.
+fn alias_of(name: &str) -> Option<&str> {
+    name.strip_prefix('@')
+}
+
+/// python-dxf's `invalid alias` check of `command`: an optional trailing alias must start
+/// with `@`.
+fn check_alias(command: &str, alias: Option<&String>) -> Result<(), CliError> {
+    match alias {
+        Some(a) if !a.starts_with('@') => Err(crate::cli::usage_error(
+            command,
+            &format!("invalid alias {a:?}: it must start with @"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -244,6 +215,16 @@ fn print_per_platform<T>(
     }
 }
 
+/// A blob list's digests, one a line.
+fn digest_lines(blobs: Vec<(Digest, u64)>) -> Vec<String> {
+    blobs.into_iter().map(|(d, _)| d.to_string()).collect()
+}
+
+/// A blob list's digests, as a per-platform value.
+fn digest_list(blobs: Vec<(Digest, u64)>) -> Json {
+    Json::StrList(digest_lines(blobs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +274,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "x\ny\n{\"p\": 3}\n");
+    }
+
+    #[test]
+    fn alias_arguments() {
+        assert_eq!(alias_of("@x"), Some("x"));
+        assert_eq!(alias_of("@"), Some(""));
+        assert_eq!(alias_of("sha256:x"), None);
     }
 
     #[test]

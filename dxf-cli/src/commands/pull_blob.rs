@@ -1,32 +1,86 @@
-//! `pull-blob`: blobs to stdout — streamed as they arrive (python-dxf's way) or, with
-//! `--verify-first`, each held back in a spool file until verified — or to files with
-//! `--output` (a temporary name renamed into place once verified; for a directory, one
-//! file per blob, several at a time).
+//! `pull-blob REPO [HASH|@ALIAS...]`: blobs to stdout — streamed as they arrive
+//! (python-dxf's way) or, with `--verify-first`, each held back in a spool file until
+//! verified — or to files with `--output` (a temporary name renamed into place once
+//! verified; for a directory, one file per blob, several at a time).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dxf_ureq::dxf_proto::Digest;
 use dxf_ureq::{BlobReader, Repository};
 
-use super::{about, blobs_of, connect, layer_items, parse_digest, stdin, Item};
-use crate::cli::alias_of;
+use super::{about, alias_of, blobs_of, connect, layer_items, parse_digest, stdin, Item, Run};
 use crate::env::Env;
 use crate::error::CliError;
 use crate::files::{spool_error, Partial, Spool};
 use crate::output;
+use crate::parallel;
 use crate::progress::{Bar, Bars, Progress};
 
-/// `pull-blob`'s own choices (the defaults are python-dxf's way: stream to stdout).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PullHow {
-    /// `--output PATH`: a file (the blobs concatenated) or an existing directory (one
-    /// file per blob, named by its hex digest).
+/// Write blobs to stdout (with no names: those of a manifest read from stdin)
+#[derive(Debug, PartialEq, Eq, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct Args {
+    /// Repository
+    #[arg(value_name = "REPO")]
+    pub repo: String,
+    /// Blob digests, or @alias for an alias's blobs
+    #[arg(value_name = "HASH|@ALIAS")]
+    pub names: Vec<String>,
+    /// Write the blobs to PATH instead of stdout (complete and verified, or not at
+    /// all); an existing directory gets one file per blob, named by its hex digest
+    #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// `--verify-first`: to stdout, write each blob only once verified.
+    /// To stdout: hold each blob back (in a temporary file) until its digest is
+    /// verified, so that nothing of a bad blob is written (also DXF_VERIFY_FIRST=1)
+    #[arg(long)]
     pub verify_first: bool,
+}
+
+/// `pull-blob --help`'s notes.
+const AFTER_HELP: &str = "\
+--output PATH: the blobs (concatenated, in order) go to a temporary file beside PATH,
+which is renamed over PATH only once every digest was verified; on any failure it is
+removed and PATH is left as it was. If PATH is an existing directory, each blob goes to
+PATH/<hex digest> the same way, DXF_CONCURRENCY (default 4) at a time. DXF_BLOB_INFO lines
+(and a multi-arch alias's per-platform JSON) then go to stdout once the files are in place.
+
+Without --output, each blob is streamed to stdout as it arrives and a wrong digest is an
+error at its end (python-dxf's behaviour); --verify-first (or DXF_VERIFY_FIRST=1) spools
+each blob to $TMPDIR first and writes it only once verified.";
+
+impl Run for Args {
+    fn transfers_blobs(&self) -> bool {
+        true
+    }
+
+    /// `pull-blob REPO [HASH|@ALIAS...]`: writes each blob to stdout, verified while
+    /// streaming (hashed on a second thread), in writes of at most `DXF_CHUNK_SIZE` bytes when
+    /// it is set, else of whatever the verified reader holds (up to 128 KiB). A blob that
+    /// fails verification has already been written when the failure is known (at its end):
+    /// the command then stops with an error, as python-dxf does — unless `--verify-first` /
+    /// `DXF_VERIFY_FIRST=1`, where each blob is spooled to `$TMPDIR` and written only once
+    /// verified. With no names, pulls the blobs of the manifest on stdin; unlike python-dxf
+    /// (which passes no platform there, an oversight: `blob-size`, `get-alias` and
+    /// `get-digest` do), `DXF_PLATFORM` picks the platform of an index.
+    ///
+    /// With `--output PATH`, stdout gets no blob bytes: the blobs go to PATH (see
+    /// [`to_file`], [`to_dir`]) and stdout gets the `DXF_BLOB_INFO` lines and per-platform
+    /// JSON once the files are in place.
+    fn run(&self, env: &Env, out: &mut dyn Write, input: &mut dyn Read) -> Result<(), CliError> {
+        let output = self.output.as_deref();
+        pull(
+            env,
+            out,
+            input,
+            &self.repo,
+            &self.names,
+            output,
+            self.verify_first,
+        )
+    }
 }
 
 /// What every blob of one `pull-blob` shares.
@@ -64,26 +118,15 @@ fn resolve(
     Ok(items)
 }
 
-/// `pull-blob REPO [HASH|@ALIAS...]`: writes each blob to stdout, verified while
-/// streaming (hashed on a second thread), in writes of at most `DXF_CHUNK_SIZE` bytes when
-/// it is set, else of whatever the verified reader holds (up to 128 KiB). A blob that
-/// fails verification has already been written when the failure is known (at its end):
-/// the command then stops with an error, as python-dxf does — unless `--verify-first` /
-/// `DXF_VERIFY_FIRST=1`, where each blob is spooled to `$TMPDIR` and written only once
-/// verified. With no names, pulls the blobs of the manifest on stdin; unlike python-dxf
-/// (which passes no platform there, an oversight: `blob-size`, `get-alias` and
-/// `get-digest` do), `DXF_PLATFORM` picks the platform of an index.
-///
-/// With `--output PATH`, stdout gets no blob bytes: the blobs go to PATH (see
-/// [`to_file`], [`to_dir`]) and stdout gets the `DXF_BLOB_INFO` lines and per-platform
-/// JSON once the files are in place.
-pub fn pull(
+/// Pulls `names` (see [`Args::run`]).
+fn pull(
     env: &Env,
     out: &mut dyn Write,
     input: &mut dyn Read,
     repo: &str,
     names: &[String],
-    how: PullHow,
+    output: Option<&Path>,
+    verify_first: bool,
 ) -> Result<(), CliError> {
     let chunk_size = env
         .chunk_size
@@ -97,21 +140,21 @@ pub fn pull(
         max_write: chunk_size.unwrap_or(usize::MAX),
         blob_info: env.blob_info,
     };
-    match how.output {
+    match output {
         None => {
             let items = resolve(env, &repo, input, names)?;
-            to_stdout(&ctx, out, &items, how.verify_first || env.verify_first)
+            to_stdout(&ctx, out, &items, verify_first || env.verify_first)
         }
         Some(dir) if dir.is_dir() => {
             let jobs = env.concurrency()?;
             let items = resolve(env, &repo, input, names)?;
-            to_dir(&ctx, out, &items, &dir, jobs)
+            to_dir(&ctx, out, &items, dir, jobs)
         }
         Some(path) => {
             // Started first: a path that cannot be written fails before any transfer.
-            let partial = Partial::create(&path).map_err(file_error(&path))?;
+            let partial = Partial::create(path).map_err(file_error(path))?;
             let items = resolve(env, &repo, input, names)?;
-            to_file(&ctx, out, &items, partial, &path)
+            to_file(&ctx, out, &items, partial, path)
         }
     }
 }
@@ -307,12 +350,12 @@ enum Failure {
 
 /// The file a blob gets in an `--output` directory: its hex digest (for algorithms other
 /// than sha256, the encoded part).
-pub fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
+fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
     dir.join(digest.encoded())
 }
 
-/// Pulls `blobs` into `dir` on `jobs` threads (sharing the repository's connection pool
-/// and session) and returns their sizes, in order. A failure raises a shared flag that
+/// Pulls `blobs` into `dir` on `jobs` threads ([`parallel::bounded`], sharing the
+/// repository's connection pool and session) and returns their sizes, in order. A failure raises a shared flag that
 /// the other transfers check before each read: they stop, their temporary files are
 /// removed, and the first failure in argument order is the error. Blobs completed before
 /// that stay in place (each verified, named by its digest).
@@ -334,53 +377,27 @@ fn fetch_all(
         None if workers == 1 => Bars::One(ctx.progress),
         None => Bars::One(Progress::Off),
     };
-    let next = AtomicUsize::new(0);
+    // Raised by the first failure: the transfers in flight stop at their next read.
     let stop = AtomicBool::new(false);
-    let mut done: Vec<(usize, Result<u64, Failure>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(digest) = blobs.get(i) else { break };
-                        let r = fetch_to(ctx, digest, dir, bars, &stop);
-                        if matches!(r, Err(Failure::Failed(_))) {
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                        mine.push((i, r));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+    let done = parallel::bounded(blobs, workers, |digest| {
+        let r = fetch_to(ctx, digest, dir, bars, &stop);
+        if matches!(r, Err(Failure::Failed(_))) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        r
     });
-    done.sort_by_key(|(i, _)| *i);
     let mut sizes = Vec::with_capacity(blobs.len());
-    let mut first = None;
-    for (_, r) in done {
+    for r in done {
         match r {
             Ok(size) => sizes.push(size),
-            Err(Failure::Failed(e)) => {
-                if first.is_none() {
-                    first = Some(e);
-                }
-            }
+            // The first failure in argument order.
+            Err(Failure::Failed(e)) => return Err(e),
+            // Stopped by a failure (another item's, which is among the results).
             Err(Failure::Stopped) => {}
         }
     }
-    match first {
-        Some(e) => Err(e),
-        None if sizes.len() == blobs.len() => Ok(sizes),
-        None => Err(CliError::file(
-            dir.display().to_string(),
-            io::Error::other("a transfer thread failed"),
-        )),
-    }
+    // No failure: every blob was pulled.
+    Ok(sizes)
 }
 
 /// One blob into `dir`, through a temporary name; stops early when `stop` is raised.
@@ -414,6 +431,34 @@ fn fetch_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{parse, Parsed};
+    use crate::commands::Command;
+
+    #[test]
+    fn options() {
+        assert_eq!(
+            parse(["dxf", "pull-blob", "r", "-o", "out", "sha256:x", "@a"]).unwrap(),
+            Parsed::Run(Command::PullBlob(Args {
+                repo: "r".into(),
+                names: vec!["sha256:x".into(), "@a".into()],
+                output: Some(PathBuf::from("out")),
+                verify_first: false,
+            }))
+        );
+        assert_eq!(
+            parse(["dxf", "pull-blob", "--verify-first", "r", "--output=d/"]).unwrap(),
+            Parsed::Run(Command::PullBlob(Args {
+                repo: "r".into(),
+                names: vec![],
+                output: Some(PathBuf::from("d/")),
+                verify_first: true,
+            }))
+        );
+        match parse(["dxf", "pull-blob", "r", "-o"]) {
+            Err(CliError::Usage(m)) => assert!(m.contains("PATH"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn blobs_in_a_directory_are_named_by_hex_digest() {
