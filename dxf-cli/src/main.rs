@@ -59,7 +59,6 @@ mod error;
 mod exit;
 mod files;
 mod output;
-mod parallel;
 mod progress;
 mod signals;
 

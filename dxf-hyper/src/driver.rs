@@ -370,10 +370,6 @@ fn local(e: impl Into<crate::Error>) -> Failed {
     Failed::Op(e.into())
 }
 
-fn transport(e: impl Into<crate::Error>) -> Failed {
-    Failed::Transport(e.into())
-}
-
 /// A transport error from hyper-util, or the connect timeout it reports.
 fn transport_error(e: hyper_util::client::legacy::Error, host: &str, bounds: &Bounds) -> Failed {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
@@ -388,7 +384,7 @@ fn transport_error(e: hyper_util::client::legacy::Error, host: &str, bounds: &Bo
         }
         source = s.source();
     }
-    transport(e)
+    Failed::Transport(crate::error::transport(host, e))
 }
 
 /// Sends `req`; a [`Body::Source`] range is streamed from the file, a [`Body::Stream`] body
@@ -555,7 +551,10 @@ impl Reading<'_, '_> {
             )
             .await
             .map_err(|cut| cut.into_error(self.host))?;
-            match frame.transpose()? {
+            match frame
+                .transpose()
+                .map_err(|e| crate::error::body(self.host, e))?
+            {
                 None => return Ok(None),
                 Some(frame) => {
                     if let Ok(data) = frame.into_data() {

@@ -1,74 +1,29 @@
-//! [`Error`]: what a dxf-hyper call can fail with — the protocol core's typed errors, the
-//! transport's, and local IO (timeouts included).
+//! What a dxf-hyper call fails with: the client [`Error`] both adapters share
+//! ([`dxf_proto::client::Error`]); this file turns hyper's failures into its opaque
+//! transport errors (a TLS failure as dxf-tls's one sentence).
 
-use std::io;
+use dxf_proto::client::TransportError;
+pub use dxf_proto::client::{Error, Result};
 
-/// A dxf-hyper failure.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The registry conversation failed (status, auth, digest, protocol violation…).
-    #[error(transparent)]
-    Proto(#[from] dxf_proto::Error),
-    /// A request could not be sent or its response head not received (DNS, TCP, TLS…); a
-    /// TLS failure is one sentence naming the host and the setting that fixes it.
-    #[error("{}", transport_message(.0))]
-    Transport(#[from] hyper_util::client::legacy::Error),
-    /// A response body could not be read (connection closed, malformed framing…).
-    #[error("{}", chain(.0))]
-    Http(#[from] hyper::Error),
-    /// `host` did not answer in time (see [`Timeouts`](dxf_proto::Timeouts)).
-    #[error("{host}: {stall}")]
-    TimedOut {
-        /// `host[:port]` of the request that ran out of time.
-        host: String,
-        /// Which bound ran out.
-        stall: dxf_proto::Stall,
-    },
-    /// Reading a local file or stream failed (a blob body that stalled: the
-    /// [`Stall`](dxf_proto::Stall) inside, [`io::ErrorKind::TimedOut`]).
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    /// A TLS setting could not be applied (unreadable or empty CA bundle): a sentence that
-    /// says what fixes it ([`dxf_tls::ConfigError`]'s message).
-    #[error("TLS: {0}")]
-    Tls(String),
-    /// An [`Interrupt`](dxf_proto::Interrupt) stopped a resumable upload at a checkpoint:
-    /// its registry session is kept for a later run (the last checkpoint reported).
-    #[error("interrupted; the upload stopped at a checkpoint and can be resumed")]
-    Stopped,
-}
-
-impl Error {
-    /// The protocol error inside, if this is one — also when it travelled through an
-    /// `io::Error` from a [`BlobReader`](crate::BlobReader).
-    pub fn proto(&self) -> Option<&dxf_proto::Error> {
-        match self {
-            Error::Proto(e) => Some(e),
-            Error::Io(e) => e.get_ref()?.downcast_ref::<dxf_proto::Error>(),
-            _ => None,
-        }
-    }
-
-    /// Whether this is a TLS failure: a CA bundle that cannot be used, or a TLS connection
-    /// that failed (an untrusted certificate, a wrong name, a server that does not speak
-    /// TLS…). Its message is a whole sentence naming the host and what fixes it.
-    pub fn is_tls(&self) -> bool {
-        match self {
-            Error::Tls(_) => true,
-            Error::Transport(e) => dxf_tls::TlsFailure::find(e).is_some(),
-            Error::Io(e) => dxf_tls::TlsFailure::find(e).is_some(),
-            _ => false,
-        }
+/// [`Error::Transport`] for a request to `host` that hyper-util could not send or whose
+/// response head did not arrive (DNS, TCP, TLS…).
+pub(crate) fn transport(host: &str, e: hyper_util::client::legacy::Error) -> Error {
+    let (message, tls) = match dxf_tls::TlsFailure::find(&e) {
+        Some(failure) => (failure.to_string(), true),
+        None => (chain(&e), false),
+    };
+    Error::Transport {
+        host: host.to_owned(),
+        source: TransportError::new(message, tls, e),
     }
 }
 
-/// hyper-util's message and its sources; a TLS failure's own sentence, which names the
-/// host.
-fn transport_message(e: &hyper_util::client::legacy::Error) -> String {
-    match dxf_tls::TlsFailure::find(e) {
-        Some(failure) => failure.to_string(),
-        None => chain(e),
+/// [`Error::Transport`] for a response body from `host` that could not be read
+/// (connection closed, malformed framing…).
+pub(crate) fn body(host: &str, e: hyper::Error) -> Error {
+    Error::Transport {
+        host: host.to_owned(),
+        source: TransportError::new(chain(&e), false, e),
     }
 }
 
@@ -82,6 +37,3 @@ fn chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
-
-/// Result with [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -40,11 +40,12 @@ mod tls;
 
 pub use body::BlobReader;
 pub use client::{hash_reader, Names, Registry, Repository};
-pub use client::{CopyOptions, DEFAULT_COPY_JOBS};
 pub use dxf_docker_config as docker_config;
 pub use dxf_docker_config::WithDockerCredentials;
 pub use dxf_proto;
-pub use dxf_proto::client::{Config, ProgressFn, PushOptions, TlsVerify, TransportConfig};
+pub use dxf_proto::client::{
+    Config, CopyOptions, ProgressFn, PushOptions, TlsVerify, TransportConfig, DEFAULT_COPY_JOBS,
+};
 pub use dxf_proto::{Attached, CopyReport, ReferrersList, TagDeletion};
 pub use dxf_proto::{
     Credentials, Digest, Interrupt, PerPlatform, Pushed, Stall, Timeouts, UploadMode,

@@ -271,11 +271,20 @@ impl Repository {
 
     /// Starts downloading a blob; the reader verifies digest and length as it is read.
     pub fn pull_blob(&self, digest: &Digest, expected_size: Option<u64>) -> Result<BlobReader> {
-        let op = GetBlob::new(&self.session(), &self.name, digest, expected_size)?;
+        self.pull(GetBlob::new(
+            &self.session(),
+            &self.name,
+            digest,
+            expected_size,
+        )?)
+    }
+
+    fn pull(&self, op: GetBlob) -> Result<BlobReader> {
+        let (digest, expected_size) = (op.digest().clone(), op.expected_len());
         let (download, body) = run(self.shared(), op, Source::None, None)?;
         let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
         // A body that breaks midway is continued from where it broke (a ranged GET).
-        let (shared, name, blob) = (self.shared().clone(), self.name.clone(), digest.clone());
+        let (shared, name, blob) = (self.shared().clone(), self.name.clone(), digest);
         let total = download.len.or(expected_size);
         let resume: crate::body::Resume = Box::new(move |offset| {
             let op = GetBlob::resume(&shared.session(), &name, &blob, offset, total)
@@ -485,4 +494,3 @@ impl Repository {
 }
 
 mod copy;
-pub use copy::{CopyOptions, DEFAULT_COPY_JOBS};

@@ -332,7 +332,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                         Recovery::GiveUp => {
                             return Err(match stall_of(&source, &bounds) {
                                 Some(stall) => Error::TimedOut { host, stall },
-                                None => Error::Transport { host, source },
+                                None => crate::error::transport(host, source),
                             })
                         }
                     },
@@ -413,10 +413,7 @@ fn body_error(e: io::Error, host: String) -> Error {
     {
         return e.into();
     }
-    Error::Transport {
-        host,
-        source: e.into(),
-    }
+    crate::error::transport(host, ureq::Error::Io(e))
 }
 
 /// Sends `req` with ureq's per-request timeouts set from `bounds`.

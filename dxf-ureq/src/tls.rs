@@ -200,19 +200,16 @@ mod tests {
         )));
         assert!(ureq_tls_failure(&wrapped).is_some());
         assert!(ureq_tls_failure(&ureq::Error::ConnectionFailed).is_none());
-        let e = Error::Transport {
-            host: "h:1".into(),
-            source: ureq::Error::Io(io::Error::new(io::ErrorKind::InvalidData, failure())),
-        };
+        let e = crate::error::transport(
+            "h:1".into(),
+            ureq::Error::Io(io::Error::new(io::ErrorKind::InvalidData, failure())),
+        );
         assert!(e.is_tls());
         assert_eq!(
             e.to_string(),
             "TLS: h:1 broke the TLS protocol (a message that cannot be decrypted)"
         );
-        let plain = Error::Transport {
-            host: "h:1".into(),
-            source: ureq::Error::ConnectionFailed,
-        };
+        let plain = crate::error::transport("h:1".into(), ureq::Error::ConnectionFailed);
         assert!(!plain.is_tls());
         assert_eq!(plain.to_string(), "h:1: connection failed");
     }

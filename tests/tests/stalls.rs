@@ -677,16 +677,7 @@ impl From<dxf_ureq::Error> for Failure {
     }
 }
 
-impl From<dxf_hyper::Error> for Failure {
-    fn from(e: dxf_hyper::Error) -> Failure {
-        Failure {
-            timed_out: matches!(e, dxf_hyper::Error::TimedOut { .. }),
-            cancelled: e.proto() == Some(&ProtoError::Cancelled),
-            message: e.to_string(),
-        }
-    }
-}
-
+// dxf_hyper::Error is the same type: one client error for both adapters.
 /// The config of adapter crate `$krate` for `host`: plain http, no retries.
 macro_rules! config {
     ($krate:ident, $host:expr, $timeouts:expr, $interrupt:expr) => {{

@@ -16,7 +16,7 @@ use crate::env::Env;
 use crate::error::CliError;
 use crate::files::{spool_error, Partial, Spool};
 use crate::output;
-use crate::parallel;
+use dxf_ureq::parallel;
 use crate::progress::{Bar, Bars, Progress};
 
 /// Write blobs to stdout (with no names: those of a manifest read from stdin)

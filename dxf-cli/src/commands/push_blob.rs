@@ -16,7 +16,7 @@ use crate::cli::usage_error;
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output;
-use crate::parallel;
+use dxf_ureq::parallel;
 use crate::progress::{Bar, Bars, Progress};
 use crate::signals::Interruptible;
 

@@ -87,6 +87,16 @@ impl GetBlob {
         op.0.flow.from = offset;
         Ok(op)
     }
+
+    /// The blob this downloads.
+    pub fn digest(&self) -> &Digest {
+        &self.0.flow.digest
+    }
+
+    /// The length it is checked against, when known before the response.
+    pub fn expected_len(&self) -> Option<u64> {
+        self.0.flow.expected_len
+    }
 }
 
 impl Flow for GetFlow {

@@ -2,13 +2,14 @@
 //! configured with ([`Config`]), what its calls fail with ([`Error`], over an opaque
 //! [`TransportError`]), how a push is decided and reported ([`PushOptions`]), and the
 //! compound operations ([`Flow`]: [`SetAlias`], [`DeleteAlias`], [`AttachArtifact`]) that
-//! an adapter runs with one loop. `dxf-ureq` and `dxf-hyper` re-export these types, so both
+//! an adapter runs with one loop, and the decisions of a [`Copy`]. `dxf-ureq` and `dxf-hyper` re-export these types, so both
 //! take the same `Config` and report the same errors; each keeps only its HTTP client, TLS
 //! set-up, body plumbing, run loop, and a thin method per operation.
 
 mod aliases;
 mod authenticate;
 mod config;
+mod copy;
 mod error;
 mod flow;
 mod push;
@@ -16,6 +17,7 @@ mod push;
 pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
 pub use authenticate::authentication;
 pub use config::{Config, TlsVerify, TransportConfig};
+pub use copy::{BlobCopy, BlobStep, Copy, CopyEnd, CopyOptions, Placements, DEFAULT_COPY_JOBS};
 pub use error::{Error, Result, TransportError};
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};

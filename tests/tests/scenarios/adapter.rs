@@ -51,15 +51,7 @@ impl From<dxf_ureq::Error> for Failure {
     }
 }
 
-impl From<dxf_hyper::Error> for Failure {
-    fn from(e: dxf_hyper::Error) -> Failure {
-        Failure {
-            proto: e.proto().cloned(),
-            message: e.to_string(),
-        }
-    }
-}
-
+// dxf_hyper::Error is the same type: one client error for both adapters.
 pub type R<T> = Result<T, Failure>;
 
 /// The reader a pull returned: its announced size, then what reading it to the end gave.

@@ -1,7 +1,9 @@
-//! [`bounded`]: the one pool of the commands that move several blobs at a time
-//! (`push-blob --jobs`, `pull-blob --output DIR`). The same rules as dxf-ureq's `copy_to`
-//! pool: at most N scoped threads, no new item after the first error, results in item
-//! order, and a worker's panic resumed rather than taken for a worker with no results.
+//! [`bounded`]: the one pool for moving several blobs at a time — [`copy_to`]'s blobs,
+//! and the CLI's `push-blob --jobs` and `pull-blob --output DIR`: at most N scoped
+//! threads, no new item after the first error, results in item order, and a worker's
+//! panic resumed rather than taken for a worker with no results.
+//!
+//! [`copy_to`]: crate::Repository::copy_to
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
