@@ -4,19 +4,23 @@
 //! [`BlobVerifier`](dxf_proto::BlobVerifier) and fails the final read — never silently —
 //! when the digest or length is wrong.
 //!
-//! Hashing overlaps receiving, as in dxf-ureq: each frame hyper hands out is copied into
-//! [`BUF_SIZE`] buffers, and each full buffer goes to a hashing thread while the next frames
-//! are received. At most [`BUFFERS`] buffers exist (bounded memory whatever the blob's
-//! size); when all are with the thread, the reader waits — without blocking the runtime —
-//! for one to come back. A blob of at most [`INLINE_MAX`] bytes is hashed inline, without a
-//! thread. The end is reported only after the hashing thread has seen every byte and the
-//! verifier accepted them; the verdict comes back over a oneshot channel, so nothing joins
-//! a thread on the runtime.
+//! Hashing overlaps receiving: each frame hyper hands out is copied into a [`BUF_SIZE`]
+//! buffer, and each full buffer is hashed on the runtime's blocking pool (`spawn_blocking`:
+//! threads tokio reuses and bounds, none started per blob) while the next one fills. One
+//! hashing task per blob at a time: the verifier moves into the task, which hashes the
+//! buffer it was given and every buffer queued for it meanwhile, and hands the verifier
+//! back when none is queued — one task (and pool thread) for a blob that arrives faster
+//! than it hashes, not one per buffer, which would make the pool start threads while the
+//! last one is not yet idle again. A blob holds three buffers at most whatever its size
+//! (hashing, queued, filling); when all are in use the reader waits for the task without
+//! blocking the runtime. A blob of at most [`INLINE_MAX`] bytes is hashed inline, on the
+//! task reading it. The end is reported only once the task has hashed the last bytes and
+//! the verifier accepted them all.
 //!
-//! Why copy rather than send hyper's `Bytes` frames to the thread: a frame shares hyper's
+//! Why copy rather than hash hyper's `Bytes` frames where they are: a frame shares hyper's
 //! read buffer, which hyper can reuse only once every frame cut from it is dropped. Frames
-//! queued for hashing force a fresh allocation for every read (~400 KiB each): measured on
-//! a 1 GiB pull, ~70 000 page faults instead of ~1 200 and slower overall than hashing
+//! held for hashing force a fresh allocation for every read (~400 KiB each): measured on a
+//! 1 GiB pull, ~70 000 page faults instead of ~1 200 and slower overall than hashing
 //! inline. Copying costs one `memcpy` per byte and drops each frame before it is returned.
 //!
 //! A body that breaks midway (connection reset or closed, cut short, stalled past the
@@ -27,7 +31,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,7 +41,8 @@ use futures_core::Stream;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 
 /// A request body: empty, whole, or `len` bytes arriving through a channel.
@@ -118,24 +124,18 @@ impl Body for ReqBody {
     }
 }
 
-/// A blob of at most this many bytes is hashed inline; past it, a hashing thread starts.
+/// A blob of at most this many bytes is hashed inline; past it, on the blocking pool.
 const INLINE_MAX: usize = 128 * 1024;
-/// Bytes per buffer handed to the hashing thread.
-const BUF_SIZE: usize = 128 * 1024;
-/// Buffers in flight (being filled, queued for hashing, being hashed): 1 MiB in all.
-/// Measured on 2 cores, 1 GiB, 7 alternating runs: 8 buffers pull as fast as 16 (median
-/// 1.01 s both; 1.10 s hashing inline) with 7.9 MiB peak RSS instead of 9.0 MiB.
-const BUFFERS: usize = 8;
-
-/// What the hashing thread sends back at the end: the verifier's verdict.
-type Verdict = Result<Digest, dxf_proto::Error>;
+/// Bytes per buffer handed to the hashing task. A blob holds three at most (768 KiB): the
+/// one the task hashes, one queued for it, and the one filling.
+const BUF_SIZE: usize = 256 * 1024;
 
 /// Why a blob read failed; kept so that every later read fails the same way.
 #[derive(Debug)]
 enum Failed {
     Proto(dxf_proto::Error),
     Transport(io::ErrorKind, String),
-    /// The hashing thread could not start or ended without a verdict.
+    /// A hashing task could not start or ended without handing the verifier back.
     Broken(String),
 }
 
@@ -149,82 +149,169 @@ impl Failed {
     }
 }
 
-/// The reader's side of a running hashing thread.
-struct HashThread {
-    /// Full buffers to hash; `None` once closed (the thread then finishes and sends its
-    /// verdict). Unbounded, but never holds more than the [`BUFFERS`] that exist.
-    full: Option<std::sync::mpsc::Sender<Vec<u8>>>,
-    /// Hashed buffers, emptied, for reuse.
-    empty: mpsc::UnboundedReceiver<Vec<u8>>,
-    verdict: oneshot::Receiver<Verdict>,
-    /// The buffer being filled, if any.
-    filling: Option<Vec<u8>>,
-    /// Buffers allocated so far (at most [`BUFFERS`]).
-    allocated: usize,
+/// A hashing task on the blocking pool: it hands the verifier back when it ends, or the
+/// verifier's refusal (more bytes than the blob's length).
+type HashTask = JoinHandle<Result<Box<BlobVerifier>, dxf_proto::Error>>;
+
+/// What a blob's reader and its hashing task pass each other.
+#[derive(Default)]
+struct Handoff {
+    /// A full buffer for the task to hash next.
+    queued: Option<Vec<u8>>,
+    /// A buffer the task hashed, emptied, to fill again.
+    spare: Option<Vec<u8>>,
+    /// The task takes no more buffers: it is ending.
+    closed: bool,
+    /// The reader, waiting for the task to take the queued buffer.
+    waker: Option<Waker>,
 }
 
-impl HashThread {
-    fn start(verifier: BlobVerifier) -> Result<HashThread, Failed> {
-        let (full, full_rx) = std::sync::mpsc::channel();
-        let (empty_tx, empty) = mpsc::unbounded_channel();
-        let (verdict_tx, verdict) = oneshot::channel();
-        // Detached: it ends once `full` is closed (the reader finished or was dropped) and
-        // the buffers queued are hashed, or at the first buffer the verifier refuses.
-        std::thread::Builder::new()
-            .name("dxf-blob-hash".into())
-            .spawn(move || {
-                let _ = verdict_tx.send(hash_buffers(verifier, full_rx, empty_tx));
-            })
-            .map_err(|e| Failed::Broken(format!("starting the blob hashing thread: {e}")))?;
-        Ok(HashThread {
-            full: Some(full),
-            empty,
-            verdict,
-            filling: None,
-            allocated: 0,
-        })
-    }
-
-    /// An empty buffer: a hashed one back from the thread, a new one while fewer than
-    /// [`BUFFERS`] exist, or (all in use) pending until the thread returns one. `None`
-    /// when the thread has stopped.
-    fn poll_spare(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
-        match self.empty.poll_recv(cx) {
-            Poll::Pending if self.allocated < BUFFERS => {
-                self.allocated += 1;
-                Poll::Ready(Some(Vec::with_capacity(BUF_SIZE)))
-            }
-            other => other,
-        }
-    }
+fn lock(handoff: &Mutex<Handoff>) -> MutexGuard<'_, Handoff> {
+    // Nothing panics while holding it; a poisoned lock still holds consistent data.
+    handoff.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The hashing thread's loop: hash every buffer received and send it back emptied; return
-/// the verdict once the input closes.
-fn hash_buffers(
-    mut verifier: BlobVerifier,
-    full: std::sync::mpsc::Receiver<Vec<u8>>,
-    empty: mpsc::UnboundedSender<Vec<u8>>,
-) -> Verdict {
-    for mut buf in full {
-        verifier.update(&buf)?;
+/// The hashing task: hashes `buf`, then every buffer queued meanwhile, and ends — closing
+/// the handoff — when none is (so a blob that arrives faster than it hashes keeps one task,
+/// and one pool thread, however many buffers it has).
+fn hash_queued(
+    mut verifier: Box<BlobVerifier>,
+    mut buf: Vec<u8>,
+    handoff: &Mutex<Handoff>,
+) -> Result<Box<BlobVerifier>, dxf_proto::Error> {
+    loop {
+        let hashed = verifier.update(&buf);
         buf.clear();
-        if empty.send(buf).is_err() {
-            // The reader is gone (and with it the verdict's receiver): stop early.
-            break;
+        let mut h = lock(handoff);
+        h.spare = Some(buf);
+        if let Some(waker) = h.waker.take() {
+            waker.wake();
+        }
+        let next = match hashed {
+            Ok(()) => h.queued.take(),
+            Err(_) => None,
+        };
+        match next {
+            Some(next) => buf = next,
+            None => {
+                h.closed = true;
+                drop(h);
+                return hashed.map(|()| verifier);
+            }
         }
     }
-    verifier.finish()
+}
+
+/// A blob hashed on the blocking pool, a buffer at a time.
+struct Pooled {
+    /// The verifier, while no task has it.
+    verifier: Option<Box<BlobVerifier>>,
+    /// The task hashing, with the verifier.
+    task: Option<HashTask>,
+    handoff: Arc<Mutex<Handoff>>,
+    /// The buffer being filled (at most [`BUF_SIZE`] bytes).
+    filling: Vec<u8>,
+}
+
+impl Pooled {
+    fn new(verifier: Box<BlobVerifier>) -> Pooled {
+        Pooled {
+            verifier: Some(verifier),
+            task: None,
+            handoff: Arc::default(),
+            filling: Vec::with_capacity(BUF_SIZE),
+        }
+    }
+
+    /// Waits for the task to end and takes the verifier back (or its refusal).
+    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+        if let Some(task) = &mut self.task {
+            let ended = ready!(Pin::new(task).poll(cx));
+            self.task = None;
+            let verifier = ended
+                .map_err(|e| Failed::Broken(format!("blob hashing task: {e}")))?
+                .map_err(Failed::Proto)?;
+            self.verifier = Some(verifier);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Hands the buffer filled so far to the task — queued for the running one, or to a
+    /// new one — and starts filling an empty one; pending while a buffer is already queued.
+    fn poll_hand_over(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+        loop {
+            if self.task.is_some() {
+                let mut h = lock(&self.handoff);
+                if !h.closed {
+                    if h.queued.is_none() {
+                        let empty = h.spare.take().unwrap_or_default();
+                        h.queued = Some(std::mem::replace(&mut self.filling, empty));
+                        return Poll::Ready(Ok(()));
+                    }
+                    h.waker = Some(cx.waker().clone());
+                }
+                drop(h);
+                // Busy (woken when it takes the queued buffer) or ending.
+                ready!(self.poll_ended(cx))?;
+                continue;
+            }
+            let runtime = tokio::runtime::Handle::try_current()
+                .map_err(|e| Failed::Broken(format!("hashing a blob outside a runtime: {e}")))?;
+            let verifier = self
+                .verifier
+                .take()
+                .ok_or_else(|| Failed::Broken("blob hashed after its end".into()))?;
+            let empty = {
+                let mut h = lock(&self.handoff);
+                h.closed = false;
+                h.spare.take().unwrap_or_default()
+            };
+            let buf = std::mem::replace(&mut self.filling, empty);
+            let handoff = self.handoff.clone();
+            let task = runtime.spawn_blocking(move || hash_queued(verifier, buf, &handoff));
+            self.task = Some(task);
+            return Poll::Ready(Ok(()));
+        }
+    }
+
+    /// Copies the start of `data` into the buffer filling, handing it over when full;
+    /// returns the bytes copied, pending while a full buffer waits for the task.
+    fn poll_take(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize, Failed>> {
+        if self.filling.len() >= BUF_SIZE {
+            ready!(self.poll_hand_over(cx))?;
+        }
+        if self.filling.capacity() == 0 {
+            self.filling.reserve_exact(BUF_SIZE);
+        }
+        let n = BUF_SIZE.saturating_sub(self.filling.len()).min(data.len());
+        self.filling
+            .extend_from_slice(data.get(..n).unwrap_or_default());
+        Poll::Ready(Ok(n))
+    }
+
+    /// The verdict once every byte was taken: the last bytes handed over like the others,
+    /// the task's end, then the verifier's.
+    fn poll_verdict(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+        if !self.filling.is_empty() {
+            ready!(self.poll_hand_over(cx))?;
+        }
+        ready!(self.poll_ended(cx))?;
+        let verifier = self
+            .verifier
+            .take()
+            .ok_or_else(|| Failed::Broken("blob verified twice".into()))?;
+        Poll::Ready(verifier.finish().map(drop).map_err(Failed::Proto))
+    }
 }
 
 /// Where the blob's hashing stands.
 enum Hashing {
-    /// No thread yet: `seen` bytes hashed inline (at most [`INLINE_MAX`]).
+    /// `seen` bytes hashed inline so far (at most [`INLINE_MAX`]).
     Inline {
         verifier: Box<BlobVerifier>,
         seen: usize,
     },
-    Thread(HashThread),
+    Pooled(Pooled),
     /// The verdict was delivered or the blob failed.
     Over,
 }
@@ -349,7 +436,7 @@ impl BlobReader {
     fn fail(&mut self, failed: Failed) -> Poll<Option<io::Result<Bytes>>> {
         let e = failed.to_io();
         self.failed = Some(failed);
-        // Closes the hashing thread's input: it stops after the buffers already queued.
+        // A hashing task in flight finishes the buffers it has on its own, unawaited.
         self.hashing = Hashing::Over;
         self.frame = Bytes::new();
         self.resuming = None;
@@ -357,7 +444,8 @@ impl BlobReader {
     }
 
     /// Hands the frame received to the hasher: inline while the blob is small, else copied
-    /// into buffers for the thread (started here), waiting for a buffer when all are in use.
+    /// into buffers for the blocking pool, waiting for the hashing task when every buffer
+    /// is in use.
     fn poll_hand_off(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
         let len = self.frame.len();
         self.hashing = match std::mem::replace(&mut self.hashing, Hashing::Over) {
@@ -370,73 +458,31 @@ impl BlobReader {
                 self.copied = len;
                 return Poll::Ready(Ok(()));
             }
-            Hashing::Inline { verifier, .. } => Hashing::Thread(HashThread::start(*verifier)?),
+            Hashing::Inline { verifier, .. } => Hashing::Pooled(Pooled::new(verifier)),
             other => other,
         };
-        let Hashing::Thread(thread) = &mut self.hashing else {
+        let Hashing::Pooled(pooled) = &mut self.hashing else {
             return Poll::Ready(Err(Failed::Broken("blob hashed after its end".into())));
         };
-        let mut stopped = false;
         while let Some(rest) = self.frame.get(self.copied..).filter(|r| !r.is_empty()) {
-            let buf = match &mut thread.filling {
-                Some(buf) => buf,
-                None => match ready!(thread.poll_spare(cx)) {
-                    Some(spare) => thread.filling.insert(spare),
-                    None => {
-                        stopped = true;
-                        break;
-                    }
-                },
-            };
-            let n = BUF_SIZE.saturating_sub(buf.len()).min(rest.len());
-            buf.extend_from_slice(rest.get(..n).unwrap_or_default());
-            self.copied += n;
-            if buf.len() >= BUF_SIZE {
-                let sent = match (thread.filling.take(), &thread.full) {
-                    (Some(buf), Some(tx)) => tx.send(buf).is_ok(),
-                    _ => false,
-                };
-                if !sent {
-                    stopped = true;
-                    break;
-                }
-            }
+            self.copied += ready!(pooled.poll_take(cx, rest))?;
         }
-        if !stopped {
-            return Poll::Ready(Ok(()));
-        }
-        // The thread stopped early: the verifier refused a buffer (too many bytes).
-        match ready!(self.poll_verdict(cx)) {
-            Err(failed) => Poll::Ready(Err(failed)),
-            Ok(()) => Poll::Ready(Err(Failed::Broken("blob hashing stopped early".into()))),
-        }
+        Poll::Ready(Ok(()))
     }
 
-    /// The verdict once every frame was handed over: inline, or from the thread once it has
-    /// hashed the last buffer (sent here, with the input then closed).
+    /// The verdict once every frame was handed over: inline, or once the last bytes are
+    /// hashed on the blocking pool.
     fn poll_verdict(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
         match std::mem::replace(&mut self.hashing, Hashing::Over) {
             Hashing::Inline { verifier, .. } => {
                 Poll::Ready(verifier.finish().map(drop).map_err(Failed::Proto))
             }
-            Hashing::Thread(mut thread) => {
-                if let (Some(last), Some(tx)) = (thread.filling.take(), &thread.full) {
-                    // A failed send means the thread already stopped: its verdict says why.
-                    let _ = tx.send(last);
+            Hashing::Pooled(mut pooled) => {
+                let verdict = pooled.poll_verdict(cx);
+                if verdict.is_pending() {
+                    self.hashing = Hashing::Pooled(pooled);
                 }
-                thread.full = None;
-                match Pin::new(&mut thread.verdict).poll(cx) {
-                    Poll::Pending => {
-                        self.hashing = Hashing::Thread(thread);
-                        Poll::Pending
-                    }
-                    Poll::Ready(Ok(verdict)) => {
-                        Poll::Ready(verdict.map(drop).map_err(Failed::Proto))
-                    }
-                    Poll::Ready(Err(_)) => Poll::Ready(Err(Failed::Broken(
-                        "blob hashing thread ended without a verdict".into(),
-                    ))),
-                }
+                verdict
             }
             Hashing::Over => Poll::Ready(Err(Failed::Broken("blob verified twice".into()))),
         }
@@ -583,6 +629,38 @@ impl BlobReader {
     }
 }
 
+/// Bytes read at a time by [`hash_file`].
+const FILE_READ: usize = 1 << 20;
+
+/// Hashes the whole file at `path` with SHA-256 on the runtime's blocking pool (not on a
+/// worker thread); returns the digest and the number of bytes read.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "client.rs calls it once it hashes files here")
+)]
+pub(crate) async fn hash_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
+    use std::io::Read as _;
+    let path = path.to_owned();
+    let hashing = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(path)?;
+        let mut h = dxf_proto::Sha256::new();
+        let mut buf = vec![0u8; FILE_READ];
+        let mut len = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => r?,
+            };
+            if n == 0 {
+                return Ok((h.finish(), len));
+            }
+            h.update(buf.get(..n).unwrap_or_default());
+            len += n as u64;
+        }
+    });
+    hashing.await.map_err(io::Error::other)?
+}
+
 /// A body that stalled, as a break.
 fn stalled(stall: dxf_proto::Stall) -> Failed {
     Failed::Transport(io::ErrorKind::TimedOut, stall.to_string())
@@ -694,15 +772,9 @@ mod tests {
         poll_fn(|cx| Pin::new(&mut *r).poll_next(cx)).await
     }
 
-    /// Sizes hashed inline (up to exactly [`INLINE_MAX`]), and by the thread (just past it,
-    /// and past [`BUFFERS`] × [`BUF_SIZE`] several times, so the reader waits for buffers).
-    const SIZES: [usize; 5] = [
-        0,
-        1000,
-        INLINE_MAX,
-        INLINE_MAX + 1,
-        3 * BUFFERS * BUF_SIZE + 12345,
-    ];
+    /// Sizes hashed inline (up to exactly [`INLINE_MAX`]), and on the blocking pool (just
+    /// past it, and many [`BUF_SIZE`] buffers, so the reader waits for hashing tasks).
+    const SIZES: [usize; 5] = [0, 1000, INLINE_MAX, INLINE_MAX + 1, 6 * BUF_SIZE + 12345];
 
     // Current-thread runtimes: a reader that blocked its thread would deadlock them.
 
@@ -773,8 +845,8 @@ mod tests {
     async fn wrong_lengths_never_end_cleanly() {
         for len in SIZES.into_iter().filter(|&l| l > 0) {
             let d = data(len);
-            // More bytes than expected: one more, or many (then a hashing thread stops
-            // early, and the reader finds out when handing it the next frame).
+            // More bytes than expected: one more, or many (then a hashing task refuses a
+            // buffer, and the reader finds out when it waits for that task).
             for expected in [len as u64 - 1, len as u64 / 4] {
                 let mut r = reader(&d, d.clone(), len, Some(expected)).await;
                 let e = r.read_to_end(&mut Vec::new()).await.unwrap_err();
@@ -975,14 +1047,29 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_a_reader_midway_is_prompt() {
-        let len = 8 * BUFFERS * BUF_SIZE;
+        let len = 16 * BUF_SIZE;
         let d = data(len);
         let mut r = reader(&d, d.clone(), len, Some(len as u64)).await;
         let mut buf = vec![0u8; 64 * 1024];
         let mut read = 0;
-        while read < 3 * BUFFERS * BUF_SIZE {
+        while read < 6 * BUF_SIZE {
             read += r.read(&mut buf).await.unwrap();
         }
         drop(r);
+    }
+
+    #[tokio::test]
+    async fn hash_file_hashes_whole_files() {
+        let path = std::env::temp_dir().join(format!("dxf-hyper-hash-file-{}", std::process::id()));
+        for len in [0, 1000, 2 * FILE_READ + 12345] {
+            let d = data(len);
+            std::fs::write(&path, &d).unwrap();
+            let mut h = dxf_proto::Sha256::new();
+            h.update(&d);
+            assert_eq!(hash_file(&path).await.unwrap(), (h.finish(), len as u64));
+        }
+        std::fs::remove_file(&path).unwrap();
+        let e = hash_file(&path).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
     }
 }

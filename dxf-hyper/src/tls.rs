@@ -1,7 +1,7 @@
 //! TLS and connection-pool settings: root certificates (Mozilla's webpki roots by default, a
-//! CA bundle file, or no verification: [`TlsVerify`]), the connect timeout, and the
-//! hyper-util pooled client the driver sends through (which never follows redirects:
-//! dxf-proto decides).
+//! CA bundle file, or no verification: [`TlsVerify`]), proxies from the environment (CONNECT
+//! tunnels: [`TransportConfig`]), the connect timeout, and the hyper-util pooled client the
+//! driver sends through (which never follows redirects: dxf-proto decides).
 //!
 //! What is verified and how a TLS failure is worded is [`dxf_tls`]'s, shared with dxf-ureq:
 //! this module gives its rustls configuration to hyper-rustls's connector and turns that
@@ -10,14 +10,17 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use dxf_tls::TlsFailure;
 use hyper::Uri;
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
@@ -33,27 +36,146 @@ const MAX_IDLE_PER_HOST: usize = 32;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// hyper-rustls's connector, whose TLS failures it turns into [`TlsFailure`]s naming the
-/// host and port connected to.
+/// A connection the destination's TLS (if any) goes over: TCP to the destination, or a
+/// tunnel through a proxy (over TLS to an `https://` proxy).
+type Route = MaybeHttpsStream<<HttpConnector as Service<Uri>>::Response>;
+
+/// hyper-rustls's connector over [`Router`], whose TLS failures it turns into
+/// [`TlsFailure`]s naming the host and port connected to.
 #[derive(Clone)]
-pub(crate) struct TlsConnector(HttpsConnector<HttpConnector>);
+pub(crate) struct TlsConnector(HttpsConnector<Router>);
+
+/// Connects to a destination directly or, when the environment names a proxy for it,
+/// through a `CONNECT` tunnel (see [`TransportConfig`]).
+#[derive(Clone)]
+pub(crate) struct Router {
+    tcp: HttpConnector,
+    /// TCP, or TLS for an `https://` proxy, to the proxy.
+    to_proxy: HttpsConnector<HttpConnector>,
+    /// `None`: no proxy for any host.
+    proxies: Option<Arc<Matcher>>,
+    /// Bounds the tunnel's set-up (TCP to the proxy and its answer to `CONNECT`).
+    connect: Option<Duration>,
+}
+
+/// What a SOCKS proxy fails with (as in dxf-ureq).
+const UNSUPPORTED: &str = "SOCKS proxies are not supported (only http:// and https:// ones)";
+
+/// A tunnel through `proxy` that could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("proxy {proxy}")]
+struct ProxyFailure {
+    proxy: String,
+    #[source]
+    source: BoxError,
+}
+
+/// The environment's proxies (as in dxf-ureq), for hyper-util's matcher to choose from;
+/// `None` for no proxy at all: `NO_PROXY` has `*` (which the matcher would let cover names
+/// only), or `REQUEST_METHOD` is set.
+fn env_proxies() -> Option<Arc<Matcher>> {
+    let var = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|name| std::env::var(name).ok())
+            .unwrap_or_default()
+    };
+    let no_proxy = var(["NO_PROXY", "no_proxy"]);
+    let no_proxy: Vec<&str> = no_proxy.split(',').map(str::trim).collect();
+    if std::env::var_os("REQUEST_METHOD").is_some() || no_proxy.contains(&"*") {
+        return None;
+    }
+    // `*.example.com` as `.example.com`.
+    let no_proxy = no_proxy
+        .iter()
+        .map(|entry| entry.strip_prefix('*').unwrap_or(entry))
+        .collect::<Vec<_>>()
+        .join(",");
+    let matcher = Matcher::builder()
+        .all(var(["ALL_PROXY", "all_proxy"]))
+        .http(var(["HTTP_PROXY", "http_proxy"]))
+        .https(var(["HTTPS_PROXY", "https_proxy"]))
+        .no(no_proxy)
+        .build();
+    Some(Arc::new(matcher))
+}
+
+impl Service<Uri> for Router {
+    type Response = Route;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<Route, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        // Both connectors are always ready (so are the tunnels made over `to_proxy`).
+        self.tcp.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let Some(via) = self.proxies.as_ref().and_then(|m| m.intercept(&dst)) else {
+            let direct = self.tcp.call(dst);
+            return Box::pin(async move { Ok(MaybeHttpsStream::Http(direct.await?)) });
+        };
+        let proxy = via
+            .uri()
+            .authority()
+            .map_or_else(String::new, |a| a.to_string());
+        let failed = move |source: BoxError| -> BoxError {
+            // A failed handshake with an https:// proxy: a TLS failure like any other.
+            let handshake = source.source().and_then(|e| handshake_failure(e, &proxy));
+            match handshake {
+                Some(failure) => Box::new(failure),
+                None => Box::new(ProxyFailure {
+                    proxy: proxy.clone(),
+                    source,
+                }),
+            }
+        };
+        if !matches!(via.uri().scheme_str(), Some("http" | "https")) {
+            // SOCKS (the only other scheme hyper-util's matcher takes).
+            return Box::pin(async move { Err(failed(UNSUPPORTED.into())) });
+        }
+        let mut tunnel = Tunnel::new(via.uri().clone(), self.to_proxy.clone());
+        if let Some(auth) = via.basic_auth() {
+            tunnel = tunnel.with_auth(auth.clone());
+        }
+        // The tunnel's target with its port (hyper-util's would default to 443).
+        let port = dst.port_u16().unwrap_or(match dst.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        });
+        let target = format!("http://{}:{port}/", dst.host().unwrap_or_default()).parse::<Uri>();
+        let connect = self.connect;
+        Box::pin(async move {
+            let tunnelling = tunnel.call(target.map_err(|e| failed(e.into()))?);
+            let tunnelled = match connect {
+                Some(limit) => tokio::time::timeout(limit, tunnelling)
+                    .await
+                    .map_err(|_| failed(io::Error::from(io::ErrorKind::TimedOut).into()))?,
+                None => tunnelling.await,
+            };
+            tunnelled.map_err(|e| failed(e.into()))
+        })
+    }
+}
 
 /// A failed connection to `host`: a failed TLS handshake (hyper-rustls wraps the TLS
 /// stream's IO error in another) becomes a [`TlsFailure`]; anything else (a refused or timed
 /// out TCP connection) stays what it is.
 fn name_failure(e: BoxError, host: &str) -> BoxError {
-    let handshake = e
-        .downcast_ref::<io::Error>()
-        .and_then(|outer| outer.get_ref())
-        .and_then(|inner| inner.downcast_ref::<io::Error>());
-    match handshake.and_then(|io| TlsFailure::of_io(host, io, true)) {
+    match handshake_failure(e.as_ref(), host) {
         Some(failure) => Box::new(failure),
         None => e,
     }
 }
 
+/// The [`TlsFailure`] in hyper-rustls's error `e` for `host`, if it is a failed handshake.
+fn handshake_failure(e: &(dyn std::error::Error + 'static), host: &str) -> Option<TlsFailure> {
+    let io = e.downcast_ref::<io::Error>()?.get_ref()?;
+    TlsFailure::of_io(host, io.downcast_ref::<io::Error>()?, true)
+}
+
 impl Service<Uri> for TlsConnector {
-    type Response = <HttpsConnector<HttpConnector> as Service<Uri>>::Response;
+    type Response = <HttpsConnector<Router> as Service<Uri>>::Response;
     type Error = BoxError;
     type Future =
         Pin<Box<dyn Future<Output = std::result::Result<Self::Response, BoxError>> + Send>>;
@@ -72,19 +194,31 @@ impl Service<Uri> for TlsConnector {
     }
 }
 
+/// hyper-rustls's connector over `inner`: TLS to https URLs, plain http as it is.
+fn with_tls<C>(tls: rustls::ClientConfig, inner: C) -> HttpsConnector<C> {
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(inner)
+}
+
 /// Builds the pooled HTTP/1.1 client (http and https URLs: the token realm may differ in
-/// scheme from the registry; dxf-proto decides which are allowed).
+/// scheme from the registry; dxf-proto decides which are allowed), with the environment's
+/// proxies.
 pub(crate) fn client(config: &TransportConfig, connect: Option<Duration>) -> Result<HttpClient> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(connect);
     let tls = dxf_tls::client_config(&config.tls).map_err(|e| Error::Tls(e.to_string()))?;
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+    let router = Router {
+        tcp: http.clone(),
+        to_proxy: with_tls(tls.clone(), http),
+        proxies: env_proxies(),
+        connect,
+    };
+    let https = with_tls(tls, router);
     Ok(Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_max_idle_per_host(MAX_IDLE_PER_HOST)

@@ -28,9 +28,18 @@ pub enum TlsVerify {
 
 /// Connection settings (time bounds are [`Config::timeouts`]).
 ///
-/// **Proxies**: both adapters take them from the environment as python-dxf (requests)
-/// does — `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` (or lower case) — see the adapters'
-/// documentation for the details.
+/// Proxies come from the environment, read when a client is made, the same way in
+/// dxf-ureq and dxf-hyper and as curl and python-dxf's requests choose them: an `https://`
+/// URL goes through `HTTPS_PROXY`, a plain `http://` one through `HTTP_PROXY`, either
+/// falling back to `ALL_PROXY` (each also lowercase; the uppercase name wins when both are
+/// set), unless `NO_PROXY` covers the host — a comma-separated list of names
+/// (`example.com`, `.example.com` and `*.example.com` each cover it and its subdomains), IP
+/// addresses, CIDR blocks (`10.0.0.0/8`), or `*` for every host. The proxy URL is
+/// `http://` (or `https://`, then TLS to the proxy too, verified like the registry) with
+/// optional `user:password@` sent as `Proxy-Authorization: Basic`; every connection through
+/// it is a `CONNECT` tunnel, plain-http registries included (requests would send those
+/// requests to the proxy in absolute form instead); a SOCKS proxy is an error, not a direct
+/// connection. With `REQUEST_METHOD` set (a CGI script), no proxy is used.
 #[derive(Clone, Debug, Default)]
 pub struct TransportConfig {
     /// Certificate verification.
