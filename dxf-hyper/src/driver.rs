@@ -172,7 +172,9 @@ async fn bounded<T>(
 
 /// Runs `op` (wrapped in [`Retrying`] and [`Authed`]) to completion. For an operation that
 /// ends with [`BodyPlan::Deliver`], the unread response body is returned beside the output.
-/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]).
+/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]), and so does a source that
+/// cannot be read: its error is reported once the operation has cleaned up (an upload's
+/// session deleted).
 pub(crate) async fn run<O: Operation + Scoped>(
     shared: &Shared,
     op: O,
@@ -203,11 +205,17 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
     let mut buf = Vec::new();
     let mut interrupted = RunInterrupt::new(&shared.interrupt, observe.is_some());
     let epoch = Instant::now();
+    // The source could not be read: reported once the operation has cleaned up.
+    let mut failed_locally: Option<crate::Error> = None;
     loop {
         interrupted.cancel_if_asked(&mut op);
         let step = op.poll(now());
         shared.learn(&mut op);
-        let req = match step? {
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => return Err(failed_locally.unwrap_or_else(|| e.into())),
+        };
+        let req = match step {
             Step::Done(out) => return Ok((out, delivered)),
             Step::Wait(d) => {
                 let until = Instant::now() + d;
@@ -228,7 +236,15 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
                 let n = loop {
                     match reader.read(&mut buf).await {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        r => break r?,
+                        r => break r,
+                    }
+                };
+                let n = match n {
+                    Ok(n) => n,
+                    Err(e) => {
+                        op.cancel();
+                        failed_locally = Some(source_failure(e).into());
+                        continue;
                     }
                 };
                 if let Some(p) = progress.as_mut() {
@@ -296,7 +312,14 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
             Err(_) if observe.is_some() && interrupted.stop_at_checkpoint() => {
                 return Err(crate::Error::Stopped)
             }
-            Err(Failed::Op(e)) => return Err(e),
+            // Abandoned: the operation's cleanup, then its error, come next.
+            Err(Failed::Refused) => continue,
+            // Ours, not the registry's: nothing to retry; the operation cleans up.
+            Err(Failed::Op(e)) => {
+                op.cancel();
+                failed_locally = Some(e);
+                continue;
+            }
             // No response: the operation decides whether (and when) to try again.
             Err(Failed::Transport(e)) => match op.handle_send_failure(now()) {
                 Recovery::Retry => continue,
@@ -368,8 +391,10 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
 
 /// Why a request got no response.
 enum Failed {
-    /// Ours, final: the source could not be read, or the operation refused a relayed piece.
+    /// Ours, final: the source could not be read.
     Op(crate::Error),
+    /// The operation refused a relayed piece: it cleans up and reports why.
+    Refused,
     /// The transport's (connection, TLS, timeout, interrupt): the operation decides what
     /// follows.
     Transport(crate::Error),
@@ -377,6 +402,22 @@ enum Failed {
 
 fn local(e: impl Into<crate::Error>) -> Failed {
     Failed::Op(e.into())
+}
+
+/// A local source that could not be read while its bytes were being sent.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the upload source: {0}")]
+struct SourceRead(#[source] io::Error);
+
+/// `e`, from reading the caller's source, named as such (an error that already says what
+/// it is — a pulled blob that failed verification — stays as it is).
+fn source_failure(e: io::Error) -> io::Error {
+    if e.get_ref()
+        .is_some_and(|inner| inner.is::<dxf_proto::Error>())
+    {
+        return e;
+    }
+    io::Error::new(e.kind(), SourceRead(e))
 }
 
 fn transport(e: impl Into<crate::Error>) -> Failed {
@@ -422,7 +463,7 @@ async fn send(
             };
             file.seek(SeekFrom::Start(range.offset))
                 .await
-                .map_err(local)?;
+                .map_err(|e| local(source_failure(e)))?;
             let (tx, body) = ReqBody::channel(range.len);
             let reader: Box<dyn AsyncRead + Unpin + Send + '_> =
                 Box::new((&mut **file).take(range.len));
@@ -505,9 +546,12 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
         }
         let want = usize::try_from(left).unwrap_or(FEED_CHUNK).min(FEED_CHUNK);
         let mut chunk = BytesMut::with_capacity(want);
-        let n = reader.read_buf(&mut chunk).await.map_err(local)?;
+        let n = reader
+            .read_buf(&mut chunk)
+            .await
+            .map_err(|e| local(source_failure(e)))?;
         if let Some(relay) = relay.as_mut() {
-            relay(&chunk).map_err(local)?;
+            relay(&chunk).map_err(|_| Failed::Refused)?;
         }
         if n == 0 && len == u64::MAX {
             // A body relayed to its end: the relay was just told.
@@ -515,7 +559,7 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
         }
         if n == 0 {
             let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
-            return Err(local(e));
+            return Err(local(source_failure(e)));
         }
         left = left.saturating_sub(n as u64);
         if let Some(p) = progress.as_mut() {
@@ -530,7 +574,7 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
         }
     }
     if let Some(relay) = relay.as_mut() {
-        relay(&[]).map_err(local)?;
+        relay(&[]).map_err(|_| Failed::Refused)?;
     }
     Ok(())
 }
