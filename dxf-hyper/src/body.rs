@@ -634,10 +634,6 @@ const FILE_READ: usize = 1 << 20;
 
 /// Hashes the whole file at `path` with SHA-256 on the runtime's blocking pool (not on a
 /// worker thread); returns the digest and the number of bytes read.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "client.rs calls it once it hashes files here")
-)]
 pub(crate) async fn hash_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
     use std::io::Read as _;
     let path = path.to_owned();

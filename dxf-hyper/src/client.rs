@@ -306,7 +306,7 @@ impl Repository {
             FilePush::KnownDigest => {
                 let digest = match options.digest.clone() {
                     Some(d) => d,
-                    None => hash_reader(&mut file).await?.0,
+                    None => crate::body::hash_file(path).await?.0,
                 };
                 let op = options.known_upload(&session, &self.name, &digest, len)?;
                 (op, Some(digest))

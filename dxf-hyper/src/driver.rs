@@ -13,9 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use dxf_proto::client::source_read_error;
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Authed, Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, Retrying,
+    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery,
     RunInterrupt, Scoped, Session, Stall, Step, UnixTime,
 };
 use http_body::Body as _;
@@ -161,9 +162,11 @@ async fn bounded<T>(
     }
 }
 
-/// Runs `op` (wrapped in [`Retrying`] and [`Authed`]) to completion. For an operation that
+/// Runs `op` (wrapped by [`Session::start`]) to completion. For an operation that
 /// ends with [`BodyPlan::Deliver`], the unread response body is returned beside the output.
-/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]).
+/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]), and so does a source that
+/// cannot be read: its error is reported once the operation has cleaned up (an upload's
+/// session deleted).
 pub(crate) async fn run<O: Operation + Scoped>(
     shared: &Shared,
     op: O,
@@ -189,16 +192,22 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
 ) -> Result<(O::Output, Option<Incoming>)> {
     let session = shared.session();
     let timeouts = session.limits().timeouts;
-    let mut op = Authed::new(&session, Retrying::new(&session, op));
+    let mut op = session.start(op);
     let mut delivered = None;
     let mut buf = Vec::new();
     let mut interrupted = RunInterrupt::new(&shared.interrupt, observe.is_some());
     let epoch = Instant::now();
+    // The source could not be read: reported once the operation has cleaned up.
+    let mut failed_locally: Option<crate::Error> = None;
     loop {
         interrupted.cancel_if_asked(&mut op);
         let step = op.poll(now());
         shared.learn(&mut op);
-        let req = match step? {
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => return Err(failed_locally.unwrap_or_else(|| e.into())),
+        };
+        let req = match step {
             Step::Done(out) => return Ok((out, delivered)),
             Step::Wait(d) => {
                 let until = Instant::now() + d;
@@ -219,7 +228,15 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
                 let n = loop {
                     match reader.read(&mut buf).await {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        r => break r?,
+                        r => break r,
+                    }
+                };
+                let n = match n {
+                    Ok(n) => n,
+                    Err(e) => {
+                        op.cancel();
+                        failed_locally = Some(source_read_error(e).into());
+                        continue;
                     }
                 };
                 if let Some(p) = progress.as_mut() {
@@ -287,7 +304,14 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
             Err(_) if observe.is_some() && interrupted.stop_at_checkpoint() => {
                 return Err(crate::Error::Stopped)
             }
-            Err(Failed::Op(e)) => return Err(e),
+            // Abandoned: the operation's cleanup, then its error, come next.
+            Err(Failed::Refused) => continue,
+            // Ours, not the registry's: nothing to retry; the operation cleans up.
+            Err(Failed::Op(e)) => {
+                op.cancel();
+                failed_locally = Some(e);
+                continue;
+            }
             // No response: the operation decides whether (and when) to try again.
             Err(Failed::Transport(e)) => match op.handle_send_failure(now()) {
                 Recovery::Retry => continue,
@@ -359,8 +383,10 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
 
 /// Why a request got no response.
 enum Failed {
-    /// Ours, final: the source could not be read, or the operation refused a relayed piece.
+    /// Ours, final: the source could not be read.
     Op(crate::Error),
+    /// The operation refused a relayed piece: it cleans up and reports why.
+    Refused,
     /// The transport's (connection, TLS, timeout, interrupt): the operation decides what
     /// follows.
     Transport(crate::Error),
@@ -409,7 +435,7 @@ async fn send(
             };
             file.seek(SeekFrom::Start(range.offset))
                 .await
-                .map_err(local)?;
+                .map_err(|e| local(source_read_error(e)))?;
             let (tx, body) = ReqBody::channel(range.len);
             let reader: Box<dyn AsyncRead + Unpin + Send + '_> =
                 Box::new((&mut **file).take(range.len));
@@ -492,9 +518,12 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
         }
         let want = usize::try_from(left).unwrap_or(FEED_CHUNK).min(FEED_CHUNK);
         let mut chunk = BytesMut::with_capacity(want);
-        let n = reader.read_buf(&mut chunk).await.map_err(local)?;
+        let n = reader
+            .read_buf(&mut chunk)
+            .await
+            .map_err(|e| local(source_read_error(e)))?;
         if let Some(relay) = relay.as_mut() {
-            relay(&chunk).map_err(local)?;
+            relay(&chunk).map_err(|_| Failed::Refused)?;
         }
         if n == 0 && len == u64::MAX {
             // A body relayed to its end: the relay was just told.
@@ -502,7 +531,7 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
         }
         if n == 0 {
             let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
-            return Err(local(e));
+            return Err(local(source_read_error(e)));
         }
         left = left.saturating_sub(n as u64);
         if let Some(p) = progress.as_mut() {
@@ -517,7 +546,7 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
         }
     }
     if let Some(relay) = relay.as_mut() {
-        relay(&[]).map_err(local)?;
+        relay(&[]).map_err(|_| Failed::Refused)?;
     }
     Ok(())
 }

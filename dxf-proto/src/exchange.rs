@@ -325,8 +325,15 @@ impl<F: Flow> Machine<F> {
             }
             State::AwaitingHead { head_request } => {
                 self.state = State::AwaitingHead { head_request };
-                let r = self.flow.on_relay(data);
-                self.guard(r)
+                match self.flow.on_relay(data) {
+                    Ok(()) => Ok(()),
+                    // The request is abandoned: its cleanup (if any) is the next step,
+                    // then this error.
+                    Err(e) => {
+                        self.abort(e.clone())?;
+                        Err(e)
+                    }
+                }
             }
             State::Failed(e) => {
                 self.state = State::Failed(e.clone());

@@ -719,10 +719,24 @@ fn drive<O: Operation>(
     let mut stream_pos = 0usize;
     // Requests sent since the operation was cancelled (`None`: not cancelled).
     let mut since_cancel: Option<usize> = None;
-    for _ in 0..MAX_STEPS {
+    // The error a relayed body was refused with, and requests sent since (its cleanup).
+    let mut since_refusal: Option<(Error, usize)> = None;
+    'steps: for _ in 0..MAX_STEPS {
         let now = peer.now;
         let step = op.poll(now);
         drain(op, session);
+        if let Some((refused, sent)) = &mut since_refusal {
+            match &step {
+                Err(e) => assert_eq!(e, refused, "a refused relay ended with another error"),
+                Ok(Step::Send(req))
+                    if req.extensions().get::<crate::exchange::Cleanup>().is_some() =>
+                {
+                    *sent += 1;
+                    assert!(*sent <= 1, "{sent} cleanup requests after a refused relay");
+                }
+                Ok(_) => panic!("the operation went on after a refused relay ({refused:?})"),
+            }
+        }
         let step = match step {
             Ok(s) => s,
             Err(e) => {
@@ -784,7 +798,9 @@ fn drive<O: Operation>(
                         let r = op.handle_source(piece);
                         drain(op, session);
                         if let Err(e) = r {
-                            return failed(op, e, now);
+                            // The request is abandoned: its cleanup, then this error.
+                            since_refusal = Some((e, 0));
+                            continue 'steps;
                         }
                     }
                 }

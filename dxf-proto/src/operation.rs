@@ -54,8 +54,8 @@ pub enum Body {
     /// Relay exactly `len` bytes of the caller's *stream* source as this body, passing
     /// every piece to [`Operation::handle_source`] before it goes out (the operation hashes
     /// them; nothing is kept), and an empty slice when the source ends — early or after
-    /// `len` bytes. An error from `handle_source` aborts the request. Such a request is
-    /// never replayed.
+    /// `len` bytes. An error from `handle_source` aborts the request: abandon it and poll
+    /// again (see [`Operation`], "A relayed body"). Such a request is never replayed.
     Stream {
         /// Number of bytes to relay.
         len: u64,
@@ -146,15 +146,32 @@ pub enum BodyPlan {
 /// 4. After every `handle_*` call, drain [`poll_session_event`] into the
 ///    [`Session`](crate::Session) with [`Session::handle_event`](crate::Session::handle_event).
 ///
+/// **A relayed body** ([`Body::Stream`], [`Body::StreamToEnd`]) that the operation refuses
+/// — an `Err` from [`handle_source`] while it goes out (a source that ends early or gives
+/// too much) — is not the end of the operation: abandon the request (send no more of it,
+/// drop its connection, ignore any answer; never [`handle_send_failure`]) and poll again.
+/// The operation yields its cleanup request when it has one (an upload cancels its
+/// session, under the short bound of a cleanup), then that same error.
+///
+/// **A source the driver cannot read** (a file read failing, a stream reader's error, a
+/// file shorter than a [`Body::Source`] range) is the driver's failure, not the
+/// registry's: never [`handle_send_failure`] (the request would be sent again and the
+/// failure reported as the network's). Give the operation up with [`cancel`], send the
+/// cleanup request it yields, and report the read error instead of the
+/// [`Error::Cancelled`] that follows.
+///
 /// Guarantees: `poll` never yields the same `Send` twice without an input in between; every
-/// operation ends (`Done` or `Err`) within a bounded number of steps; after an `Err`, every
-/// call returns that same error; nothing a peer sends makes it panic.
+/// operation ends (`Done` or `Err`) within a bounded number of steps; after an `Err` (but
+/// the refusal of a relayed body, above), every call returns that same error; nothing a
+/// peer sends makes it panic.
 ///
 /// [`poll`]: Operation::poll
 /// [`handle_response`]: Operation::handle_response
 /// [`handle_body`]: Operation::handle_body
 /// [`handle_body_end`]: Operation::handle_body_end
 /// [`handle_source`]: Operation::handle_source
+/// [`handle_send_failure`]: Operation::handle_send_failure
+/// [`cancel`]: Operation::cancel
 /// [`poll_session_event`]: Operation::poll_session_event
 pub trait Operation {
     /// What the operation produces.
@@ -183,17 +200,20 @@ pub trait Operation {
     fn handle_send_failure(&mut self, now: UnixTime) -> Recovery;
 
     /// Bytes read from the stream source after [`Step::NeedSource`] (empty means end of
-    /// stream), or relayed as a [`Body::Stream`] request body while it is being sent.
+    /// stream), or relayed as a [`Body::Stream`] request body while it is being sent. An
+    /// `Err` for a relayed piece abandons that request; poll again for the cleanup request
+    /// and the error (see [`Operation`]).
     fn handle_source(&mut self, data: &[u8]) -> Result<(), Error>;
 
     /// Something the [`Session`](crate::Session) should learn (a token, an auth scheme).
     fn poll_session_event(&mut self) -> Option<SessionEvent>;
 
-    /// The caller gives the operation up (a user interrupt; a sibling transfer failed),
-    /// abandoning any request in flight. The next [`poll`](Operation::poll) yields the
-    /// operation's cleanup request when it has one (an upload cancels its session; send it
-    /// and pass its answer to `handle_response` as usual, or stop there), then
-    /// [`Error::Cancelled`]. No effect on an operation that already ended; one that was
-    /// already failing (its cleanup request pending or in flight) ends with its own error.
+    /// The caller gives the operation up (a user interrupt; a sibling transfer failed; the
+    /// driver could not read its source), abandoning any request in flight. The next
+    /// [`poll`](Operation::poll) yields the operation's cleanup request when it has one
+    /// (an upload cancels its session; send it and pass its answer to `handle_response` as
+    /// usual, or stop there), then [`Error::Cancelled`]. No effect on an operation that
+    /// already ended; one that was already failing (its cleanup request pending or in
+    /// flight) ends with its own error.
     fn cancel(&mut self);
 }

@@ -271,7 +271,14 @@ impl<O: Operation> Operation for Retrying<O> {
     }
 
     fn handle_source(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.inner.handle_source(data)
+        let r = self.inner.handle_source(data);
+        if r.is_err() && matches!(self.phase, Phase::Sent) {
+            // A relayed body refused: the request is abandoned, never sent again; the
+            // inner operation decides what follows.
+            self.phase = Phase::Idle;
+            self.replay = None;
+        }
+        r
     }
 
     fn handle_send_failure(&mut self, now: UnixTime) -> Recovery {

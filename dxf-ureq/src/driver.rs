@@ -9,9 +9,10 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use dxf_proto::client::source_read_error;
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Authed, Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, Retrying,
+    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery,
     RunInterrupt, Scoped, Session, Stall, Step, UnixTime,
 };
 use ureq::{AsSendBody, SendBody};
@@ -105,11 +106,35 @@ fn cancelled() -> io::Error {
     io::Error::other(dxf_proto::Error::Cancelled)
 }
 
-/// Counts bytes as they are read and reports them; fails once the run must be cancelled.
+/// Reads from the caller's source (past `Interrupted`). A failure is kept in `failed`,
+/// named as the source's, for the run to report; the request body's reader fails with a
+/// bare error (what ureq makes of it is not the answer).
+fn read_source(
+    source: &mut impl Read,
+    buf: &mut [u8],
+    failed: &mut Option<io::Error>,
+) -> io::Result<usize> {
+    loop {
+        match source.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                *failed = Some(source_read_error(e));
+                return Err(io::Error::other("the upload source could not be read"));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Reads one range of the caller's seekable source as a request body, counting bytes as
+/// they are read and reporting them; fails once the run must be cancelled. A read error
+/// (or a source shorter than the range) is kept in `failed`: the run reports it, not the
+/// request ureq could not send.
 struct Counting<'i, R, F> {
-    inner: R,
+    inner: io::Take<R>,
     report: F,
     interrupt: &'i RunInterrupt,
+    failed: Option<io::Error>,
 }
 
 impl<R: Read, F: FnMut(u64)> Read for Counting<'_, R, F> {
@@ -117,21 +142,28 @@ impl<R: Read, F: FnMut(u64)> Read for Counting<'_, R, F> {
         if self.interrupt.abandon_now() {
             return Err(cancelled());
         }
-        let n = self.inner.read(buf)?;
+        let n = read_source(&mut self.inner, buf, &mut self.failed)?;
+        if n == 0 && self.inner.limit() > 0 && !buf.is_empty() {
+            let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
+            self.failed = Some(source_read_error(e));
+            return Err(io::Error::other("the upload source ended early"));
+        }
         (self.report)(n as u64);
         Ok(n)
     }
 }
 
 /// Relays a stream source as a request body, handing every piece (and the end) to the
-/// operation before it goes out; the operation's refusal aborts the request, and so does
-/// an [`Interrupt`].
+/// operation before it goes out; the operation's refusal aborts the request (`refused`),
+/// and so do a source that cannot be read (the error kept in `failed`) and an
+/// [`Interrupt`].
 struct Relay<'r, R, O, F> {
     inner: io::Take<R>,
     op: &'r mut O,
     report: F,
     ended: bool,
-    refused: Option<dxf_proto::Error>,
+    refused: bool,
+    failed: Option<io::Error>,
     interrupt: &'r RunInterrupt,
 }
 
@@ -143,15 +175,10 @@ impl<R: Read, O: Operation, F: FnMut(u64)> Read for Relay<'_, R, O, F> {
         if self.interrupt.abandon_now() {
             return Err(cancelled());
         }
-        let n = loop {
-            match self.inner.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r?,
-            }
-        };
+        let n = read_source(&mut self.inner, buf, &mut self.failed)?;
         self.ended = n == 0;
         if let Err(e) = self.op.handle_source(buf.get(..n).unwrap_or_default()) {
-            self.refused = Some(e.clone());
+            self.refused = true;
             return Err(io::Error::other(e));
         }
         (self.report)(n as u64);
@@ -159,9 +186,11 @@ impl<R: Read, O: Operation, F: FnMut(u64)> Read for Relay<'_, R, O, F> {
     }
 }
 
-/// Runs `op` (wrapped in [`Retrying`] and [`Authed`]) to completion. For an operation that
+/// Runs `op` (wrapped by [`Session::start`]) to completion. For an operation that
 /// ends with [`BodyPlan::Deliver`], the unread response body is returned beside the output.
-/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]).
+/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]), and so does a source that
+/// cannot be read: its error is reported (as [`Error::Io`]) once the operation has cleaned
+/// up (an upload's session deleted), never as the registry's network failing.
 pub(crate) fn run<'a, O: Operation + Scoped>(
     shared: &Arc<Shared>,
     op: O,
@@ -187,16 +216,22 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
 ) -> Result<(O::Output, Option<ureq::Body>)> {
     let session = shared.session();
     let timeouts = session.limits().timeouts;
-    let mut op = Authed::new(&session, Retrying::new(&session, op));
+    let mut op = session.start(op);
     let mut delivered = None;
     let mut buf = Vec::new();
     let mut interrupted = RunInterrupt::new(&shared.interrupt, observe.is_some());
     let _watch = transport::watch(&shared.interrupt, observe.is_some());
+    // The source could not be read: reported once the operation has cleaned up.
+    let mut failed_locally: Option<io::Error> = None;
     loop {
         interrupted.cancel_if_asked(&mut op);
         let step = op.poll(now());
         shared.learn(&mut op);
-        match step? {
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => return Err(failed_locally.map_or_else(|| e.into(), Error::Io)),
+        };
+        match step {
             Step::Done(out) => return Ok((out, delivered)),
             Step::Wait(d) => {
                 let until = std::time::Instant::now() + d;
@@ -213,11 +248,9 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                     return Err(io::Error::other("operation needs a stream source").into());
                 };
                 buf.resize(max.min(1 << 20), 0);
-                let n = loop {
-                    match reader.read(&mut buf) {
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        r => break r?,
-                    }
+                let Ok(n) = read_source(reader, &mut buf, &mut failed_locally) else {
+                    op.cancel();
+                    continue;
                 };
                 if let Some(p) = progress.as_mut() {
                     p(n as u64);
@@ -249,6 +282,11 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                     .authority()
                     .map(|a| a.to_string())
                     .unwrap_or_default();
+                // The body's source could not be read (`source_error`), or the operation
+                // refused a relayed piece (`refused`): the response, if any, is not the
+                // answer.
+                let mut source_error = None;
+                let mut refused = false;
                 let response = match body {
                     body @ (Body::Stream { .. } | Body::StreamToEnd) => {
                         // To its end: no length declared, so ureq sends it chunked.
@@ -274,7 +312,8 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                                 }
                             },
                             ended: false,
-                            refused: None,
+                            refused: false,
+                            failed: None,
                             interrupt: &interrupted,
                         };
                         let sent = send_with(
@@ -282,9 +321,8 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                             &bounds,
                             Request::from_parts(parts, SendBody::from_reader(&mut relay)),
                         );
-                        if let Some(e) = relay.refused {
-                            return Err(e.into());
-                        }
+                        refused = relay.refused;
+                        source_error = relay.failed;
                         sent
                     }
                     Body::Empty => {
@@ -299,7 +337,11 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                                 io::Error::other("operation needs a seekable source").into()
                             );
                         };
-                        src.seek(SeekFrom::Start(range.offset))?;
+                        if let Err(e) = src.seek(SeekFrom::Start(range.offset)) {
+                            op.cancel();
+                            failed_locally = Some(source_read_error(e));
+                            continue;
+                        }
                         let mut reader = Counting {
                             inner: (&mut **src).take(range.len),
                             report: |n| {
@@ -308,15 +350,28 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                                 }
                             },
                             interrupt: &interrupted,
+                            failed: None,
                         };
-                        send_with(
+                        let sent = send_with(
                             &shared.agent,
                             &bounds,
                             Request::from_parts(parts, SendBody::from_reader(&mut reader)),
-                        )
+                        );
+                        source_error = reader.failed;
+                        sent
                     }
                 };
                 transport::set_interrupt_grace(Some(Duration::ZERO));
+                if refused {
+                    // Abandoned: the operation's cleanup, then its error, come next.
+                    continue;
+                }
+                if let Some(e) = source_error {
+                    // Ours, not the registry's: nothing to retry; the operation cleans up.
+                    op.cancel();
+                    failed_locally = Some(e);
+                    continue;
+                }
                 let response = match response {
                     Ok(r) => r,
                     // Abandoned for an interrupt: the operation cleans up and ends.
@@ -438,4 +493,223 @@ fn send_with<S: AsSendBody>(
 fn drain(body: ureq::Body) {
     const MAX_DRAIN: u64 = 64 * 1024;
     let _ = io::copy(&mut body.into_reader().take(MAX_DRAIN), &mut io::sink());
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use dxf_proto::{Interrupt, Repository, Scheme, Sha256, Upload, UploadMode, UploadOptions};
+
+    /// `METHOD target` of every request the registry got.
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    /// A minimal registry on loopback: `POST` opens session `/v2/a/blobs/uploads/1`; a
+    /// body is read (as far as it comes) and answered 202 (`PATCH`) or 201 (`PUT`);
+    /// `DELETE` is answered 204, anything else 404.
+    fn registry() -> (String, Log) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let log = Log::default();
+        let seen = log.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let seen = seen.clone();
+                std::thread::spawn(move || serve(conn.unwrap(), &seen));
+            }
+        });
+        (addr, log)
+    }
+
+    fn serve(conn: TcpStream, log: &Log) {
+        let mut out = conn.try_clone().unwrap();
+        let mut conn = BufReader::new(conn);
+        loop {
+            let mut line = String::new();
+            if conn.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let mut words = line.split_whitespace();
+            let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            log.lock().unwrap().push(format!("{method} {target}"));
+            let mut len = 0;
+            loop {
+                let mut header = String::new();
+                if conn.read_line(&mut header).unwrap_or(0) == 0 {
+                    return;
+                }
+                let header = header.trim_end().to_ascii_lowercase();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some(v) = header.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            if io::copy(&mut (&mut conn).take(len), &mut io::sink()).unwrap_or(0) < len {
+                return;
+            }
+            let (status, extra) = match method {
+                "POST" => (
+                    "202 Accepted",
+                    "Location: /v2/a/blobs/uploads/1\r\n".to_owned(),
+                ),
+                "PATCH" => ("202 Accepted", format!("Range: 0-{}\r\n", len - 1)),
+                "PUT" => ("201 Created", String::new()),
+                "DELETE" => ("204 No Content", String::new()),
+                _ => ("404 Not Found", String::new()),
+            };
+            let head = format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\n\r\n");
+            if out.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// A blob source that fails with EIO once `fail_at` bytes were read.
+    struct Failing {
+        data: io::Cursor<Vec<u8>>,
+        fail_at: u64,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let left = self.fail_at.saturating_sub(self.data.position());
+            if left == 0 {
+                return Err(io::Error::from_raw_os_error(5));
+            }
+            let n = buf.len().min(left as usize);
+            self.data.read(&mut buf[..n])
+        }
+    }
+
+    impl Seek for Failing {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.data.seek(pos)
+        }
+    }
+
+    const LEN: usize = 1 << 20;
+
+    fn failing() -> Failing {
+        Failing {
+            data: io::Cursor::new((0..LEN).map(|i| (i * 7 % 251) as u8).collect()),
+            fail_at: 200_000,
+        }
+    }
+
+    /// Runs an upload of `LEN` bytes to a fresh loopback registry: the known blob (as
+    /// `mode`) from a seekable source, or (`mode` `None`) a single-pass relay of a stream.
+    fn upload(
+        mode: Option<UploadMode>,
+        source: Source<'_>,
+    ) -> (Result<dxf_proto::Pushed>, Vec<String>) {
+        let (addr, log) = registry();
+        let session = Session::new(&addr, Scheme::Http).unwrap();
+        let repo = Repository::parse("a").unwrap();
+        let options = UploadOptions {
+            skip_if_exists: false,
+            mode: mode.unwrap_or(UploadMode::Chunked),
+            chunk_size: Some(2 * LEN as u64),
+        };
+        let op = match mode {
+            Some(_) => {
+                let mut digest = Sha256::new();
+                digest.update(failing().data.get_ref());
+                let digest = digest.finish();
+                Upload::known(&session, &repo, &digest, LEN as u64, &options).unwrap()
+            }
+            None => Upload::sized_stream(&session, &repo, LEN as u64, None, &options).unwrap(),
+        };
+        let agent = crate::tls::agent(&crate::TransportConfig::default()).unwrap();
+        let shared = Arc::new(Shared::new(agent, session, Interrupt::new()));
+        let out = run(&shared, op, source, None).map(|(pushed, _)| pushed);
+        // The abandoned request's connection is served on a thread of its own.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while log.lock().unwrap().len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let log = log.lock().unwrap().clone();
+        (out, log)
+    }
+
+    #[test]
+    fn a_source_that_fails_while_sent_is_a_local_error_after_the_session_is_deleted() {
+        for mode in [
+            Some(UploadMode::Monolithic),
+            Some(UploadMode::Chunked),
+            None,
+        ] {
+            let mut src = failing();
+            let source = match mode {
+                Some(_) => Source::Seekable(&mut src),
+                None => Source::Stream(&mut src),
+            };
+            let (out, log) = upload(mode, source);
+            let e = match out {
+                Err(Error::Io(e)) => e,
+                other => panic!("{mode:?}: {other:?}; {log:?}"),
+            };
+            // The source's own error, named as a read of the upload's source.
+            let eio = io::Error::from_raw_os_error(5);
+            assert_eq!(e.kind(), eio.kind(), "{mode:?}: {e}");
+            let text = e.to_string();
+            assert!(text.starts_with("reading the upload source: "), "{text}");
+            assert!(text.ends_with(&eio.to_string()), "{text}");
+            let inner = std::error::Error::source(e.get_ref().unwrap()).unwrap();
+            let inner = inner.downcast_ref::<io::Error>().unwrap();
+            assert_eq!(inner.raw_os_error(), Some(5));
+            // Sent once, never retried; the session cancelled (the abandoned request may
+            // be logged last).
+            let mut sent: Vec<&str> = log.iter().map(String::as_str).collect();
+            sent.sort_unstable();
+            let body = if mode == Some(UploadMode::Monolithic) {
+                "PUT /v2/a/blobs/uploads/1?digest="
+            } else {
+                "PATCH /v2/a/blobs/uploads/1"
+            };
+            assert_eq!(sent.len(), 3, "{mode:?}: {sent:?}");
+            assert_eq!(sent[0], "DELETE /v2/a/blobs/uploads/1", "{mode:?}");
+            assert!(sent[1..].contains(&"POST /v2/a/blobs/uploads/"), "{sent:?}");
+            assert!(
+                sent.iter().any(|r| r.starts_with(body)),
+                "{mode:?}: {sent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_relayed_stream_that_ends_early_is_refused_after_the_session_is_deleted() {
+        let mut short: &[u8] = &[7; LEN / 2];
+        let (out, log) = upload(None, Source::Stream(&mut short));
+        let e = match out {
+            Err(Error::Proto(e)) => e,
+            other => panic!("{other:?}; {log:?}"),
+        };
+        assert_eq!(
+            e,
+            dxf_proto::Error::LengthMismatch {
+                expected: LEN as u64,
+                actual: LEN as u64 / 2
+            }
+        );
+        let mut sent: Vec<&str> = log.iter().map(String::as_str).collect();
+        sent.sort_unstable();
+        assert_eq!(
+            sent,
+            [
+                "DELETE /v2/a/blobs/uploads/1",
+                "PATCH /v2/a/blobs/uploads/1",
+                "POST /v2/a/blobs/uploads/",
+            ]
+        );
+    }
 }

@@ -771,8 +771,17 @@ impl<O: Operation + Scoped> Operation for Authed<O> {
             return Err(e.clone());
         }
         let r = match self.phase {
-            // Idle: after `NeedSource`; InnerSent: relaying a `Body::Stream` request body.
-            Phase::Idle | Phase::InnerSent => self.inner.handle_source(data),
+            // Idle: after `NeedSource`.
+            Phase::Idle => self.inner.handle_source(data),
+            // Relaying a `Body::Stream` request body. A refused piece abandons the request:
+            // the inner operation's next step (its cleanup, then its error) follows.
+            Phase::InnerSent => {
+                let r = self.inner.handle_source(data);
+                if r.is_err() {
+                    self.phase = Phase::Idle;
+                }
+                return r;
+            }
             _ => Err(Misuse::UnexpectedCall("handle_source").into()),
         };
         self.sticky(r)

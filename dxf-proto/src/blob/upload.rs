@@ -42,7 +42,11 @@
 //! driver can ([`Upload::with_seekable_source`]), in chunks; otherwise the upload fails.
 //!
 //! Success needs a 201 on the final `PUT` whose `Docker-Content-Digest`, when present, is
-//! the blob's digest.
+//! the blob's digest. An upload given up — its own error, a
+//! [`cancel`](crate::Operation::cancel) (a driver that cannot read its source cancels
+//! too), or a relayed body refused while it goes out (a source that ends early or gives
+//! too much) — first cancels its registry session: one `DELETE` of the newest `Location`,
+//! best effort, under the short bound of a cleanup.
 //!
 //! [`Step::NeedSource`]: crate::Step::NeedSource
 

@@ -172,6 +172,34 @@ fn tls_in_chain(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// A local upload source (a file, a stream) that could not be read while its bytes were
+/// being sent: the read error inside, named as the source's so that it is never taken for
+/// the registry's connection failing.
+#[derive(Debug)]
+pub struct SourceReadError(io::Error);
+
+impl fmt::Display for SourceReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reading the upload source: {}", self.0)
+    }
+}
+
+impl std::error::Error for SourceReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// `e`, from reading the caller's upload source, as a [`SourceReadError`] of the same kind
+/// (an error that already says what it is — a pulled blob that failed verification, a
+/// cancellation — stays as it is). Drivers report it after the operation's cleanup.
+pub fn source_read_error(e: io::Error) -> io::Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<crate::Error>()) {
+        return e;
+    }
+    io::Error::new(e.kind(), SourceReadError(e))
+}
+
 /// Result with the client [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -18,6 +18,6 @@ pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
 pub use authenticate::authentication;
 pub use config::{Config, TlsVerify, TransportConfig};
 pub use copy::{BlobCopy, BlobStep, Copy, CopyEnd, CopyOptions, Placements, DEFAULT_COPY_JOBS};
-pub use error::{Error, Result, TransportError};
+pub use error::{source_read_error, Error, Result, SourceReadError, TransportError};
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};

@@ -211,7 +211,7 @@ pub fn drive<O: Operation>(
 ) -> Result<Driven<O::Output>, DriveError> {
     let mut delivered = None;
     let mut stream_pos = 0usize;
-    for _ in 0..peer.max_steps {
+    'steps: for _ in 0..peer.max_steps {
         let step = op.poll(now);
         drain(op, session);
         match step? {
@@ -238,16 +238,17 @@ pub fn drive<O: Operation>(
                     let want = usize::try_from(len).unwrap_or(usize::MAX);
                     let rest = source.get(stream_pos..).unwrap_or_default();
                     let all = rest.get(..want.min(rest.len())).unwrap_or_default();
-                    for piece in all.chunks(peer.source_read.max(1)) {
+                    for piece in all.chunks(peer.source_read.max(1)).chain([&[][..]]) {
                         let r = op.handle_source(piece);
                         drain(op, session);
-                        r?;
+                        stream_pos += piece.len();
+                        if r.is_err() {
+                            // Refused: the request is abandoned; the operation goes on
+                            // (its cleanup, then its error).
+                            continue 'steps;
+                        }
                         relayed.extend_from_slice(piece);
                     }
-                    stream_pos += all.len();
-                    let r = op.handle_source(&[]);
-                    drain(op, session);
-                    r?;
                 }
                 let reply = peer.answer(&req, source, relayed);
                 if reply.status == 0 {

@@ -591,7 +591,7 @@ fn sized_stream_with_a_wrong_expected_digest_is_never_committed() {
 }
 
 #[test]
-fn a_sized_stream_source_that_ends_early_is_never_committed() {
+fn a_sized_stream_source_that_ends_early_is_never_committed_and_its_session_is_deleted() {
     let reg = MemoryRegistry::new();
     let mut s = session();
     let mut peer = reg.peer();
@@ -608,7 +608,68 @@ fn a_sized_stream_source_that_ends_early_is_never_committed() {
             actual: 8
         }
     );
-    assert!(peer.sent.iter().all(|r| r.method != "PUT"));
+    // The relayed PATCH is abandoned (never answered); the session is cancelled.
+    let methods: Vec<&str> = peer.sent.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["POST", "DELETE"]);
+    assert_eq!(
+        peer.sent[1].uri,
+        "https://reg.test/v2/a/blobs/uploads/0?_state=s0"
+    );
+    assert!(reg.state.borrow().uploads.is_empty());
+    assert!(reg.state.borrow().blobs.is_empty());
+}
+
+/// Drives a sized stream of 4 bytes, as every driver runs it, to its relayed `PATCH`.
+fn relaying_four_bytes(s: &crate::Session) -> Authed<crate::Retrying<Upload>> {
+    let op = Upload::sized_stream(s, &repo("a"), 4, None, &single_pass()).unwrap();
+    let mut op = Authed::new(s, crate::Retrying::new(s, op));
+    let Ok(crate::Step::Send(post)) = op.poll(NOW) else {
+        panic!()
+    };
+    assert_eq!(post.method(), "POST");
+    let head = http::Response::builder()
+        .status(202)
+        .header("location", "/u/1")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        op.handle_response(head, NOW).unwrap(),
+        crate::BodyPlan::Discard
+    );
+    let Ok(crate::Step::Send(patch)) = op.poll(NOW) else {
+        panic!()
+    };
+    assert_eq!(patch.body(), &crate::Body::Stream { len: 4 });
+    op
+}
+
+#[test]
+fn a_refused_relay_is_followed_by_the_cleanup_delete_then_its_error() {
+    let s = session();
+    let short = Error::LengthMismatch {
+        expected: 4,
+        actual: 2,
+    };
+    let mut op = relaying_four_bytes(&s);
+    op.handle_source(b"12").unwrap();
+    assert_eq!(op.handle_source(b"").unwrap_err(), short);
+    // The driver abandons the PATCH and polls again: the session's DELETE, bounded as a
+    // cleanup (as after a cancel), then the error.
+    let Ok(crate::Step::Send(delete)) = op.poll(NOW) else {
+        panic!("no cleanup")
+    };
+    assert_eq!(delete.method(), "DELETE");
+    assert_eq!(delete.uri(), "https://reg.test/u/1");
+    let bounds = s.limits().timeouts.for_request(&delete);
+    assert_eq!(bounds.whole, Some(crate::DEFAULT_CLEANUP_TIMEOUT));
+    assert_eq!(bounds.interrupt_grace, None);
+    let head = http::Response::builder().status(204).body(()).unwrap();
+    assert_eq!(
+        op.handle_response(head, NOW).unwrap(),
+        crate::BodyPlan::Discard
+    );
+    assert_eq!(op.poll(NOW).unwrap_err(), short);
+    assert_eq!(op.poll(NOW).unwrap_err(), short, "sticky from here");
 }
 
 #[test]
@@ -636,30 +697,20 @@ fn a_relayed_patch_cannot_be_resent_so_a_short_acknowledgement_or_416_fails() {
 #[test]
 fn relaying_more_than_the_announced_length_is_misuse() {
     let s = session();
-    let mut op = Upload::sized_stream(&s, &repo("a"), 4, None, &single_pass()).unwrap();
-    let Ok(crate::Step::Send(_)) = op.poll(NOW) else {
-        panic!()
-    };
-    // Before the PATCH is out, source bytes are not expected.
-    let head = http::Response::builder()
-        .status(202)
-        .header("location", "/u")
-        .body(())
-        .unwrap();
-    assert_eq!(
-        op.handle_response(head, NOW).unwrap(),
-        crate::BodyPlan::Discard
-    );
-    let Ok(crate::Step::Send(patch)) = op.poll(NOW) else {
-        panic!()
-    };
-    assert_eq!(patch.body(), &crate::Body::Stream { len: 4 });
+    let mut op = relaying_four_bytes(&s);
     op.handle_source(b"12").unwrap();
     let e = op.handle_source(b"345").unwrap_err();
     assert!(matches!(
         e,
         Error::Misuse(crate::Misuse::SourceOverrun { max: 2, got: 3 })
     ));
+    // The PATCH is abandoned: the session's cleanup (here without an answer), then the
+    // error.
+    let Ok(crate::Step::Send(delete)) = op.poll(NOW) else {
+        panic!()
+    };
+    assert_eq!(delete.method(), "DELETE");
+    let _ = op.handle_send_failure(NOW);
     assert_eq!(op.poll(NOW).unwrap_err(), e);
 }
 

@@ -568,3 +568,4 @@ scenarios!(
 mod artifacts;
 mod copy;
 mod second_registry;
+mod source_failures;
