@@ -16,8 +16,8 @@ use bytes::{Bytes, BytesMut};
 use dxf_proto::client::source_read_error;
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery,
-    RunInterrupt, Scoped, Session, Stall, Step, UnixTime,
+    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, RunInterrupt, Scoped,
+    Session, Stall, Step, UnixTime,
 };
 use http_body::Body as _;
 use hyper::body::Incoming;

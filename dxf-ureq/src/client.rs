@@ -9,17 +9,10 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::{Arc, PoisonError};
 
-use dxf_proto::client::{
-    authentication, AttachArtifact, Config, DeleteAlias, FilePush, Flow, FlowStep, PushOptions,
-    SetAlias,
-};
-use dxf_proto::manifest::alias::{BlobDescriptor, OciArtifactOptions};
+use dxf_proto::client::{authentication, Config, FilePush, Flow, FlowStep, PushOptions};
 use dxf_proto::{
-    AliasManifest, Attached, Catalog, DeleteBlob, DeleteManifest, Digest, Error as ProtoError,
-    GetBlob, HeadBlob, HeadManifest, Interrupt, ListTags, ManifestInfo, MountBlob, MountOptions,
-    Operation, Page, PerPlatform, Pushed, PutManifest, ReadAlias, ReadOptions, Reference,
-    Referrers, ReferrersList, Scoped, Session, Sha256, Upload, UploadHints, VersionCheck,
-    VersionInfo,
+    Catalog, Digest, GetBlob, Interrupt, ListTags, Operation, Page, Pushed, Scoped, Session,
+    Sha256, Upload, UploadHints, VersionCheck, VersionInfo,
 };
 
 use crate::body::BlobReader;
@@ -194,10 +187,6 @@ pub struct Repository {
     name: dxf_proto::Repository,
 }
 
-fn reference(alias: &str) -> Result<Reference> {
-    Ok(Reference::parse(alias).map_err(ProtoError::from)?)
-}
-
 impl Repository {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.registry.shared
@@ -220,6 +209,8 @@ impl Repository {
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
+
+    dxf_proto::repository_methods!();
 
     /// Pushes the file at `path` and returns its digest (python-dxf `push_blob(filename)`).
     /// The file is hashed first unless `options.digest` is given or `options.single_pass`.
@@ -305,191 +296,10 @@ impl Repository {
         ))
     }
 
-    /// The size of a blob (python-dxf `blob_size`).
-    pub fn blob_size(&self, digest: &Digest) -> Result<u64> {
-        Ok(self
-            .run(HeadBlob::new(&self.session(), &self.name, digest)?)?
-            .size)
-    }
-
-    /// Whether a blob exists.
-    pub fn blob_exists(&self, digest: &Digest) -> Result<bool> {
-        match self.blob_size(digest) {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.proto(), Some(ProtoError::NotFound { .. })) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Mounts `digest` from repository `from` (python-dxf `mount_blob`); a registry that
-    /// opens an upload instead is [`dxf_proto::Error::MountFailed`] (the session is
-    /// cancelled).
-    pub fn mount_blob(&self, from: &str, digest: &Digest) -> Result<Digest> {
-        let session = self.session();
-        let from = session.repository(from)?;
-        let op = MountBlob::new(&session, &self.name, &from, digest, MountOptions::default())?;
-        self.run(op)
-    }
-
-    /// Deletes a blob (python-dxf `del_blob`).
-    pub fn del_blob(&self, digest: &Digest) -> Result<()> {
-        self.run(DeleteBlob::new(&self.session(), &self.name, digest)?)
-    }
-
-    /// python-dxf's alias manifest for these blobs (sizes from a HEAD of each), byte for
-    /// byte what python-dxf's `make_manifest` produces.
-    pub fn make_manifest(&self, digests: &[Digest]) -> Result<String> {
-        let flow = SetAlias::docker(&self.session(), &self.name, None, digests)?;
-        self.registry.run_flow(flow)
-    }
-
-    /// Stores `manifest` under `alias` (python-dxf `set_manifest`); returns its digest.
-    pub fn set_manifest(&self, alias: &str, manifest: &[u8]) -> Result<Digest> {
-        let alias = reference(alias)?;
-        let op = PutManifest::new(&self.session(), &self.name, &alias, manifest.to_vec())?;
-        self.run(op)
-    }
-
-    /// Points `alias` at these blobs (python-dxf `set_alias`); returns the manifest JSON.
-    pub fn set_alias(&self, alias: &str, digests: &[Digest]) -> Result<String> {
-        let flow = SetAlias::docker(&self.session(), &self.name, Some(alias), digests)?;
-        self.registry.run_flow(flow)
-    }
-
-    /// Reads an alias with full control (see [`ReadOptions`]).
-    pub fn read_alias(&self, alias: &str, options: ReadOptions) -> Result<AliasManifest> {
-        let alias = reference(alias)?;
-        self.run(ReadAlias::new(
-            &self.session(),
-            &self.name,
-            &alias,
-            options,
-        )?)
-    }
-
-    /// Reads a manifest the caller already has (python-dxf `get_alias(manifest=…)`, the
-    /// CLI's stdin): nothing is fetched for it; an index has its platforms resolved from
-    /// this repository as `options` says.
-    pub fn read_manifest(&self, manifest: Vec<u8>, options: ReadOptions) -> Result<AliasManifest> {
-        let session = self.session();
-        self.run(ReadAlias::from_manifest(
-            &session, &self.name, manifest, options,
-        )?)
-    }
-
-    fn read_resolved(&self, alias: &str, platform: Option<&str>) -> Result<AliasManifest> {
-        self.read_alias(alias, ReadOptions::resolved(platform))
-    }
-
-    /// The blobs (digest, size) an alias names, per platform for a multi-arch alias unless
-    /// `platform` picks one (python-dxf `get_alias(sizes=True)`).
-    pub fn get_alias(
-        &self,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> Result<PerPlatform<Vec<(Digest, u64)>>> {
-        let manifest = self.read_resolved(alias, platform)?;
-        Ok(manifest.try_layers().map_err(ProtoError::from)?)
-    }
-
-    /// The config digest (python-dxf `get_digest`; for dxf aliases, the first blob).
-    pub fn get_digest(&self, alias: &str, platform: Option<&str>) -> Result<PerPlatform<Digest>> {
-        let manifest = self.read_resolved(alias, platform)?;
-        Ok(manifest.try_config_digest().map_err(ProtoError::from)?)
-    }
-
-    /// The manifest body as received (python-dxf `get_manifest`).
-    pub fn get_manifest(
-        &self,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> Result<PerPlatform<Vec<u8>>> {
-        Ok(self.read_resolved(alias, platform)?.bodies())
-    }
-
-    /// Digest, size and media type of an alias's manifest without its body.
-    pub fn head_manifest(&self, alias: &str) -> Result<ManifestInfo> {
-        let alias = reference(alias)?;
-        self.run(HeadManifest::new(&self.session(), &self.name, &alias)?)
-    }
-
-    /// Deletes an alias's manifest **by digest** (python-dxf `del_alias`: every alias on
-    /// that manifest goes too) and returns what it listed.
-    pub fn del_alias(&self, alias: &str) -> Result<AliasManifest> {
-        let flow = DeleteAlias::by_digest(&self.session(), &self.name, alias)?;
-        self.registry.run_flow(flow)
-    }
-
-    /// Deletes only `alias`: the manifest and its other aliases stay (dxf-proto's
-    /// [`DeleteTag`](dxf_proto::DeleteTag): the tag `DELETE` of the distribution spec, else
-    /// re-pointing the tag at a throw-away manifest that is then deleted). Returns the
-    /// manifest the alias named.
-    pub fn del_alias_only(&self, alias: &str) -> Result<AliasManifest> {
-        let flow = DeleteAlias::only(&self.session(), &self.name, alias)?;
-        self.registry.run_flow(flow)
-    }
-
-    /// Deletes a manifest by digest.
-    pub fn del_manifest(&self, digest: &Digest) -> Result<()> {
-        let by_digest = Reference::Digest(digest.clone());
-        self.run(DeleteManifest::new(
-            &self.session(),
-            &self.name,
-            &by_digest,
-        )?)
-    }
-
     /// The repository's aliases (tags), page by page.
     pub fn list_aliases(&self, page_size: Option<u32>) -> Result<Names<ListTags>> {
         let op = ListTags::new(&self.session(), &self.name, page_size)?;
         Ok(self.registry.names(op))
-    }
-
-    /// Pushes the OCI empty config (`{}`), which artifact manifests name as their config.
-    pub fn push_empty_config(&self) -> Result<Pushed> {
-        self.run(Upload::empty_config(&self.session(), self.name())?)
-    }
-
-    /// An OCI artifact manifest for these blobs (sizes from a HEAD of each; a title becomes
-    /// the layer's `org.opencontainers.image.title`), over the empty config.
-    pub fn make_oci_manifest(
-        &self,
-        blobs: &[(Digest, Option<String>)],
-        options: &OciArtifactOptions,
-    ) -> Result<String> {
-        let flow = SetAlias::oci(&self.session(), &self.name, None, blobs, options)?;
-        self.registry.run_flow(flow)
-    }
-
-    /// Points `alias` at these blobs with an OCI artifact manifest (the empty config is
-    /// pushed first); returns the manifest JSON.
-    pub fn set_alias_oci(
-        &self,
-        alias: &str,
-        blobs: &[(Digest, Option<String>)],
-        options: &OciArtifactOptions,
-    ) -> Result<String> {
-        let flow = SetAlias::oci(&self.session(), &self.name, Some(alias), blobs, options)?;
-        self.registry.run_flow(flow)
-    }
-
-    /// Attaches an artifact made of `blobs` to `alias` (its manifest's `subject`), and lists
-    /// it in the referrers index where the registry has no referrers API.
-    pub fn attach(
-        &self,
-        alias: &str,
-        blobs: &[BlobDescriptor],
-        options: &OciArtifactOptions,
-    ) -> Result<Attached> {
-        let flow = AttachArtifact::new(&self.session(), self.name(), alias, blobs, options)?;
-        self.registry.run_flow(flow)
-    }
-
-    /// The artifacts that refer to `alias`'s manifest, optionally of one artifact type.
-    pub fn referrers(&self, alias: &str, artifact_type: Option<&str>) -> Result<ReferrersList> {
-        let subject = reference(alias)?;
-        let op = Referrers::new(&self.session(), self.name(), &subject, artifact_type)?;
-        self.run(op)
     }
 }
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use dxf_proto::client::source_read_error;
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery,
-    RunInterrupt, Scoped, Session, Stall, Step, UnixTime,
+    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, RunInterrupt, Scoped,
+    Session, Stall, Step, UnixTime,
 };
 use ureq::{AsSendBody, SendBody};
 

@@ -12,6 +12,7 @@ mod config;
 mod copy;
 mod error;
 mod flow;
+mod methods;
 mod push;
 
 pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
