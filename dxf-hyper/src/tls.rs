@@ -20,13 +20,13 @@ use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
 use crate::body::ReqBody;
 use crate::error::{Error, Result};
-use dxf_proto::client::TransportConfig;
+use dxf_proto::client::{Proxies, Proxy, TransportConfig};
+use hyper::header::HeaderValue;
 
 /// The pooled client every request goes through.
 pub(crate) type HttpClient = Client<TlsConnector, ReqBody>;
@@ -52,14 +52,11 @@ pub(crate) struct Router {
     tcp: HttpConnector,
     /// TCP, or TLS for an `https://` proxy, to the proxy.
     to_proxy: HttpsConnector<HttpConnector>,
-    /// `None`: no proxy for any host.
-    proxies: Option<Arc<Matcher>>,
+    /// dxf-proto's choice of proxy per connection.
+    proxies: Arc<Proxies>,
     /// Bounds the tunnel's set-up (TCP to the proxy and its answer to `CONNECT`).
     connect: Option<Duration>,
 }
-
-/// What a SOCKS proxy fails with (as in dxf-ureq).
-const UNSUPPORTED: &str = "SOCKS proxies are not supported (only http:// and https:// ones)";
 
 /// A tunnel through `proxy` that could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -68,36 +65,6 @@ struct ProxyFailure {
     proxy: String,
     #[source]
     source: BoxError,
-}
-
-/// The environment's proxies (as in dxf-ureq), for hyper-util's matcher to choose from;
-/// `None` for no proxy at all: `NO_PROXY` has `*` (which the matcher would let cover names
-/// only), or `REQUEST_METHOD` is set.
-fn env_proxies() -> Option<Arc<Matcher>> {
-    let var = |names: [&str; 2]| {
-        names
-            .iter()
-            .find_map(|name| std::env::var(name).ok())
-            .unwrap_or_default()
-    };
-    let no_proxy = var(["NO_PROXY", "no_proxy"]);
-    let no_proxy: Vec<&str> = no_proxy.split(',').map(str::trim).collect();
-    if std::env::var_os("REQUEST_METHOD").is_some() || no_proxy.contains(&"*") {
-        return None;
-    }
-    // `*.example.com` as `.example.com`.
-    let no_proxy = no_proxy
-        .iter()
-        .map(|entry| entry.strip_prefix('*').unwrap_or(entry))
-        .collect::<Vec<_>>()
-        .join(",");
-    let matcher = Matcher::builder()
-        .all(var(["ALL_PROXY", "all_proxy"]))
-        .http(var(["HTTP_PROXY", "http_proxy"]))
-        .https(var(["HTTPS_PROXY", "https_proxy"]))
-        .no(no_proxy)
-        .build();
-    Some(Arc::new(matcher))
 }
 
 impl Service<Uri> for Router {
@@ -111,13 +78,20 @@ impl Service<Uri> for Router {
     }
 
     fn call(&mut self, dst: Uri) -> Self::Future {
-        let Some(via) = self.proxies.as_ref().and_then(|m| m.intercept(&dst)) else {
+        let scheme = dst.scheme_str().unwrap_or("http");
+        let Some(via) = self
+            .proxies
+            .for_target(scheme, dst.host().unwrap_or_default())
+        else {
             let direct = self.tcp.call(dst);
             return Box::pin(async move { Ok(MaybeHttpsStream::Http(direct.await?)) });
         };
-        let proxy = via
-            .uri()
-            .authority()
+        let (Proxy::Connect { url, .. } | Proxy::Unsupported(url)) = via;
+        let proxy_uri = url.parse::<Uri>();
+        let proxy = proxy_uri
+            .as_ref()
+            .ok()
+            .and_then(|u| u.authority())
             .map_or_else(String::new, |a| a.to_string());
         let failed = move |source: BoxError| -> BoxError {
             // A failed handshake with an https:// proxy: a TLS failure like any other.
@@ -130,13 +104,16 @@ impl Service<Uri> for Router {
                 }),
             }
         };
-        if !matches!(via.uri().scheme_str(), Some("http" | "https")) {
-            // SOCKS (the only other scheme hyper-util's matcher takes).
-            return Box::pin(async move { Err(failed(UNSUPPORTED.into())) });
-        }
-        let mut tunnel = Tunnel::new(via.uri().clone(), self.to_proxy.clone());
-        if let Some(auth) = via.basic_auth() {
-            tunnel = tunnel.with_auth(auth.clone());
+        let (Proxy::Connect { authorization, .. }, Ok(proxy_uri)) = (via, proxy_uri) else {
+            // SOCKS, or a URL hyper cannot take.
+            return Box::pin(async move { Err(failed(Proxy::UNSUPPORTED.into())) });
+        };
+        let mut tunnel = Tunnel::new(proxy_uri, self.to_proxy.clone());
+        if let Some(auth) = authorization
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            tunnel = tunnel.with_auth(auth);
         }
         // The tunnel's target with its port (hyper-util's would default to 443).
         let port = dst.port_u16().unwrap_or(match dst.scheme_str() {
@@ -215,7 +192,7 @@ pub(crate) fn client(config: &TransportConfig, connect: Option<Duration>) -> Res
     let router = Router {
         tcp: http.clone(),
         to_proxy: with_tls(tls.clone(), http),
-        proxies: env_proxies(),
+        proxies: Arc::new(Proxies::from_vars(|name| std::env::var(name).ok())),
         connect,
     };
     let https = with_tls(tls, router);

@@ -285,7 +285,7 @@ impl Repository {
             let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
             Ok((body, download.offset))
         });
-        let limits = self.session().limits().clone();
+        let limits = *self.session().limits();
         Ok(BlobReader::new(
             body,
             download.verifier,

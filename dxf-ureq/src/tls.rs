@@ -12,14 +12,12 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use dxf_tls::TlsFailure;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use ureq::config::Config as Settings;
-use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs};
 use ureq::unversioned::transport::time::{Duration as UreqDuration, Instant as UreqInstant};
 use ureq::unversioned::transport::{
@@ -29,7 +27,7 @@ use ureq::unversioned::transport::{
 
 use crate::error::{Error, Result};
 use crate::transport::SlicedTcpConnector;
-use dxf_proto::client::TransportConfig;
+use dxf_proto::client::{Proxies, Proxy, TransportConfig};
 
 /// Builds the ureq agent. Redirects are never followed by ureq (dxf-proto decides, and
 /// drops credentials across hosts) and non-2xx statuses come back as responses.
@@ -50,13 +48,7 @@ pub(crate) fn agent(config: &TransportConfig) -> Result<ureq::Agent> {
     let proxies = EnvProxies::from_env(settings);
     // With a proxy set, ureq leaves host names to it (the proxy may be the only way to
     // resolve them); which proxy, if any, is `EnvProxies`'s choice per connection.
-    let any = [&proxies.https, &proxies.http]
-        .into_iter()
-        .find_map(|via| match via {
-            Some(Via::Connect(through)) => through.proxy().cloned(),
-            Some(Via::Unsupported(proxy)) => Some(proxy.clone()),
-            None => None,
-        });
+    let any = proxies.any();
     let connector = ().chain(proxies).chain(SlicedTcpConnector).chain(tls);
     Ok(ureq::Agent::with_parts(
         settings(any),
@@ -65,110 +57,41 @@ pub(crate) fn agent(config: &TransportConfig) -> Result<ureq::Agent> {
     ))
 }
 
-/// The environment's proxies, chosen per connection as [`TransportConfig`] says (ureq's own
+/// The environment's proxies, chosen per connection by dxf-proto's [`Proxies`] (ureq's own
 /// `Proxy::try_from_env` takes one proxy for every scheme and matches `NO_PROXY` by other
 /// rules): the first stage of the connector chain, making the tunnel with ureq's
 /// [`ConnectProxyConnector`] or connecting directly.
 #[derive(Debug)]
 pub(crate) struct EnvProxies {
-    http: Option<Via>,
-    https: Option<Via>,
-    /// `NO_PROXY`'s list.
-    no_proxy: String,
+    rules: Proxies,
+    /// The agent's settings with the proxy of http and https URLs.
+    http: Option<Box<Settings>>,
+    https: Option<Box<Settings>>,
     /// The agent's settings without a proxy: direct connections.
     direct: Settings,
 }
 
-/// What a SOCKS proxy fails with.
-const UNSUPPORTED: &str = "SOCKS proxies are not supported (only http:// and https:// ones)";
-
-/// The proxy for a scheme.
-#[derive(Debug)]
-enum Via {
-    /// A `CONNECT` proxy: the agent's settings with it.
-    Connect(Box<Settings>),
-    /// A SOCKS proxy, which dxf does not speak.
-    Unsupported(ureq::Proxy),
-}
-
 impl EnvProxies {
     fn from_env(settings: impl Fn(Option<ureq::Proxy>) -> Settings) -> EnvProxies {
-        let var = |names: [&str; 2]| names.iter().find_map(|name| std::env::var(name).ok());
-        let cgi = std::env::var_os("REQUEST_METHOD").is_some();
-        let via = |names| {
-            let url = var(names).filter(|_| !cgi)?;
-            let uri = url.parse::<Uri>().ok()?;
-            uri.authority()?;
-            match uri.scheme_str() {
-                None | Some("http" | "https") => Some(Via::Connect(Box::new(settings(Some(
-                    ureq::Proxy::new(&url).ok()?,
-                ))))),
-                Some("socks4" | "socks4a" | "socks5" | "socks5h") => {
-                    Some(Via::Unsupported(ureq::Proxy::new(&url).ok()?))
-                }
-                Some(_) => None,
+        let rules = Proxies::from_vars(|name| std::env::var(name).ok());
+        let through = |scheme| match rules.for_scheme(scheme)? {
+            Proxy::Connect { url, .. } | Proxy::Unsupported(url) => {
+                Some(Box::new(settings(Some(ureq::Proxy::new(url).ok()?))))
             }
         };
         EnvProxies {
-            http: via(["HTTP_PROXY", "http_proxy"]).or_else(|| via(["ALL_PROXY", "all_proxy"])),
-            https: via(["HTTPS_PROXY", "https_proxy"]).or_else(|| via(["ALL_PROXY", "all_proxy"])),
-            no_proxy: var(["NO_PROXY", "no_proxy"]).unwrap_or_default(),
+            http: through("http"),
+            https: through("https"),
             direct: settings(None),
+            rules,
         }
     }
-}
 
-/// Whether `list` (`NO_PROXY`'s) covers `host`: `*`; an IP address or CIDR block holding
-/// it; a name equal to it or a parent domain of it, with or without a leading `.` or `*.`.
-fn no_proxy_covers(list: &str, host: &str) -> bool {
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let ip = host.parse::<IpAddr>().ok();
-    list.split(',').map(str::trim).any(|entry| {
-        if entry == "*" {
-            return true;
-        }
-        match (ip, ip_block(entry)) {
-            (Some(ip), Some((net, bits))) => in_block(ip, net, bits),
-            (None, None) if !entry.is_empty() => {
-                let name = entry.strip_prefix('*').unwrap_or(entry);
-                let name = name.strip_prefix('.').unwrap_or(name);
-                let parent = host
-                    .len()
-                    .checked_sub(name.len() + 1)
-                    .and_then(|dot| host.get(dot..))
-                    .and_then(|tail| tail.strip_prefix('.'));
-                name.eq_ignore_ascii_case(host)
-                    || parent.is_some_and(|p| p.eq_ignore_ascii_case(name))
-            }
-            _ => false,
-        }
-    })
-}
-
-/// An IP address (a block of one) or a CIDR block: its address and prefix length.
-fn ip_block(entry: &str) -> Option<(IpAddr, u32)> {
-    let (addr, bits) = match entry.split_once('/') {
-        Some((addr, bits)) => (addr.parse::<IpAddr>().ok()?, Some(bits.parse().ok()?)),
-        None => (entry.parse::<IpAddr>().ok()?, None),
-    };
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let bits = bits.unwrap_or(max);
-    (bits <= max).then_some((addr, bits))
-}
-
-/// Whether `ip` is in the block of `net`'s first `bits` bits.
-fn in_block(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => (u32::from(a) ^ u32::from(n))
-            .checked_shr(32 - bits)
-            .is_none_or(|d| d == 0),
-        (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a) ^ u128::from(n))
-            .checked_shr(128 - bits)
-            .is_none_or(|d| d == 0),
-        _ => false,
+    /// Some proxy of the environment, for the agent's own settings.
+    fn any(&self) -> Option<ureq::Proxy> {
+        [&self.https, &self.http]
+            .into_iter()
+            .find_map(|s| s.as_ref()?.proxy().cloned())
     }
 }
 
@@ -205,24 +128,23 @@ impl<In: Transport> Connector<In> for EnvProxies {
         if chained.is_some() || details.config.proxy().is_none() {
             return Ok(chained.map(Either::A));
         }
-        let via = match details.uri.scheme_str() {
-            Some("https") => &self.https,
+        let scheme = details.uri.scheme_str().unwrap_or("http");
+        let host = details.uri.host().unwrap_or_default();
+        let through = match scheme {
+            "https" => &self.https,
             _ => &self.http,
         };
-        let covered = || {
-            let host = details.uri.host().unwrap_or_default();
-            no_proxy_covers(&self.no_proxy, host)
-        };
-        match via {
-            Some(_) if covered() => {}
-            Some(Via::Connect(through)) => {
+        match (self.rules.for_target(scheme, host), through) {
+            (Some(Proxy::Connect { .. }), Some(through)) => {
                 let tunnel = rerouted(details, through, details.addrs.clone());
                 return ConnectProxyConnector::default().connect(&tunnel, None);
             }
-            Some(Via::Unsupported(_)) => {
-                return Err(ureq::Error::ConnectProxyFailed(UNSUPPORTED.to_owned()));
+            (Some(Proxy::Unsupported(_)), _) => {
+                return Err(ureq::Error::ConnectProxyFailed(
+                    Proxy::UNSUPPORTED.to_owned(),
+                ));
             }
-            None => {}
+            _ => {}
         }
         // Direct, though ureq left the name to a proxy.
         let addrs = if details.addrs.is_empty() {
@@ -413,42 +335,6 @@ mod tests {
         assert!(ureq_tls_failure(&stream_error("h:1", eof(), false)).is_none());
         let timed_out = stream_error("h:1", io::ErrorKind::TimedOut.into(), true);
         assert!(ureq_tls_failure(&timed_out).is_none());
-    }
-
-    #[test]
-    fn no_proxy_covers_names_addresses_and_blocks() {
-        let covered = [
-            ("*", "anything.example"),
-            ("*", "10.1.2.3"),
-            ("example.com", "example.com"),
-            ("example.com", "a.b.Example.COM"),
-            (".example.com", "example.com"),
-            ("*.example.com", "a.example.com"),
-            ("x, example.com ,y", "a.example.com"),
-            ("127.0.0.1", "127.0.0.1"),
-            ("127.0.0.0/8", "127.9.9.9"),
-            ("0.0.0.0/0", "8.8.8.8"),
-            ("::1", "[::1]"),
-            ("fe80::/10", "[fe80::1]"),
-        ];
-        for (list, host) in covered {
-            assert!(no_proxy_covers(list, host), "{list:?} {host:?}");
-        }
-        let not_covered = [
-            ("", "example.com"),
-            ("example.com", "notexample.com"),
-            ("a.example.com", "example.com"),
-            ("example.com:443", "example.com"),
-            ("127.0.0.1", "127.0.0.2"),
-            ("127.0.0.0/33", "127.0.0.1"),
-            ("127.0.0.0/8", "localhost"),
-            ("localhost", "127.0.0.1"),
-            ("::/0", "127.0.0.1"),
-            ("127.0.0.0/8", "[::ffff:127.0.0.1]"),
-        ];
-        for (list, host) in not_covered {
-            assert!(!no_proxy_covers(list, host), "{list:?} {host:?}");
-        }
     }
 
     #[test]

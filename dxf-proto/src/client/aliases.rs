@@ -18,6 +18,7 @@ use crate::session::Session;
 
 /// Which manifest [`SetAlias`] writes.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per flow
 enum Form {
     /// python-dxf's Docker form, byte for byte.
     Docker,

@@ -165,6 +165,7 @@ pub struct BlobCopy {
 
 /// What a [`BlobCopy`] asks of its driver next.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved out once per step
 pub enum BlobStep {
     /// Run this operation on the destination and hand back its result.
     Place(PlaceBlob),

@@ -50,6 +50,7 @@ pub enum FlowStep<T> {
 pub struct Outcome(pub(crate) Produced);
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved out once per operation
 pub(crate) enum Produced {
     Blob(BlobInfo),
     Alias(Box<AliasManifest>),

@@ -13,6 +13,7 @@ mod copy;
 mod error;
 mod flow;
 mod methods;
+mod proxy;
 mod push;
 
 pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
@@ -21,4 +22,5 @@ pub use config::{Config, TlsVerify, TransportConfig};
 pub use copy::{BlobCopy, BlobStep, Copy, CopyEnd, CopyOptions, Placements, DEFAULT_COPY_JOBS};
 pub use error::{source_read_error, Error, Result, SourceReadError, TransportError};
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
+pub use proxy::{Proxies, Proxy};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};

@@ -53,6 +53,7 @@ impl std::fmt::Debug for PushOptions<'_> {
 
 /// How a file is pushed, from the options and what the file is.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per push
 pub enum FilePush {
     /// Not a regular file (a pipe, a device) pushed in one pass: it has no length to
     /// announce, so it goes as a stream ([`PushOptions::stream_upload`]).
