@@ -55,11 +55,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dxf_ureq::dxf_proto::{Digest, Sha256, UploadCheckpoint, UploadHints, MAX_URL_LEN};
 
 /// The first line of a state file: the format and its version.
-pub const MAGIC: &str = "dxf-upload-checkpoint 1";
+pub(crate) const MAGIC: &str = "dxf-upload-checkpoint 1";
 
 /// Runs in a row that may start from one checkpoint and end without a new one, before it
 /// is dropped (the next run starts afresh).
-pub const MAX_FAILED_RESUMES: u32 = 3;
+pub(crate) const MAX_FAILED_RESUMES: u32 = 3;
 
 /// The largest state file read (a longer one is not ours).
 const MAX_FILE_LEN: u64 = 16 * 1024;
@@ -73,7 +73,7 @@ static TEMPS: AtomicU64 = AtomicU64::new(0);
 /// Where upload state goes: `dxf_state_dir` (`DXF_STATE_DIR`) when given, else
 /// `xdg_state_home/dxf/uploads` when that is absolute, else `home/.local/state/dxf/uploads`;
 /// `None` when none of them is given (empty values count as not given).
-pub fn state_dir(
+pub(crate) fn state_dir(
     dxf_state_dir: Option<PathBuf>,
     xdg_state_home: Option<PathBuf>,
     home: Option<PathBuf>,
@@ -89,7 +89,7 @@ pub fn state_dir(
 }
 
 /// The state file name for a push of `digest` to `repo` at `host`: 64 hex digits.
-pub fn file_name(host: &str, repo: &str, digest: &Digest) -> String {
+pub(crate) fn file_name(host: &str, repo: &str, digest: &Digest) -> String {
     let mut h = Sha256::new();
     for part in [host, repo, digest.as_str()] {
         h.update(part.as_bytes());
@@ -100,7 +100,7 @@ pub fn file_name(host: &str, repo: &str, digest: &Digest) -> String {
 
 /// What a state file is about: the push it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Key {
+pub(crate) struct Key {
     /// `DXF_HOST`.
     pub host: String,
     /// The repository name.
@@ -129,7 +129,7 @@ fn valid_location(location: &str) -> bool {
 
 /// The one way of uploading a registry left after refusing the other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
+pub(crate) enum Strategy {
     /// Monolithic `PUT`s were refused.
     Chunked,
     /// `PATCH` chunks were refused.
@@ -147,7 +147,7 @@ impl Strategy {
 
 /// What a state file keeps: the checkpoint, and what the registry taught.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct State {
+pub(crate) struct State {
     /// Where the upload stands.
     pub checkpoint: UploadCheckpoint,
     /// The largest chunk the registry took after refusing a larger one.
@@ -160,7 +160,7 @@ pub struct State {
 
 impl State {
     /// A fresh checkpoint, with what `hints` say the registry taught.
-    pub fn new(checkpoint: UploadCheckpoint, hints: UploadHints) -> State {
+    pub(crate) fn new(checkpoint: UploadCheckpoint, hints: UploadHints) -> State {
         let strategy = if hints.monolithic_only {
             Some(Strategy::Monolithic)
         } else if hints.chunked_only {
@@ -177,7 +177,7 @@ impl State {
     }
 
     /// The upload hints to give the registry client.
-    pub fn hints(&self) -> UploadHints {
+    pub(crate) fn hints(&self) -> UploadHints {
         UploadHints {
             max_chunk: self.max_chunk,
             monolithic_only: self.strategy == Some(Strategy::Monolithic),
@@ -188,7 +188,7 @@ impl State {
 
 /// The state file's text for `state` of push `key`; `InvalidInput` when a value cannot be
 /// written in the format (a host with a space, say).
-pub fn render(key: &Key, state: &State) -> io::Result<String> {
+pub(crate) fn render(key: &Key, state: &State) -> io::Result<String> {
     let cp = &state.checkpoint;
     let ok = storable(&key.host)
         && storable(&key.repo)
@@ -226,7 +226,7 @@ fn number(s: &str) -> Option<u64> {
 }
 
 /// Parses a state file strictly (see the module documentation); `None` for anything else.
-pub fn parse(text: &str) -> Option<(Key, State)> {
+pub(crate) fn parse(text: &str) -> Option<(Key, State)> {
     let body = text.strip_suffix('\n')?;
     let mut lines = body.split('\n');
     if lines.next()? != MAGIC {
@@ -316,7 +316,7 @@ fn write_atomic(dir: &Path, name: &str, text: &str) -> io::Result<()> {
 
 /// The upload state directory, found usable.
 #[derive(Debug)]
-pub struct Store {
+pub(crate) struct Store {
     dir: PathBuf,
     host: String,
 }
@@ -324,7 +324,7 @@ pub struct Store {
 impl Store {
     /// Creates `dir` if needed and checks that files can be created in it, for pushes to
     /// `host`.
-    pub fn open(dir: &Path, host: &str) -> io::Result<Store> {
+    pub(crate) fn open(dir: &Path, host: &str) -> io::Result<Store> {
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -344,7 +344,7 @@ impl Store {
     }
 
     /// The state of the push of `digest` (`size` bytes) to `repo`.
-    pub fn entry(&self, repo: &str, digest: &Digest, size: u64) -> Entry<'_> {
+    pub(crate) fn entry(&self, repo: &str, digest: &Digest, size: u64) -> Entry<'_> {
         Entry {
             dir: &self.dir,
             name: file_name(&self.host, repo, digest),
@@ -360,7 +360,7 @@ impl Store {
 
 /// One push's state file.
 #[derive(Debug)]
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     dir: &'a Path,
     name: String,
     key: Key,
@@ -368,13 +368,13 @@ pub struct Entry<'a> {
 
 impl Entry<'_> {
     /// The file's path.
-    pub fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.dir.join(&self.name)
     }
 
     /// The checkpoint a failed earlier run of this push left, if its file parses and
     /// belongs to this push; a file that does not is removed.
-    pub fn load(&self) -> Option<State> {
+    pub(crate) fn load(&self) -> Option<State> {
         let path = self.path();
         let mut text = String::new();
         let read = File::open(&path)
@@ -390,12 +390,12 @@ impl Entry<'_> {
     }
 
     /// Replaces the file with `state`.
-    pub fn save(&self, state: &State) -> io::Result<()> {
+    pub(crate) fn save(&self, state: &State) -> io::Result<()> {
         write_atomic(self.dir, &self.name, &render(&self.key, state)?)
     }
 
     /// Removes the file (the push is done); a file already gone is fine.
-    pub fn remove(&self) {
+    pub(crate) fn remove(&self) {
         let _ = fs::remove_file(self.path());
     }
 }

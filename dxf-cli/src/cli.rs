@@ -69,7 +69,7 @@ Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other fai
     after_help = AFTER_HELP,
     disable_help_subcommand = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -77,7 +77,7 @@ pub struct Cli {
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     /// Run a command.
     Run(Command),
     /// Print this (help or version) to stdout and exit 0.
@@ -107,7 +107,7 @@ fn usage_of(name: &str) -> String {
 }
 
 /// A usage error for subcommand `name`.
-pub fn usage_error(name: &str, problem: &str) -> CliError {
+pub(crate) fn usage_error(name: &str, problem: &str) -> CliError {
     CliError::Usage(format!("{problem} (usage: {})", usage_of(name)))
 }
 
@@ -157,7 +157,7 @@ fn clap_message(e: &clap::Error) -> String {
 }
 
 /// Parses the command line (`args` includes the program name).
-pub fn parse<I, T>(args: I) -> Result<Parsed, CliError>
+pub(crate) fn parse<I, T>(args: I) -> Result<Parsed, CliError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,

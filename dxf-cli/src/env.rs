@@ -16,79 +16,79 @@ use dxf_ureq::{Config, Credentials, Timeouts, TlsVerify, WithDockerCredentials};
 use crate::error::CliError;
 
 /// Registry `host[:port]`. Required by every command.
-pub const DXF_HOST: &str = "DXF_HOST";
+pub(crate) const DXF_HOST: &str = "DXF_HOST";
 /// `1`: talk plain http instead of https (credentials are then never sent).
-pub const DXF_INSECURE: &str = "DXF_INSECURE";
+pub(crate) const DXF_INSECURE: &str = "DXF_INSECURE";
 /// Username for Basic auth to the registry or to the token realm (with [`DXF_PASSWORD`]).
-pub const DXF_USERNAME: &str = "DXF_USERNAME";
+pub(crate) const DXF_USERNAME: &str = "DXF_USERNAME";
 /// Password for Basic auth (with [`DXF_USERNAME`]).
-pub const DXF_PASSWORD: &str = "DXF_PASSWORD";
+pub(crate) const DXF_PASSWORD: &str = "DXF_PASSWORD";
 /// A raw `Authorization` header value, used when username/password are not both set.
-pub const DXF_AUTHORIZATION: &str = "DXF_AUTHORIZATION";
+pub(crate) const DXF_AUTHORIZATION: &str = "DXF_AUTHORIZATION";
 /// Replaces the host of the token realm URL.
-pub const DXF_AUTH_HOST: &str = "DXF_AUTH_HOST";
+pub(crate) const DXF_AUTH_HOST: &str = "DXF_AUTH_HOST";
 /// A bearer token used as-is, with no auth round trip (ignored by `auth`).
-pub const DXF_TOKEN: &str = "DXF_TOKEN";
+pub(crate) const DXF_TOKEN: &str = "DXF_TOKEN";
 /// `1`: always show progress bars on stderr; `0`: never; otherwise only if stderr is a tty.
-pub const DXF_PROGRESS: &str = "DXF_PROGRESS";
+pub(crate) const DXF_PROGRESS: &str = "DXF_PROGRESS";
 /// `1`: `pull-blob` prints `<digest> <size>` on its own line before each blob.
-pub const DXF_BLOB_INFO: &str = "DXF_BLOB_INFO";
+pub(crate) const DXF_BLOB_INFO: &str = "DXF_BLOB_INFO";
 /// Read size for `pull-blob`, a positive integer (default [`DEFAULT_CHUNK_SIZE`]).
-pub const DXF_CHUNK_SIZE: &str = "DXF_CHUNK_SIZE";
+pub(crate) const DXF_CHUNK_SIZE: &str = "DXF_CHUNK_SIZE";
 /// `1`: do not verify the registry's TLS certificate.
-pub const DXF_SKIPTLSVERIFY: &str = "DXF_SKIPTLSVERIFY";
+pub(crate) const DXF_SKIPTLSVERIFY: &str = "DXF_SKIPTLSVERIFY";
 /// Path of a PEM CA bundle to verify the registry's certificate with.
-pub const DXF_TLSVERIFY: &str = "DXF_TLSVERIFY";
+pub(crate) const DXF_TLSVERIFY: &str = "DXF_TLSVERIFY";
 /// CA bundle path honoured when [`DXF_TLSVERIFY`] is unset (as python-requests does).
-pub const REQUESTS_CA_BUNDLE: &str = "REQUESTS_CA_BUNDLE";
+pub(crate) const REQUESTS_CA_BUNDLE: &str = "REQUESTS_CA_BUNDLE";
 /// CA bundle path honoured when [`REQUESTS_CA_BUNDLE`] is unset too (python-requests).
-pub const CURL_CA_BUNDLE: &str = "CURL_CA_BUNDLE";
+pub(crate) const CURL_CA_BUNDLE: &str = "CURL_CA_BUNDLE";
 /// `os/architecture[/variant]`: the platform to pick from a multi-arch alias.
-pub const DXF_PLATFORM: &str = "DXF_PLATFORM";
+pub(crate) const DXF_PLATFORM: &str = "DXF_PLATFORM";
 /// Most retries of one idempotent request after a transient failure (0: none; default 4).
-pub const DXF_RETRIES: &str = "DXF_RETRIES";
+pub(crate) const DXF_RETRIES: &str = "DXF_RETRIES";
 /// The largest `DXF_RETRIES` accepted.
-pub const MAX_RETRIES: u32 = 100;
+pub(crate) const MAX_RETRIES: u32 = 100;
 /// Seconds: the longest wait for the registry — to connect, for an answer, between two
 /// pieces of a body (a whole small body: twice that; a blob: at least 1 KiB/s over that
 /// long). `0`: no bound. Default 60 (30 to connect). Not in python-dxf.
-pub const DXF_TIMEOUT: &str = "DXF_TIMEOUT";
+pub(crate) const DXF_TIMEOUT: &str = "DXF_TIMEOUT";
 /// The largest `DXF_TIMEOUT` accepted: a day.
-pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+pub(crate) const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// `1`: `pull-blob` to stdout holds each blob back (spooled to a temporary file in
 /// `$TMPDIR`) until its digest is verified, as `--verify-first` does. Not in python-dxf.
-pub const DXF_VERIFY_FIRST: &str = "DXF_VERIFY_FIRST";
+pub(crate) const DXF_VERIFY_FIRST: &str = "DXF_VERIFY_FIRST";
 /// Transfers at a time, a positive integer (default [`DEFAULT_CONCURRENCY`]): for
 /// `push-blob --jobs` given without a number, and for `pull-blob --output DIR`. Not in
 /// python-dxf.
-pub const DXF_CONCURRENCY: &str = "DXF_CONCURRENCY";
+pub(crate) const DXF_CONCURRENCY: &str = "DXF_CONCURRENCY";
 /// `1`: `push-blob` of files keeps checkpoints on disk and continues from them, as
 /// `--resumable` does (ignored with `--single-pass` and for standard input). Not in
 /// python-dxf.
-pub const DXF_RESUMABLE: &str = "DXF_RESUMABLE";
+pub(crate) const DXF_RESUMABLE: &str = "DXF_RESUMABLE";
 /// The directory `push-blob --resumable` keeps its upload state in (default
 /// `$XDG_STATE_HOME/dxf/uploads`, else `$HOME/.local/state/dxf/uploads`). Not in python-dxf.
-pub const DXF_STATE_DIR: &str = "DXF_STATE_DIR";
+pub(crate) const DXF_STATE_DIR: &str = "DXF_STATE_DIR";
 /// The XDG base directory for state (used when absolute).
-pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+pub(crate) const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 /// The user's home directory.
-pub const HOME: &str = "HOME";
+pub(crate) const HOME: &str = "HOME";
 /// `set-alias`'s manifest form: `docker` (python-dxf's, the default) or `oci` (an OCI 1.1
 /// artifact manifest, as `--oci`). Not in python-dxf.
-pub const DXF_MANIFEST: &str = "DXF_MANIFEST";
+pub(crate) const DXF_MANIFEST: &str = "DXF_MANIFEST";
 
 /// python-dxf's default `pull-blob` read size.
-pub const DEFAULT_CHUNK_SIZE: usize = 8192;
+pub(crate) const DEFAULT_CHUNK_SIZE: usize = 8192;
 /// The largest `DXF_CHUNK_SIZE` accepted (256 MiB): the read buffer is allocated up front.
-pub const MAX_CHUNK_SIZE: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_CHUNK_SIZE: usize = 256 * 1024 * 1024;
 /// Transfers at a time when `DXF_CONCURRENCY` is unset.
-pub const DEFAULT_CONCURRENCY: usize = 4;
+pub(crate) const DEFAULT_CONCURRENCY: usize = 4;
 /// The largest `DXF_CONCURRENCY` accepted (the largest `--jobs` too).
-pub const MAX_CONCURRENCY: usize = 64;
+pub(crate) const MAX_CONCURRENCY: usize = 64;
 
 /// When to draw progress bars (`DXF_PROGRESS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProgressSetting {
+pub(crate) enum ProgressSetting {
     /// `1`: always, even when stderr is not a terminal.
     Always,
     /// `0`: never.
@@ -99,7 +99,7 @@ pub enum ProgressSetting {
 
 /// The `DXF_*` settings, read once at start-up.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Env {
+pub(crate) struct Env {
     /// `DXF_HOST`, if set and non-empty.
     pub host: Option<String>,
     /// `DXF_INSECURE=1`.
@@ -150,7 +150,10 @@ pub struct Env {
 /// cannot be read or is not a usable configuration is ignored with one warning on stderr
 /// (as docker does: a script that never needed credentials keeps working); a credential
 /// helper that is missing or fails is an error (as with docker).
-pub fn with_docker_credentials(config: Config, dir: &DockerConfigDir) -> Result<Config, CliError> {
+pub(crate) fn with_docker_credentials(
+    config: Config,
+    dir: &DockerConfigDir,
+) -> Result<Config, CliError> {
     use dxf_ureq::docker_config::Error as DockerError;
     static WARNED: std::sync::Once = std::sync::Once::new();
     match config.clone().with_docker_credentials_from(dir) {
@@ -200,12 +203,12 @@ fn path(get: &impl Fn(&str) -> Option<OsString>, name: &str) -> Option<PathBuf> 
 
 impl Env {
     /// Reads the process environment.
-    pub fn from_process() -> Result<Env, CliError> {
+    pub(crate) fn from_process() -> Result<Env, CliError> {
         Env::from_lookup(|name| std::env::var_os(name))
     }
 
     /// Reads the settings through `get` (the process environment, or a map in tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Result<Env, CliError> {
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Result<Env, CliError> {
         // python-dxf: username and password when both are set (even empty), else the raw
         // Authorization value when set, else anonymous.
         let credentials = match (
@@ -268,7 +271,7 @@ impl Env {
 
     /// The client configuration. `use_token` is false for `auth`, which (as in python-dxf)
     /// always authenticates afresh instead of using `DXF_TOKEN`.
-    pub fn config(&self, use_token: bool) -> Result<Config, CliError> {
+    pub(crate) fn config(&self, use_token: bool) -> Result<Config, CliError> {
         let host = self.host.as_deref().ok_or_else(|| {
             CliError::Env(format!(
                 "{DXF_HOST} is not set: set it to the registry's host[:port]"
@@ -298,7 +301,7 @@ impl Env {
 
     /// The `pull-blob` read size: `DXF_CHUNK_SIZE` as a positive integer (at most
     /// [`MAX_CHUNK_SIZE`]), or [`DEFAULT_CHUNK_SIZE`].
-    pub fn chunk_size(&self) -> Result<usize, CliError> {
+    pub(crate) fn chunk_size(&self) -> Result<usize, CliError> {
         match &self.chunk_size {
             None => Ok(DEFAULT_CHUNK_SIZE),
             Some(raw) => parse_chunk_size(raw),
@@ -307,7 +310,7 @@ impl Env {
 
     /// Transfers at a time: `DXF_CONCURRENCY` as a positive integer (at most
     /// [`MAX_CONCURRENCY`]), or [`DEFAULT_CONCURRENCY`].
-    pub fn concurrency(&self) -> Result<usize, CliError> {
+    pub(crate) fn concurrency(&self) -> Result<usize, CliError> {
         match &self.concurrency {
             None => Ok(DEFAULT_CONCURRENCY),
             Some(raw) => parse_concurrency(raw),
@@ -316,7 +319,7 @@ impl Env {
 }
 
 /// Parses a `DXF_CONCURRENCY` value.
-pub fn parse_concurrency(raw: &str) -> Result<usize, CliError> {
+pub(crate) fn parse_concurrency(raw: &str) -> Result<usize, CliError> {
     match positive(raw, MAX_CONCURRENCY) {
         Some(n) => Ok(n),
         None => Err(CliError::Env(format!(
@@ -375,7 +378,7 @@ fn parse_timeout(raw: &str) -> Result<Duration, CliError> {
 }
 
 /// Parses a `DXF_CHUNK_SIZE` value.
-pub fn parse_chunk_size(raw: &str) -> Result<usize, CliError> {
+pub(crate) fn parse_chunk_size(raw: &str) -> Result<usize, CliError> {
     positive(raw, MAX_CHUNK_SIZE).ok_or_else(|| {
         CliError::Env(format!(
             "{DXF_CHUNK_SIZE} must be a positive integer number of bytes \
@@ -386,14 +389,14 @@ pub fn parse_chunk_size(raw: &str) -> Result<usize, CliError> {
 
 /// Test helpers: environments made of a few variables.
 #[cfg(test)]
-pub mod testing {
+pub(crate) mod testing {
     use std::collections::HashMap;
     use std::ffi::OsString;
 
     use super::Env;
 
     /// A variable lookup over `vars` only.
-    pub fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+    pub(crate) fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
         let map: HashMap<String, OsString> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
@@ -402,7 +405,7 @@ pub mod testing {
     }
 
     /// The settings of a process whose environment is `vars`.
-    pub fn env(vars: &[(&str, &str)]) -> Env {
+    pub(crate) fn env(vars: &[(&str, &str)]) -> Env {
         Env::from_lookup(lookup(vars)).unwrap()
     }
 }

@@ -6,7 +6,7 @@ use std::io;
 
 /// A failed `dxf` invocation.
 #[derive(Debug)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// Wrong arguments (python-dxf's `too few arguments`, `too many arguments`,
     /// `invalid alias`, or anything clap rejects).
     Usage(String),
@@ -51,7 +51,7 @@ pub enum CliError {
 
 impl CliError {
     /// A registry failure about `context`.
-    pub fn dxf(context: impl Into<String>, error: impl Into<dxf_ureq::Error>) -> CliError {
+    pub(crate) fn dxf(context: impl Into<String>, error: impl Into<dxf_ureq::Error>) -> CliError {
         CliError::Dxf {
             context: Some(context.into()),
             error: error.into(),
@@ -59,7 +59,7 @@ impl CliError {
     }
 
     /// A failure reading `what`.
-    pub fn input(what: impl Into<String>, error: io::Error) -> CliError {
+    pub(crate) fn input(what: impl Into<String>, error: io::Error) -> CliError {
         CliError::Input {
             what: what.into(),
             error,
@@ -67,7 +67,7 @@ impl CliError {
     }
 
     /// A failure creating or writing file `what`.
-    pub fn file(what: impl Into<String>, error: io::Error) -> CliError {
+    pub(crate) fn file(what: impl Into<String>, error: io::Error) -> CliError {
         CliError::File {
             what: what.into(),
             error,
@@ -76,13 +76,13 @@ impl CliError {
 
     /// Whether this is a write to a closed pipe (e.g. `dxf list-repos | head -1`), which is
     /// not worth a message.
-    pub fn is_broken_pipe(&self) -> bool {
+    pub(crate) fn is_broken_pipe(&self) -> bool {
         matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
     }
 
     /// Whether this transfer ended because it was interrupted (a signal, or another
     /// transfer of the same command failed) rather than for a reason of its own.
-    pub fn is_interruption(&self) -> bool {
+    pub(crate) fn is_interruption(&self) -> bool {
         match self {
             CliError::Dxf { error, .. } => {
                 matches!(error, dxf_ureq::Error::Stopped)
@@ -99,7 +99,7 @@ impl CliError {
     }
 
     /// For a `--resumable` upload's failure: what running the same command again does.
-    pub fn resumable_note(&self) -> Option<&str> {
+    pub(crate) fn resumable_note(&self) -> Option<&str> {
         match self {
             CliError::Resumable { note, .. } => Some(note),
             _ => None,

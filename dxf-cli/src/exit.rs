@@ -16,20 +16,20 @@
 use crate::error::CliError;
 
 /// Success.
-pub const OK: u8 = 0;
+pub(crate) const OK: u8 = 0;
 /// Any failure without a more specific code.
-pub const FAILURE: u8 = 1;
+pub(crate) const FAILURE: u8 = 1;
 /// The registry answered 404 (`ENOENT`).
-pub const NOT_FOUND: u8 = 2;
+pub(crate) const NOT_FOUND: u8 = 2;
 /// Wrong arguments (argparse's code, which equals `ENOENT`).
-pub const USAGE: u8 = 2;
+pub(crate) const USAGE: u8 = 2;
 /// Unauthorized (`EACCES`).
-pub const UNAUTHORIZED: u8 = 13;
+pub(crate) const UNAUTHORIZED: u8 = 13;
 
 /// The exit code for `error`. Registry errors are recognised wherever they travelled:
 /// directly, or inside the `io::Error` a blob reader fails with
 /// ([`dxf_ureq::Error::proto`]).
-pub fn code(error: &CliError) -> u8 {
+pub(crate) fn code(error: &CliError) -> u8 {
     use dxf_ureq::dxf_proto::Error as Proto;
     match error {
         CliError::Usage(_) => USAGE,

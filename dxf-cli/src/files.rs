@@ -21,11 +21,11 @@ use crate::error::CliError;
 use crate::output;
 
 /// What a temporary name adds after the file's name (then the process id).
-pub const PARTIAL_SUFFIX: &str = ".dxf-partial-";
+pub(crate) const PARTIAL_SUFFIX: &str = ".dxf-partial-";
 
 /// A file being written under a temporary name next to its final one.
 #[derive(Debug)]
-pub struct Partial {
+pub(crate) struct Partial {
     /// The open temporary file (`None` once committed).
     file: Option<File>,
     /// Its name.
@@ -36,7 +36,7 @@ pub struct Partial {
 
 /// The temporary name for `target`: `.NAME.dxf-partial-<pid>` in the same directory (so
 /// the rename is atomic: one file system).
-pub fn partial_name(target: &Path) -> io::Result<PathBuf> {
+pub(crate) fn partial_name(target: &Path) -> io::Result<PathBuf> {
     let name = target.file_name().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -61,7 +61,7 @@ fn create_new(path: &Path) -> io::Result<File> {
 impl Partial {
     /// Starts writing `target`: creates its temporary file. A leftover with the same
     /// temporary name (from a killed process that had our process id) is replaced.
-    pub fn create(target: &Path) -> io::Result<Partial> {
+    pub(crate) fn create(target: &Path) -> io::Result<Partial> {
         let temp = partial_name(target)?;
         let file = match create_new(&temp) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -79,7 +79,7 @@ impl Partial {
     }
 
     /// The file to write to.
-    pub fn file(&mut self) -> io::Result<&mut File> {
+    pub(crate) fn file(&mut self) -> io::Result<&mut File> {
         self.file
             .as_mut()
             .ok_or_else(|| io::Error::other("the file was already committed"))
@@ -88,7 +88,7 @@ impl Partial {
     /// Flushes the data to disk and renames the file over the target (then flushes the
     /// directory entry, where the platform allows it). On failure the temporary file is
     /// removed (when `self` is dropped) and the target is untouched.
-    pub fn commit(mut self) -> io::Result<()> {
+    pub(crate) fn commit(mut self) -> io::Result<()> {
         let file = self
             .file
             .take()
@@ -136,13 +136,13 @@ const SPOOL_READ: usize = 128 * 1024;
 static SPOOLS: AtomicU64 = AtomicU64::new(0);
 
 /// A failure creating, writing or reading a spool file: `temporary file in DIR: …`.
-pub fn spool_error(e: io::Error) -> CliError {
+pub(crate) fn spool_error(e: io::Error) -> CliError {
     CliError::file(format!("temporary file in {}", Spool::dir().display()), e)
 }
 
 /// A temporary file in `$TMPDIR` for one blob (or one listing).
 #[derive(Debug)]
-pub struct Spool {
+pub(crate) struct Spool {
     file: File,
     /// Removed when dropped, if it could not be unlinked right away.
     path: Option<PathBuf>,
@@ -151,12 +151,12 @@ pub struct Spool {
 impl Spool {
     /// Where spool files go (`$TMPDIR`, else the platform's temporary directory), for
     /// messages.
-    pub fn dir() -> PathBuf {
+    pub(crate) fn dir() -> PathBuf {
         std::env::temp_dir()
     }
 
     /// A new, empty spool file.
-    pub fn new() -> io::Result<Spool> {
+    pub(crate) fn new() -> io::Result<Spool> {
         let dir = Spool::dir();
         loop {
             let n = SPOOLS.fetch_add(1, Ordering::Relaxed);
@@ -177,12 +177,12 @@ impl Spool {
     }
 
     /// The file, for writing the blob into.
-    pub fn file(&mut self) -> &mut File {
+    pub(crate) fn file(&mut self) -> &mut File {
         &mut self.file
     }
 
     /// Back to the start, for reading the blob out.
-    pub fn rewind(&mut self) -> io::Result<&mut File> {
+    pub(crate) fn rewind(&mut self) -> io::Result<&mut File> {
         self.file.flush()?;
         self.file.seek(SeekFrom::Start(0))?;
         Ok(&mut self.file)
@@ -191,7 +191,11 @@ impl Spool {
     /// Writes everything the file holds (from its start) to `out`, in writes of at most
     /// `max_write` bytes (and at most 128 KiB); returns the number of bytes. A failure of the
     /// file is a [`spool_error`], of `out` a [`CliError::Output`].
-    pub fn copy_to(&mut self, out: &mut dyn Write, max_write: usize) -> Result<u64, CliError> {
+    pub(crate) fn copy_to(
+        &mut self,
+        out: &mut dyn Write,
+        max_write: usize,
+    ) -> Result<u64, CliError> {
         let file = self.rewind().map_err(spool_error)?;
         let mut buf = vec![0; max_write.clamp(1, SPOOL_READ)];
         let mut copied = 0u64;

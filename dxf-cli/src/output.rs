@@ -33,7 +33,7 @@ impl From<Json> for PyJson {
 
 /// `{key: value, ...}` as `json.dumps(d, sort_keys=True)` prints it (dxf-proto's Python
 /// JSON writer). When a key repeats, its first value is kept.
-pub fn py_json_object(entries: impl IntoIterator<Item = (String, Json)>) -> String {
+pub(crate) fn py_json_object(entries: impl IntoIterator<Item = (String, Json)>) -> String {
     let mut sorted = BTreeMap::new();
     for (k, v) in entries {
         sorted.entry(k).or_insert_with(|| PyJson::from(v));
@@ -42,12 +42,12 @@ pub fn py_json_object(entries: impl IntoIterator<Item = (String, Json)>) -> Stri
 }
 
 /// Writes raw bytes to stdout.
-pub fn raw(out: &mut dyn Write, bytes: &[u8]) -> Result<(), CliError> {
+pub(crate) fn raw(out: &mut dyn Write, bytes: &[u8]) -> Result<(), CliError> {
     out.write_all(bytes).map_err(CliError::Output)
 }
 
 /// Writes `text` and a newline (Python's `print`).
-pub fn line(out: &mut dyn Write, text: &str) -> Result<(), CliError> {
+pub(crate) fn line(out: &mut dyn Write, text: &str) -> Result<(), CliError> {
     raw(out, text.as_bytes())?;
     raw(out, b"\n")
 }

@@ -20,11 +20,11 @@ use crate::env::ProgressSetting;
 
 /// Characters of the digest used as the label: `sha256:` and 12 hex digits (python-dxf
 /// shows 8, `sha256:` and one digit).
-pub const LABEL_LEN: usize = 19;
+pub(crate) const LABEL_LEN: usize = 19;
 
 /// Whether and where to draw bars.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Progress {
+pub(crate) enum Progress {
     /// No bars.
     Off,
     /// Bars through indicatif's terminal target (stderr is a terminal).
@@ -35,12 +35,12 @@ pub enum Progress {
 
 impl Progress {
     /// Decides from `DXF_PROGRESS` and whether stderr is a terminal.
-    pub fn new(setting: ProgressSetting) -> Progress {
+    pub(crate) fn new(setting: ProgressSetting) -> Progress {
         Progress::decide(setting, io::stderr().is_terminal())
     }
 
     /// The decision, given whether stderr is a terminal.
-    pub fn decide(setting: ProgressSetting, stderr_is_terminal: bool) -> Progress {
+    pub(crate) fn decide(setting: ProgressSetting, stderr_is_terminal: bool) -> Progress {
         match (setting, stderr_is_terminal) {
             (ProgressSetting::Never, _) | (ProgressSetting::IfTerminal, false) => Progress::Off,
             (_, true) => Progress::Terminal,
@@ -49,13 +49,13 @@ impl Progress {
     }
 
     /// A bar for a transfer of `digest` (`total` bytes when known); `None` when off.
-    pub fn bar(self, digest: &Digest, total: Option<u64>) -> Option<Bar> {
+    pub(crate) fn bar(self, digest: &Digest, total: Option<u64>) -> Option<Bar> {
         self.labelled(&label(digest), total)
     }
 
     /// A bar labelled `label` (a transfer whose digest is not known yet, e.g. a push
     /// from standard input); `None` when off.
-    pub fn labelled(self, label: &str, total: Option<u64>) -> Option<Bar> {
+    pub(crate) fn labelled(self, label: &str, total: Option<u64>) -> Option<Bar> {
         let target = self.target(PlainStderr { lines: false })?;
         let bar = ProgressBar::with_draw_target(total, target);
         bar.set_style(style(total.is_some()));
@@ -68,7 +68,7 @@ impl Progress {
     }
 
     /// Bars for concurrent transfers, above a `total` bar; `None` when off.
-    pub fn group(self) -> Option<Group> {
+    pub(crate) fn group(self) -> Option<Group> {
         let multi = MultiProgress::with_draw_target(self.target(PlainStderr { lines: true })?);
         // Drawn (added to `multi`) with the first transfer's bar.
         let total = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
@@ -100,7 +100,7 @@ impl Progress {
 /// first). Shared by the transfer threads; the total is finished (and left on screen)
 /// when dropped.
 #[derive(Debug)]
-pub struct Group {
+pub(crate) struct Group {
     multi: MultiProgress,
     total: ProgressBar,
     /// Whether `total` was added to `multi`.
@@ -110,7 +110,7 @@ pub struct Group {
 impl Group {
     /// A bar for a transfer of `digest` (`total` bytes when known, then added to the
     /// total's length), placed above the total.
-    pub fn bar(&self, digest: &Digest, total: Option<u64>) -> Bar {
+    pub(crate) fn bar(&self, digest: &Digest, total: Option<u64>) -> Bar {
         self.shown.call_once(|| {
             self.total.reset_elapsed();
             self.multi.add(self.total.clone());
@@ -141,7 +141,7 @@ impl Drop for Group {
 
 /// Where to draw one transfer's bar: on its own, or in a [`Group`].
 #[derive(Clone, Copy, Debug)]
-pub enum Bars<'a> {
+pub(crate) enum Bars<'a> {
     /// One bar at a time (or none, when off).
     One(Progress),
     /// In a group of concurrent transfers.
@@ -150,12 +150,12 @@ pub enum Bars<'a> {
 
 impl Bars<'_> {
     /// Whether bars are drawn at all.
-    pub fn on(self) -> bool {
+    pub(crate) fn on(self) -> bool {
         !matches!(self, Bars::One(Progress::Off))
     }
 
     /// A bar for a transfer of `digest` (`total` bytes when known); `None` when off.
-    pub fn bar(self, digest: &Digest, total: Option<u64>) -> Option<Bar> {
+    pub(crate) fn bar(self, digest: &Digest, total: Option<u64>) -> Option<Bar> {
         match self {
             Bars::One(progress) => progress.bar(digest, total),
             Bars::In(group) => Some(group.bar(digest, total)),
@@ -164,7 +164,7 @@ impl Bars<'_> {
 }
 
 /// The label for `digest`: its first [`LABEL_LEN`] characters.
-pub fn label(digest: &Digest) -> String {
+pub(crate) fn label(digest: &Digest) -> String {
     digest.as_str().chars().take(LABEL_LEN).collect()
 }
 
@@ -189,7 +189,7 @@ fn style(known_total: bool) -> ProgressStyle {
 
 /// One blob's bar; finished (and left on screen, ended by a newline) when dropped.
 #[derive(Debug)]
-pub struct Bar {
+pub(crate) struct Bar {
     bar: ProgressBar,
     /// Drawn alone on a non-terminal, where the last state needs its newline added.
     forced: bool,
@@ -206,7 +206,7 @@ struct Counted {
 
 impl Bar {
     /// Sets the bytes done.
-    pub fn set(&self, done: u64) {
+    pub(crate) fn set(&self, done: u64) {
         self.bar.set_position(done);
         if let Some(t) = &self.total {
             let before = t.done.swap(done, Ordering::Relaxed);
@@ -220,7 +220,7 @@ impl Bar {
     }
 
     /// Adds to the bytes done.
-    pub fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         self.bar.inc(n);
         if let Some(t) = &self.total {
             t.done.fetch_add(n, Ordering::Relaxed);

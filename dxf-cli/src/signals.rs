@@ -29,7 +29,7 @@ static TEMPORARY: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Removes `path` if a second signal ends the process before the command could (until
 /// [`keep`] is called for it).
-pub fn remove_if_killed(path: &Path) {
+pub(crate) fn remove_if_killed(path: &Path) {
     TEMPORARY
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -37,7 +37,7 @@ pub fn remove_if_killed(path: &Path) {
 }
 
 /// Forgets a path given to [`remove_if_killed`] (it was renamed into place or removed).
-pub fn keep(path: &Path) {
+pub(crate) fn keep(path: &Path) {
     TEMPORARY
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -66,7 +66,7 @@ fn exit_at_once(signal: i32) -> ! {
 static REPORTED: Mutex<bool> = Mutex::new(false);
 
 /// Writes `line` (the interruption's report) to stderr, once.
-pub fn report(line: &str) {
+pub(crate) fn report(line: &str) {
     let mut reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
     if !*reported {
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -78,13 +78,13 @@ pub fn report(line: &str) {
 static INTERRUPT: LazyLock<Interrupt> = LazyLock::new(Interrupt::new);
 
 /// The interrupt every registry client of this process obeys.
-pub fn interrupt() -> &'static Interrupt {
+pub(crate) fn interrupt() -> &'static Interrupt {
     &INTERRUPT
 }
 
 /// Raises [`interrupt`] on the first SIGINT/SIGTERM/SIGHUP and exits on the second. When
 /// the handlers cannot be installed, the signals keep their default behaviour.
-pub fn watch() {
+pub(crate) fn watch() {
     let interrupt = interrupt().clone();
     let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         return;
@@ -108,7 +108,7 @@ pub fn watch() {
 
 /// A reader that fails (with `Cancelled` inside) once [`interrupt`] is raised: hashing a
 /// large file before its upload stops at Ctrl-C instead of finishing first.
-pub struct Interruptible<R>(pub R);
+pub(crate) struct Interruptible<R>(pub R);
 
 impl<R: std::io::Read> std::io::Read for Interruptible<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -120,7 +120,7 @@ impl<R: std::io::Read> std::io::Read for Interruptible<R> {
 }
 
 /// The signal that interrupted the command, if one did: its name and exit code.
-pub fn received() -> Option<(&'static str, u8)> {
+pub(crate) fn received() -> Option<(&'static str, u8)> {
     let signal = RECEIVED.load(Ordering::SeqCst);
     let name = match signal {
         SIGINT => "SIGINT",

@@ -90,9 +90,9 @@ impl fmt::Display for OciError {
 }
 
 /// The most OCI errors kept from one body.
-pub const MAX_OCI_ERRORS: usize = 16;
+pub(crate) const MAX_OCI_ERRORS: usize = 16;
 /// The longest line of a `text/plain` error body kept (longer ones are cut, with `…`).
-pub const MAX_TEXT_ERROR: usize = 200;
+pub(crate) const MAX_TEXT_ERROR: usize = 200;
 /// The longest code or message kept (longer ones are cut).
 const MAX_OCI_FIELD: usize = 1024;
 

@@ -88,7 +88,7 @@ pub(crate) trait Flow {
 /// Marks a cleanup request (in its extensions): its answer is ignored, and authentication
 /// does not challenge-and-retry it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cleanup;
+pub(crate) struct Cleanup;
 
 #[derive(Debug)]
 enum State<T> {

@@ -108,15 +108,15 @@ pub struct Limits {
 }
 
 /// Default [`Limits::manifest_body`]: 4 MiB.
-pub const DEFAULT_MANIFEST_BODY: u64 = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_MANIFEST_BODY: u64 = 4 * 1024 * 1024;
 /// Default [`Limits::token_body`]: 1 MiB.
-pub const DEFAULT_TOKEN_BODY: u64 = 1024 * 1024;
+pub(crate) const DEFAULT_TOKEN_BODY: u64 = 1024 * 1024;
 /// Default [`Limits::error_body`]: 64 KiB.
-pub const DEFAULT_ERROR_BODY: u64 = 64 * 1024;
+pub(crate) const DEFAULT_ERROR_BODY: u64 = 64 * 1024;
 /// Default [`Limits::list_body`]: 16 MiB (registries that ignore paging send all tags at once).
-pub const DEFAULT_LIST_BODY: u64 = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_LIST_BODY: u64 = 16 * 1024 * 1024;
 /// Default [`Limits::chunk_size`]: 8 MiB (ECR needs ≥ 5 MiB, GHCR ≤ 4 MiB is learned at run time).
-pub const DEFAULT_CHUNK_SIZE: u64 = 8 * 1024 * 1024;
+pub(crate) const DEFAULT_CHUNK_SIZE: u64 = 8 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -188,7 +188,7 @@ pub struct UploadHints {
 }
 
 /// Seconds before expiry at which a token is no longer used.
-pub const TOKEN_REFRESH_MARGIN: u64 = 10;
+pub(crate) const TOKEN_REFRESH_MARGIN: u64 = 10;
 
 /// The registry-wide state shared by operations: pure data, `Clone`, no interior
 /// mutability. Drivers that run operations concurrently keep it behind their own lock.
@@ -211,7 +211,7 @@ pub struct Session {
 }
 
 /// The default `User-Agent`.
-pub const DEFAULT_USER_AGENT: &str = concat!("dxf/", env!("CARGO_PKG_VERSION"));
+pub(crate) const DEFAULT_USER_AGENT: &str = concat!("dxf/", env!("CARGO_PKG_VERSION"));
 
 /// The most tokens kept (oldest keys are dropped first when full).
 const MAX_CACHED_TOKENS: usize = 256;

@@ -197,7 +197,7 @@ mod seeds {
     const TOKEN: &[u8] = br#"{"token":"eyJhbGciOiJFUzI1NiJ9.e30.sig","access_token":"eyJhbGciOiJFUzI1NiJ9.e30.sig","expires_in":300,"issued_at":"2023-11-14T22:13:20Z"}"#;
     const GHCR_TOKEN: &[u8] = br#"{"token":"djE6dXNlci9hOjE3MDAwMDAwMDA="}"#;
 
-    pub fn write_all(dir: &Path) {
+    pub(crate) fn write_all(dir: &Path) {
         let c = load(dir);
         let blob = c.blob.clone();
         let mut out: Vec<(&str, String, Vec<u8>)> = Vec::new();

@@ -17,7 +17,7 @@ use crate::output;
 /// artifact manifest's digest
 #[derive(Debug, PartialEq, Eq, clap::Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

@@ -9,7 +9,7 @@ use crate::output;
 
 /// Authenticate and print the bearer token, if the registry uses tokens
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

@@ -14,7 +14,7 @@ use crate::output;
 
 /// Print blob sizes; an alias prints the sum of its blobs' sizes
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

@@ -23,7 +23,7 @@ use crate::output;
 /// manifest digest
 #[derive(Debug, PartialEq, Eq, clap::Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct Args {
+pub(crate) struct Args {
     /// Source: REPO:ALIAS, or REPO@DIGEST
     #[arg(value_name = "SRC_REPO:ALIAS")]
     pub src: String,

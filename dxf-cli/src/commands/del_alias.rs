@@ -10,7 +10,7 @@ use crate::output::{self, Json};
 
 /// Delete aliases (their manifests, by digest) and print the blob digests they named
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

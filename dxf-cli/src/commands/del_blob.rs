@@ -12,7 +12,7 @@ use crate::error::CliError;
 
 /// Delete blobs; @alias deletes the alias's manifest and then its blobs
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

@@ -17,26 +17,26 @@ use crate::env::Env;
 use crate::error::CliError;
 
 /// Username for Basic auth to the destination (with [`DXF_TO_PASSWORD`]).
-pub const DXF_TO_USERNAME: &str = "DXF_TO_USERNAME";
+pub(super) const DXF_TO_USERNAME: &str = "DXF_TO_USERNAME";
 /// Password for Basic auth to the destination (with [`DXF_TO_USERNAME`]).
-pub const DXF_TO_PASSWORD: &str = "DXF_TO_PASSWORD";
+pub(super) const DXF_TO_PASSWORD: &str = "DXF_TO_PASSWORD";
 /// A raw `Authorization` header value for the destination, used instead of a username and
 /// password.
-pub const DXF_TO_AUTHORIZATION: &str = "DXF_TO_AUTHORIZATION";
+pub(super) const DXF_TO_AUTHORIZATION: &str = "DXF_TO_AUTHORIZATION";
 /// A bearer token used as-is with the destination.
-pub const DXF_TO_TOKEN: &str = "DXF_TO_TOKEN";
+pub(super) const DXF_TO_TOKEN: &str = "DXF_TO_TOKEN";
 /// Replaces the host of the destination's token realm URL.
-pub const DXF_TO_AUTH_HOST: &str = "DXF_TO_AUTH_HOST";
+pub(super) const DXF_TO_AUTH_HOST: &str = "DXF_TO_AUTH_HOST";
 /// `1`: plain http to the destination; `0`: https (default: as `DXF_INSECURE`).
-pub const DXF_TO_INSECURE: &str = "DXF_TO_INSECURE";
+pub(super) const DXF_TO_INSECURE: &str = "DXF_TO_INSECURE";
 /// CA bundle (PEM) for the destination's certificate (default: as the source).
-pub const DXF_TO_TLSVERIFY: &str = "DXF_TO_TLSVERIFY";
+pub(super) const DXF_TO_TLSVERIFY: &str = "DXF_TO_TLSVERIFY";
 /// `1`: do not verify the destination's certificate (default: as the source).
-pub const DXF_TO_SKIPTLSVERIFY: &str = "DXF_TO_SKIPTLSVERIFY";
+pub(super) const DXF_TO_SKIPTLSVERIFY: &str = "DXF_TO_SKIPTLSVERIFY";
 
 /// The `DXF_TO_*` settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ToEnv {
+pub(super) struct ToEnv {
     /// `DXF_TO_USERNAME`, when set.
     pub username: Option<String>,
     /// `DXF_TO_PASSWORD`, when set.
@@ -64,12 +64,12 @@ fn text(get: &impl Fn(&str) -> Option<OsString>, name: &str) -> Result<Option<St
 
 impl ToEnv {
     /// Reads the process environment.
-    pub fn from_process() -> Result<ToEnv, CliError> {
+    pub(super) fn from_process() -> Result<ToEnv, CliError> {
         ToEnv::from_lookup(|name| std::env::var_os(name))
     }
 
     /// Reads the settings through `get`.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Result<ToEnv, CliError> {
+    pub(super) fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Result<ToEnv, CliError> {
         let non_empty = |name| Ok::<_, CliError>(text(&get, name)?.filter(|v| !v.is_empty()));
         let insecure = match text(&get, DXF_TO_INSECURE)?.as_deref() {
             Some("1") => Some(true),
@@ -99,7 +99,7 @@ impl ToEnv {
 /// `DXF_TO_PASSWORD` when both are set, else `DXF_TO_AUTHORIZATION`, else none (the
 /// python-dxf rules, with the `DXF_TO_` names). Never the source's. Without them,
 /// [`destination_config`] looks in docker's configuration for `host`.
-pub fn destination_credentials(to: &ToEnv, _host: &str) -> Credentials {
+pub(super) fn destination_credentials(to: &ToEnv, _host: &str) -> Credentials {
     match (&to.username, &to.password, &to.authorization) {
         (Some(username), Some(password), _) => Credentials::Basic {
             username: username.clone(),
@@ -112,7 +112,7 @@ pub fn destination_credentials(to: &ToEnv, _host: &str) -> Credentials {
 
 /// The client configuration for the destination registry `host`: the source's settings
 /// (`env`) for transport, `to` for what it overrides and for authentication.
-pub fn destination_config(env: &Env, to: &ToEnv, host: &str) -> Result<Config, CliError> {
+pub(super) fn destination_config(env: &Env, to: &ToEnv, host: &str) -> Result<Config, CliError> {
     if host.is_empty() {
         return Err(CliError::Usage(
             "--to needs a registry host[:port] (usage: dxf copy --to HOST SRC DST)".into(),

@@ -16,7 +16,7 @@ use crate::output;
 
 /// Print the blob digests aliases point at (with none: a manifest read from stdin)
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

@@ -9,7 +9,7 @@ use crate::output::Json;
 
 /// Print aliases' config digests (for dxf aliases, the first blob)
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

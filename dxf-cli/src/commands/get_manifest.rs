@@ -11,7 +11,7 @@ use crate::output::{self, Json};
 
 /// Print aliases' manifests as received
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

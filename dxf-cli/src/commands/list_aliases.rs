@@ -8,7 +8,7 @@ use crate::error::CliError;
 
 /// List a repository's aliases
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

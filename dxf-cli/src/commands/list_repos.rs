@@ -8,7 +8,7 @@ use crate::error::CliError;
 
 /// List the registry's repositories
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Print one JSON document (an array of names)
     #[arg(long)]
     pub json: bool,

@@ -18,7 +18,7 @@ use crate::output;
 /// Log in to a registry: check the credentials with it, then store them as docker does
 #[derive(Debug, PartialEq, Eq, clap::Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct Args {
+pub(crate) struct Args {
     /// Registry HOST or HOST:PORT (default: DXF_HOST)
     #[arg(value_name = "HOST")]
     pub host: Option<String>,

@@ -13,7 +13,7 @@ use crate::output;
 
 /// Log out of a registry: remove the credentials login stored
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Registry HOST or HOST:PORT (default: DXF_HOST)
     #[arg(value_name = "HOST")]
     pub host: Option<String>,

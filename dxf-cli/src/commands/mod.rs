@@ -28,7 +28,7 @@ use crate::error::CliError;
 use crate::output::{self, Json};
 
 /// What a command's parsed arguments do: every command's `Args` implements it.
-pub trait Run {
+pub(crate) trait Run {
     /// The checks made after parsing (python-dxf's, after argparse): a usage error.
     fn validate(&self) -> Result<(), CliError> {
         Ok(())
@@ -50,19 +50,19 @@ pub trait Run {
 /// `PushBlob` is `push-blob`).
 macro_rules! commands {
     ($($variant:ident => $module:ident,)*) => {
-        $(pub mod $module;)*
+        $(pub(crate) mod $module;)*
 
         /// python-dxf's commands and dxf's own, in `dxf --help`'s order. Aliases are tags;
         /// `@ALIAS` in a blob argument list stands for the blobs the alias names. Each
         /// variant holds its command's arguments (their doc comment is the command's help).
         #[derive(Debug, PartialEq, Eq, clap::Subcommand)]
-        pub enum Command {
+        pub(crate) enum Command {
             $($variant($module::Args),)*
         }
 
         impl Command {
             /// The command's arguments, which check and run it.
-            pub fn args(&self) -> &dyn Run {
+            pub(crate) fn args(&self) -> &dyn Run {
                 match self {
                     $(Command::$variant(args) => args,)*
                 }
@@ -94,7 +94,7 @@ commands! {
 
 /// How many transfers `--jobs` runs at a time (`push-blob`, `copy`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Jobs {
+pub(crate) enum Jobs {
     /// `--jobs` without a number: `DXF_CONCURRENCY`, or its default.
     FromEnv,
     /// `--jobs N`.

@@ -9,7 +9,7 @@ use crate::output;
 
 /// Mount a blob from another repository and print its digest
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository to mount into
     #[arg(value_name = "REPO")]
     pub repo: String,

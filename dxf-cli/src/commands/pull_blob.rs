@@ -16,13 +16,13 @@ use crate::env::Env;
 use crate::error::CliError;
 use crate::files::{spool_error, Partial, Spool};
 use crate::output;
-use dxf_ureq::parallel;
 use crate::progress::{Bar, Bars, Progress};
+use dxf_ureq::parallel;
 
 /// Write blobs to stdout (with no names: those of a manifest read from stdin)
 #[derive(Debug, PartialEq, Eq, clap::Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

@@ -16,14 +16,14 @@ use crate::cli::usage_error;
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output;
-use dxf_ureq::parallel;
 use crate::progress::{Bar, Bars, Progress};
 use crate::signals::Interruptible;
+use dxf_ureq::parallel;
 
 /// Upload a file (unless the registry has it) and print its digest
 #[derive(Debug, PartialEq, Eq, clap::Args)]
 #[command(override_usage = USAGE, after_help = AFTER_HELP)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,
@@ -158,7 +158,7 @@ fn is_stdin(file: &Path) -> bool {
 /// `--jobs` not followed by a number becomes `--jobs=` (clap would take the next argument,
 /// the repository, as its value). `args` starts with the program name; the command comes
 /// next (dxf has no global options but `--help` and `--version`).
-pub fn bare_jobs_flags(args: Vec<OsString>) -> Vec<OsString> {
+pub(crate) fn bare_jobs_flags(args: Vec<OsString>) -> Vec<OsString> {
     if args.get(1).is_none_or(|c| c != "push-blob") {
         return args;
     }

@@ -17,7 +17,7 @@ use crate::output;
 /// Point an alias at blobs and print the manifest (an argument with a path separator
 /// is a file whose digest is computed locally)
 #[derive(Debug, PartialEq, Eq, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Repository
     #[arg(value_name = "REPO")]
     pub repo: String,

@@ -27,7 +27,7 @@ fn read_limited(input: &mut dyn Read, limit: u64) -> Result<Vec<u8>, CliError> {
 
 /// Reads the manifest on `input` and resolves it: for an index, the `platform` one only
 /// (an unknown platform is an error), or every platform.
-pub fn read_manifest(
+pub(super) fn read_manifest(
     repo: &Repository,
     input: &mut dyn Read,
     platform: Option<&str>,

@@ -10,7 +10,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 /// The client configuration the environment describes.
-pub fn config() -> Result<Config, Box<dyn Error>> {
+pub(crate) fn config() -> Result<Config, Box<dyn Error>> {
     let mut config = Config::new(&env("DXF_HOST").ok_or("DXF_HOST is not set")?);
     config.insecure = env("DXF_INSECURE").is_some_and(|v| v != "0");
     if let (Some(username), Some(password)) = (env("DXF_USERNAME"), env("DXF_PASSWORD")) {

@@ -58,10 +58,10 @@ pub trait Scoped {
 
 /// The largest request body kept for a replay after a 401 (manifests fit; stream chunks
 /// larger than this are not kept — the token is refreshed before they are sent instead).
-pub const MAX_REPLAY_BODY: usize = 4 * 1024 * 1024;
+pub(super) const MAX_REPLAY_BODY: usize = 4 * 1024 * 1024;
 
 /// Token lifetime assumed when the server gives none or less (Docker token spec: 60 s).
-pub const MIN_TOKEN_LIFETIME: u64 = 60;
+pub(super) const MIN_TOKEN_LIFETIME: u64 = 60;
 
 #[derive(Clone, Debug)]
 enum Current {

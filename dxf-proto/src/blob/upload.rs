@@ -110,11 +110,11 @@ pub struct Pushed {
 }
 
 /// Most consecutive responses without progress before an upload is abandoned.
-pub const MAX_STALLED_ROUNDS: u32 = 8;
+pub(super) const MAX_STALLED_ROUNDS: u32 = 8;
 
 /// Most times an upload of a seekable source starts over after the registry lost its
 /// session (distribution and ACR invalidate a session whose chunk was cut midway).
-pub const MAX_RESTARTS: u32 = 2;
+pub(super) const MAX_RESTARTS: u32 = 2;
 
 #[derive(Debug)]
 enum Source {

@@ -87,14 +87,18 @@ impl PlaceBlob {
 /// it does not know with 401 (goharbor/harbor#17097), which authentication cannot fix. The
 /// caller then places the blob again without a mount, which uploads it — or, if the
 /// destination itself is refused, fails there with the same error.
-pub fn retry_without_mount(error: &Error) -> bool {
+pub(crate) fn retry_without_mount(error: &Error) -> bool {
     matches!(error, Error::Unauthorized { .. })
 }
 
 /// The upload of a blob [`PlaceBlob`] could not place: `blob.size` bytes relayed in one
 /// `PATCH` from the driver's stream source (the source's verified blob reader), hashed on
 /// the way, and committed only if they hash to `blob.digest`.
-pub fn upload_blob(session: &Session, to: &Repository, blob: &CopyBlob) -> Result<Upload, Error> {
+pub(crate) fn upload_blob(
+    session: &Session,
+    to: &Repository,
+    blob: &CopyBlob,
+) -> Result<Upload, Error> {
     let options = UploadOptions {
         skip_if_exists: false,
         mode: UploadMode::Chunked,

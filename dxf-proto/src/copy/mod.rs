@@ -28,7 +28,8 @@
 mod blob;
 mod plan;
 
-pub use blob::{retry_without_mount, upload_blob, BlobPlacement, PlaceBlob};
+pub(crate) use blob::{retry_without_mount, upload_blob};
+pub use blob::{BlobPlacement, PlaceBlob};
 pub use plan::{CopyBlob, CopyManifest, CopyPlan, PlanCopy};
 
 use crate::reference::Digest;
@@ -36,7 +37,7 @@ use crate::session::Session;
 
 /// Whether two sessions talk to the same registry (same scheme, host and port), so that
 /// blobs can be mounted from one repository into the other instead of uploaded.
-pub fn same_registry(a: &Session, b: &Session) -> bool {
+pub(crate) fn same_registry(a: &Session, b: &Session) -> bool {
     let (a, b) = (a.base_url(), b.base_url());
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
