@@ -9,20 +9,20 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 
-use dxf_proto::client::{authentication, Config, FilePush, Flow, FlowStep, PushOptions};
+use dxf_proto::client::{Config, FilePush, PushOptions};
 use dxf_proto::{
-    Catalog, Digest, GetBlob, Interrupt, ListTags, Operation, Page, Pushed, Scoped, Session,
-    Sha256, Upload, UploadHints, VersionCheck, VersionInfo,
+    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Session,
+    Sha256, Upload,
 };
 
 use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::body::BlobReader;
-use crate::driver::{now, run, run_observed, Observe, Shared, Source};
+use crate::driver::{run, run_observed, Observe, Shared, Source};
 use crate::error::Result;
 use crate::tls::client;
 
@@ -146,6 +146,8 @@ where
 }
 
 impl Registry {
+    dxf_proto::registry_methods!(async await);
+
     /// A client for the registry `config` describes. Nothing is sent yet.
     pub fn new(config: &Config) -> Result<Registry> {
         Ok(Registry {
@@ -173,72 +175,13 @@ impl Registry {
         Ok(run(&self.shared, op, Source::None, None).await?.0)
     }
 
-    /// Runs a compound operation ([`Flow`]), each of its operations as [`run`](Self::run).
-    pub async fn run_flow<F: Flow>(&self, mut flow: F) -> Result<F::Output> {
-        let mut last = None;
-        loop {
-            match flow.step(last.take())? {
-                FlowStep::Run(op) => last = Some(self.run(op).await?),
-                FlowStep::Done(output) => return Ok(output),
-            }
-        }
-    }
 
-    /// A snapshot of the session operations are built from (tokens, hints, limits).
-    pub fn session(&self) -> Session {
-        self.shared.session()
-    }
 
-    /// `GET /v2/`.
-    pub async fn version_check(&self) -> Result<VersionInfo> {
-        self.run(VersionCheck::new(&self.session())?).await
-    }
 
-    /// Authenticates (python-dxf `authenticate`): with `actions`, for exactly
-    /// `repository:<repo>:<actions>`; otherwise for whatever the registry's challenge asks.
-    /// Returns the bearer token when the registry uses tokens, `None` for Basic or
-    /// anonymous registries.
-    pub async fn authenticate(
-        &self,
-        repo: Option<&str>,
-        actions: &[&str],
-    ) -> Result<Option<String>> {
-        let (op, scope) = authentication(&self.session(), repo, actions)?;
-        self.run(op).await?;
-        Ok(self
-            .session()
-            .bearer_token(&scope, now())
-            .map(str::to_owned))
-    }
 
-    /// What this registry's uploads taught so far (a chunk size it refused, chunked
-    /// uploads refused), to keep for a later process ([`Registry::learn_upload_hints`]).
-    pub fn upload_hints(&self) -> UploadHints {
-        self.session().upload_hints()
-    }
 
-    /// Adopts upload hints an earlier process learned about this registry.
-    pub fn learn_upload_hints(&self, hints: UploadHints) {
-        self.shared
-            .session
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .learn_upload_hints(hints);
-    }
 
-    /// The interrupt this registry's transfers obey ([`Config::interrupt`]).
-    pub fn interrupt(&self) -> &Interrupt {
-        &self.shared.interrupt
-    }
 
-    /// Sets (or clears) the bearer token used as-is for every request (python-dxf `token`).
-    pub fn set_token(&self, token: Option<String>) {
-        self.shared
-            .session
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_token(token);
-    }
 
     /// The registry's repositories, page by page (no page size is sent unless given).
     pub fn list_repos(&self, page_size: Option<u32>) -> Result<Names<Catalog>> {

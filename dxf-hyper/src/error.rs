@@ -3,7 +3,7 @@
 //! transport errors (a TLS failure as dxf-tls's one sentence).
 
 use dxf_proto::client::TransportError;
-pub use dxf_proto::client::{Error, Result};
+pub(crate) use dxf_proto::client::{Error, Result};
 
 /// [`Error::Transport`] for a request to `host` that hyper-util could not send or whose
 /// response head did not arrive (DNS, TCP, TLS…).

@@ -43,11 +43,4 @@ pub use client::{hash_reader, Names, Registry, Repository};
 pub use dxf_docker_config as docker_config;
 pub use dxf_docker_config::WithDockerCredentials;
 pub use dxf_proto;
-pub use dxf_proto::client::{
-    Config, CopyOptions, ProgressFn, PushOptions, TlsVerify, TransportConfig, DEFAULT_COPY_JOBS,
-};
-pub use dxf_proto::{Attached, CopyReport, ReferrersList, TagDeletion};
-pub use dxf_proto::{
-    Credentials, Digest, Interrupt, PerPlatform, Pushed, Stall, Timeouts, UploadMode,
-};
-pub use error::{Error, Result};
+pub use dxf_proto::client::exports::*;

@@ -7,16 +7,16 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
-use dxf_proto::client::{authentication, Config, FilePush, Flow, FlowStep, PushOptions};
+use dxf_proto::client::{Config, FilePush, PushOptions};
 use dxf_proto::{
-    Catalog, Digest, GetBlob, Interrupt, ListTags, Operation, Page, Pushed, Scoped, Session,
-    Sha256, Upload, UploadHints, VersionCheck, VersionInfo,
+    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Session,
+    Sha256, Upload,
 };
 
 use crate::body::BlobReader;
-use crate::driver::{now, run, run_observed, Observe, Shared, Source};
+use crate::driver::{run, run_observed, Observe, Shared, Source};
 use crate::error::Result;
 use crate::tls::agent;
 
@@ -79,6 +79,8 @@ impl<Op: Operation<Output = Page<Op>> + Scoped> Iterator for Names<Op> {
 }
 
 impl Registry {
+    dxf_proto::registry_methods!();
+
     /// A client for the registry `config` describes. Nothing is sent yet.
     pub fn new(config: &Config) -> Result<Registry> {
         let (agent, session) = (agent(&config.transport)?, config.session()?);
@@ -103,68 +105,13 @@ impl Registry {
         Ok(run(&self.shared, op, Source::None, None)?.0)
     }
 
-    /// Runs a compound operation ([`Flow`]), each of its operations as [`run`](Self::run).
-    pub fn run_flow<F: Flow>(&self, mut flow: F) -> Result<F::Output> {
-        let mut last = None;
-        loop {
-            match flow.step(last.take())? {
-                FlowStep::Run(op) => last = Some(self.run(op)?),
-                FlowStep::Done(output) => return Ok(output),
-            }
-        }
-    }
 
-    /// A snapshot of the session operations are built from (tokens, hints, limits).
-    pub fn session(&self) -> Session {
-        self.shared.session()
-    }
 
-    /// `GET /v2/`.
-    pub fn version_check(&self) -> Result<VersionInfo> {
-        self.run(VersionCheck::new(&self.session())?)
-    }
 
-    /// Authenticates (python-dxf `authenticate`): with `actions`, for exactly
-    /// `repository:<repo>:<actions>`; otherwise for whatever the registry's challenge asks.
-    /// Returns the bearer token when the registry uses tokens, `None` for Basic or
-    /// anonymous registries.
-    pub fn authenticate(&self, repo: Option<&str>, actions: &[&str]) -> Result<Option<String>> {
-        let (op, scope) = authentication(&self.session(), repo, actions)?;
-        self.run(op)?;
-        Ok(self
-            .session()
-            .bearer_token(&scope, now())
-            .map(str::to_owned))
-    }
 
-    /// What this registry's uploads taught so far (a chunk size it refused, chunked
-    /// uploads refused), to keep for a later process ([`Registry::learn_upload_hints`]).
-    pub fn upload_hints(&self) -> UploadHints {
-        self.session().upload_hints()
-    }
 
-    /// Adopts upload hints an earlier process learned about this registry.
-    pub fn learn_upload_hints(&self, hints: UploadHints) {
-        self.shared
-            .session
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .learn_upload_hints(hints);
-    }
 
-    /// The interrupt this registry's transfers obey ([`Config::interrupt`]).
-    pub fn interrupt(&self) -> &Interrupt {
-        &self.shared.interrupt
-    }
 
-    /// Sets (or clears) the bearer token used as-is for every request (python-dxf `token`).
-    pub fn set_token(&self, token: Option<String>) {
-        self.shared
-            .session
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_token(token);
-    }
 
     /// The registry's repositories, page by page (no page size is sent unless given).
     pub fn list_repos(&self, page_size: Option<u32>) -> Result<Names<Catalog>> {

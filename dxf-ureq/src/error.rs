@@ -3,7 +3,7 @@
 //! transport errors (a TLS failure as dxf-tls's one sentence).
 
 use dxf_proto::client::TransportError;
-pub use dxf_proto::client::{Error, Result};
+pub(crate) use dxf_proto::client::{Error, Result};
 
 /// [`Error::Transport`] for ureq's failure `e` of a request to `host`.
 pub(crate) fn transport(host: String, e: ureq::Error) -> Error {

@@ -3,6 +3,83 @@
 //! ones. Each builds a dxf-proto operation or [`Flow`](super::Flow) and runs it with the
 //! adapter's own `run` / `Registry::run_flow`; nothing else differs between the adapters.
 
+/// Expands, inside an adapter's `impl Registry`, to the registry methods both adapters
+/// share: `registry_methods!()` for blocking ones, `registry_methods!(async await)` for
+/// `async` ones. The adapter provides `pub fn run<O>(&self, op: O)` (blocking or async),
+/// `self.shared.session` (a `Mutex<Session>`), `self.shared.interrupt`,
+/// `crate::driver::now()` and the `Result` alias in scope.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! registry_methods {
+    ($($async:ident $await:ident)?) => {
+        /// Runs a compound operation ([`Flow`](dxf_proto::client::Flow)), each of its
+        /// operations as [`run`](Self::run).
+        pub $($async)? fn run_flow<F: $crate::client::Flow>(&self, mut flow: F) -> Result<F::Output> {
+            let mut last = None;
+            loop {
+                match flow.step(last.take())? {
+                    $crate::client::FlowStep::Run(op) => last = Some(self.run(op)$(.$await)*?),
+                    $crate::client::FlowStep::Done(output) => return Ok(output),
+                }
+            }
+        }
+
+        /// A snapshot of the session operations are built from (tokens, hints, limits).
+        pub fn session(&self) -> $crate::Session {
+            let session = self.shared.session.lock();
+            session.unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        }
+
+        /// `GET /v2/`.
+        pub $($async)? fn version_check(&self) -> Result<$crate::VersionInfo> {
+            self.run($crate::VersionCheck::new(&self.session())?)$(.$await)*
+        }
+
+        /// Authenticates (python-dxf `authenticate`): with `actions`, for exactly
+        /// `repository:<repo>:<actions>`; otherwise for whatever the registry's challenge
+        /// asks. Returns the bearer token when the registry uses tokens, `None` for Basic
+        /// or anonymous registries.
+        pub $($async)? fn authenticate(
+            &self,
+            repo: Option<&str>,
+            actions: &[&str],
+        ) -> Result<Option<String>> {
+            let (op, scope) = $crate::client::authentication(&self.session(), repo, actions)?;
+            self.run(op)$(.$await)*?;
+            let session = self.session();
+            Ok(session.bearer_token(&scope, crate::driver::now()).map(str::to_owned))
+        }
+
+        /// What this registry's uploads taught so far (a chunk size it refused, chunked
+        /// uploads refused), to keep for a later process
+        /// ([`learn_upload_hints`](Self::learn_upload_hints)).
+        pub fn upload_hints(&self) -> $crate::UploadHints {
+            self.session().upload_hints()
+        }
+
+        /// Adopts upload hints an earlier process learned about this registry.
+        pub fn learn_upload_hints(&self, hints: $crate::UploadHints) {
+            let session = self.shared.session.lock();
+            let mut session = session.unwrap_or_else(std::sync::PoisonError::into_inner);
+            session.learn_upload_hints(hints);
+        }
+
+        /// The interrupt this registry's transfers obey
+        /// ([`Config::interrupt`](dxf_proto::client::Config::interrupt)).
+        pub fn interrupt(&self) -> &$crate::Interrupt {
+            &self.shared.interrupt
+        }
+
+        /// Sets (or clears) the bearer token used as-is for every request (python-dxf
+        /// `token`).
+        pub fn set_token(&self, token: Option<String>) {
+            let session = self.shared.session.lock();
+            let mut session = session.unwrap_or_else(std::sync::PoisonError::into_inner);
+            session.set_token(token);
+        }
+    };
+}
+
 /// Expands, inside an adapter's `impl Repository`, to the methods that only build and run
 /// an operation or a flow: `repository_methods!()` for blocking ones,
 /// `repository_methods!(async await)` for `async` ones. The adapter provides

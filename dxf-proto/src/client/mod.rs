@@ -24,3 +24,16 @@ pub use error::{source_read_error, Error, Result, SourceReadError, TransportErro
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
 pub use proxy::{Proxies, Proxy};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};
+
+/// What both adapters re-export at their root (`pub use dxf_proto::client::exports::*;`):
+/// the client's types and the protocol types their methods name.
+pub mod exports {
+    pub use super::{
+        Config, CopyOptions, Error, ProgressFn, PushOptions, Result, TlsVerify, TransportConfig,
+        DEFAULT_COPY_JOBS,
+    };
+    pub use crate::{
+        Attached, CopyReport, Credentials, Digest, Interrupt, PerPlatform, Pushed,
+        ReferrersList, Stall, TagDeletion, Timeouts, UploadMode,
+    };
+}
