@@ -73,6 +73,10 @@ use crate::error::CliError;
 const STDOUT_BUFFER: usize = 64 * 1024;
 
 fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(io::stderr(), "dxf: {}", internal_error(info));
+        std::process::exit(i32::from(exit::FAILURE));
+    }));
     let code = match cli::parse(std::env::args_os()) {
         Ok(Parsed::Print(text)) => {
             // Help or version; a closed stdout is not worth a complaint.
@@ -98,6 +102,22 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A panic (a bug in dxf, never the input's fault) as one line, without a backtrace.
+fn internal_error(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    let place = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    let message = message.replace(['\n', '\r'], " ");
+    format!("internal error{place}: {message} (a bug in dxf; please report it)")
+}
+
 /// Prints `dxf: <message>` on one line (nothing for a closed stdout pipe) and returns the
 /// exit code.
 fn fail(error: &CliError) -> u8 {
@@ -112,4 +132,27 @@ fn fail(error: &CliError) -> u8 {
         let _ = writeln!(io::stderr(), "dxf: {message}");
     }
     exit::code(error)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn a_panic_is_one_line_naming_the_bug() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            record.lock().unwrap().push(super::internal_error(info));
+        }));
+        let _ = std::panic::catch_unwind(|| panic!("worker {}\nbroke", 3));
+        std::panic::set_hook(previous);
+        let seen = seen.lock().unwrap();
+        let line = seen.iter().find(|l| l.contains("worker 3")).unwrap();
+        assert!(line.starts_with("internal error at "), "{line}");
+        assert!(line.ends_with("worker 3 broke (a bug in dxf; please report it)"), "{line}");
+        assert!(!line.contains('\n'));
+    }
 }
