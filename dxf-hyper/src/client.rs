@@ -146,7 +146,7 @@ where
 }
 
 impl Registry {
-    dxf_proto::registry_methods!(async await);
+    dxf_proto::registry_methods!(crate::driver::now; async await);
 
     /// A client for the registry `config` describes. Nothing is sent yet.
     pub fn new(config: &Config) -> Result<Registry> {

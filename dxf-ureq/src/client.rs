@@ -79,7 +79,7 @@ impl<Op: Operation<Output = Page<Op>> + Scoped> Iterator for Names<Op> {
 }
 
 impl Registry {
-    dxf_proto::registry_methods!();
+    dxf_proto::registry_methods!(crate::driver::now;);
 
     /// A client for the registry `config` describes. Nothing is sent yet.
     pub fn new(config: &Config) -> Result<Registry> {

@@ -11,7 +11,7 @@
 #[doc(hidden)]
 #[macro_export]
 macro_rules! registry_methods {
-    ($($async:ident $await:ident)?) => {
+    ($now:path; $($async:ident $await:ident)?) => {
         /// Runs a compound operation ([`Flow`](dxf_proto::client::Flow)), each of its
         /// operations as [`run`](Self::run).
         pub $($async)? fn run_flow<F: $crate::client::Flow>(&self, mut flow: F) -> Result<F::Output> {
@@ -47,7 +47,7 @@ macro_rules! registry_methods {
             let (op, scope) = $crate::client::authentication(&self.session(), repo, actions)?;
             self.run(op)$(.$await)*?;
             let session = self.session();
-            Ok(session.bearer_token(&scope, crate::driver::now()).map(str::to_owned))
+            Ok(session.bearer_token(&scope, $now()).map(str::to_owned))
         }
 
         /// What this registry's uploads taught so far (a chunk size it refused, chunked
