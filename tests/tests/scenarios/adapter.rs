@@ -1,37 +1,45 @@
 //! The adapter-neutral client the scenarios are written against: [`Adapter`], implemented
 //! by dxf-ureq directly and by dxf-hyper through a tokio runtime's `block_on`.
+//!
+//! Both adapters share one `Config`, `Error` and `PushOptions` (dxf-proto's `client`), and
+//! their `Repository` and `Registry` methods have the same names and arguments, blocking or
+//! `async`. So each operation that is one such call is listed once ([`adapter_ops!`]),
+//! declared in the trait and implemented for both adapters from that list; only how a call
+//! is waited for differs ([`Wait`]). What is written by hand per adapter is what really
+//! differs: reading a pulled blob, collecting listed names, and copying.
 
+use std::future::Future;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dxf_tests::{Mode, TestRegistry};
-use dxf_ureq::dxf_proto::{
-    AliasManifest, Credentials, Digest, Error as ProtoError, Interrupt, ManifestInfo, PerPlatform,
-    Pushed, ReadOptions, RetryPolicy, UploadCheckpoint, UploadMode, VersionInfo,
-};
-use tokio::io::AsyncReadExt;
-
 use dxf_ureq::dxf_proto::manifest::alias::{BlobDescriptor, OciArtifactOptions};
-use dxf_ureq::dxf_proto::{Attached, ReferrersList};
+use dxf_ureq::dxf_proto::{
+    AliasManifest, Attached, Credentials, Digest, Error as ProtoError, Interrupt, ManifestInfo,
+    PerPlatform, Pushed, ReadOptions, ReferrersList, RetryPolicy, UploadCheckpoint, UploadMode,
+    VersionInfo,
+};
+use dxf_ureq::{Config, CopyOptions, CopyReport, PushOptions, TlsVerify};
+use tokio::io::AsyncReadExt;
 
 /// Which adapter a scenario runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Ureq,
     Hyper,
 }
 
 /// An adapter's error, reduced to what scenarios check.
 #[derive(Debug)]
-pub struct Failure {
-    pub proto: Option<ProtoError>,
-    pub message: String,
+pub(crate) struct Failure {
+    pub(crate) proto: Option<ProtoError>,
+    pub(crate) message: String,
 }
 
 impl Failure {
-    pub fn proto(&self) -> Option<&ProtoError> {
+    pub(crate) fn proto(&self) -> Option<&ProtoError> {
         self.proto.as_ref()
     }
 }
@@ -42,6 +50,7 @@ impl std::fmt::Display for Failure {
     }
 }
 
+// dxf_hyper::Error is the same type: one client error for both adapters.
 impl From<dxf_ureq::Error> for Failure {
     fn from(e: dxf_ureq::Error) -> Failure {
         Failure {
@@ -51,37 +60,63 @@ impl From<dxf_ureq::Error> for Failure {
     }
 }
 
-// dxf_hyper::Error is the same type: one client error for both adapters.
-pub type R<T> = Result<T, Failure>;
+pub(crate) type R<T> = Result<T, Failure>;
 
 /// The reader a pull returned: its announced size, then what reading it to the end gave.
-pub type Pulled = (Option<u64>, std::io::Result<Vec<u8>>);
+pub(crate) type Pulled = (Option<u64>, std::io::Result<Vec<u8>>);
 
 /// Push choices, the same for both adapters.
 #[derive(Default)]
-pub struct Push<'a> {
-    pub skip_if_exists: bool,
-    pub digest: Option<Digest>,
-    pub chunked: bool,
-    pub single_pass: bool,
-    pub progress: Option<dxf_hyper::ProgressFn<'a>>,
-    pub resume_from: Option<UploadCheckpoint>,
-    pub on_checkpoint: Option<&'a mut (dyn FnMut(&UploadCheckpoint) + Send)>,
+pub(crate) struct Push<'a> {
+    pub(crate) skip_if_exists: bool,
+    pub(crate) digest: Option<Digest>,
+    pub(crate) chunked: bool,
+    pub(crate) single_pass: bool,
+    pub(crate) progress: Option<dxf_ureq::ProgressFn<'a>>,
+    pub(crate) resume_from: Option<UploadCheckpoint>,
+    pub(crate) on_checkpoint: Option<&'a mut (dyn FnMut(&UploadCheckpoint) + Send)>,
 }
 
 impl<'a> Push<'a> {
     /// python-dxf's defaults.
-    pub fn new() -> Push<'a> {
+    pub(crate) fn new() -> Push<'a> {
         Push {
             skip_if_exists: true,
             ..Push::default()
+        }
+    }
+
+    /// The options of a push from a file.
+    fn options(self) -> PushOptions<'a> {
+        PushOptions {
+            skip_if_exists: self.skip_if_exists,
+            digest: self.digest,
+            mode: if self.chunked {
+                UploadMode::Chunked
+            } else {
+                UploadMode::Monolithic
+            },
+            single_pass: self.single_pass,
+            progress: self.progress,
+            resume_from: self.resume_from,
+            on_checkpoint: self.on_checkpoint,
+        }
+    }
+
+    /// The options of a push from a reader (the rest are for files).
+    fn stream_options(self) -> PushOptions<'a> {
+        PushOptions {
+            skip_if_exists: self.skip_if_exists,
+            digest: self.digest,
+            progress: self.progress,
+            ..PushOptions::default()
         }
     }
 }
 
 /// Certificate verification, the same for both adapters.
 #[derive(Clone, Debug)]
-pub enum Tls {
+pub(crate) enum Tls {
     WebPki,
     CaBundle(PathBuf),
     Skip,
@@ -89,21 +124,21 @@ pub enum Tls {
 
 /// Connection settings, the same for both adapters.
 #[derive(Clone, Debug)]
-pub struct Settings {
-    pub host: String,
-    pub insecure: bool,
-    pub tls: Tls,
-    pub credentials: Credentials,
-    pub token: Option<String>,
-    pub chunk_size: Option<u64>,
-    pub timeout: Option<Duration>,
-    pub retries: RetryPolicy,
-    pub interrupt: Interrupt,
+pub(crate) struct Settings {
+    pub(crate) host: String,
+    pub(crate) insecure: bool,
+    pub(crate) tls: Tls,
+    pub(crate) credentials: Credentials,
+    pub(crate) token: Option<String>,
+    pub(crate) chunk_size: Option<u64>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retries: RetryPolicy,
+    pub(crate) interrupt: Interrupt,
 }
 
 impl Settings {
     /// What a user of `reg` would configure (1 MiB chunks to exercise chunking).
-    pub fn for_registry(reg: &TestRegistry) -> Settings {
+    pub(crate) fn for_registry(reg: &TestRegistry) -> Settings {
         Settings {
             host: reg.host(),
             insecure: reg.mode() == Mode::Plain,
@@ -124,219 +159,247 @@ impl Settings {
     }
 }
 
+/// The config of both adapters for `settings` (one `Config` type serves both).
+pub(crate) fn ureq_config(settings: &Settings) -> Config {
+    let mut c = Config::new(&settings.host);
+    c.insecure = settings.insecure;
+    c.credentials = settings.credentials.clone();
+    c.token = settings.token.clone();
+    c.chunk_size = settings.chunk_size;
+    c.retries = settings.retries;
+    c.interrupt = settings.interrupt.clone();
+    c.timeouts = settings
+        .timeout
+        .map_or_else(dxf_ureq::Timeouts::none, dxf_ureq::Timeouts::uniform);
+    c.transport.tls = match &settings.tls {
+        Tls::WebPki => TlsVerify::WebPki,
+        Tls::CaBundle(ca) => TlsVerify::CaBundle(ca.clone()),
+        Tls::Skip => TlsVerify::Skip,
+    };
+    c
+}
+
+/// dxf-hyper's config for `settings`: [`ureq_config`], the type being the same.
+pub(crate) fn hyper_config(settings: &Settings) -> dxf_hyper::Config {
+    ureq_config(settings)
+}
+
+/// The operations of [`Adapter`] written once for both adapters, handed to `expand!` with
+/// `$mode` `declare` (inside the trait) or `define` (inside each adapter's impl). Most are one
+/// call of the adapter's own `Repository` method (the trait method's first argument names the
+/// repository) or `Registry` method, listed as `fn trait_method(arguments) -> output =>
+/// library_method(call arguments);`; `other` ones are whole methods written against
+/// [`Library`] and [`Wait`].
+macro_rules! adapter_ops {
+    ($mode:ident) => {
+        expand! {
+            $mode
+            repository {
+                fn push_path(path: &Path, push: Push<'_>) -> Pushed
+                    => push_blob_path(path, push.options());
+                fn push_reader(data: &[u8], push: Push<'_>) -> Pushed
+                    => push_blob_reader(&mut &data[..], push.stream_options());
+                fn blob_size(digest: &Digest) -> u64 => blob_size(digest);
+                fn blob_exists(digest: &Digest) -> bool => blob_exists(digest);
+                fn mount_blob(from: &str, digest: &Digest) -> Digest => mount_blob(from, digest);
+                fn del_blob(digest: &Digest) -> () => del_blob(digest);
+                fn make_manifest(digests: &[Digest]) -> String => make_manifest(digests);
+                fn set_manifest(alias: &str, manifest: &[u8]) -> Digest
+                    => set_manifest(alias, manifest);
+                fn set_alias(alias: &str, digests: &[Digest]) -> String
+                    => set_alias(alias, digests);
+                fn get_alias(alias: &str, platform: Option<&str>)
+                    -> PerPlatform<Vec<(Digest, u64)>> => get_alias(alias, platform);
+                fn get_digest(alias: &str, platform: Option<&str>) -> PerPlatform<Digest>
+                    => get_digest(alias, platform);
+                fn get_manifest(alias: &str, platform: Option<&str>) -> PerPlatform<Vec<u8>>
+                    => get_manifest(alias, platform);
+                fn read_manifest(manifest: &[u8], options: ReadOptions) -> AliasManifest
+                    => read_manifest(manifest.to_vec(), options);
+                fn head_manifest(alias: &str) -> ManifestInfo => head_manifest(alias);
+                fn del_alias(alias: &str) -> AliasManifest => del_alias(alias);
+                fn del_manifest(digest: &Digest) -> () => del_manifest(digest);
+                // OCI 1.1 artifacts and referrers.
+                fn push_empty_config() -> Pushed => push_empty_config();
+                fn set_alias_oci(
+                    alias: &str,
+                    blobs: &[(Digest, Option<String>)],
+                    options: &OciArtifactOptions
+                ) -> String => set_alias_oci(alias, blobs, options);
+                fn attach(alias: &str, blobs: &[BlobDescriptor], options: &OciArtifactOptions)
+                    -> Attached => attach(alias, blobs, options);
+                fn referrers(alias: &str, artifact_type: Option<&str>) -> ReferrersList
+                    => referrers(alias, artifact_type);
+            }
+            registry {
+                fn version_check() -> VersionInfo => version_check();
+                fn authenticate(repo: Option<&str>, actions: &[&str]) -> Option<String>
+                    => authenticate(repo, actions);
+            }
+            other {}
+        }
+    };
+}
+
+/// [`CopyAdapter`]'s operations, as [`adapter_ops!`].
+macro_rules! copy_ops {
+    ($mode:ident) => {
+        expand! {
+            $mode
+            repository {
+                fn del_alias_only(alias: &str) -> AliasManifest => del_alias_only(alias);
+            }
+            registry {}
+            other {
+                /// Copies `src_repo:src_alias` to `dst_repo[:dst_alias]` of this registry,
+                /// or of the registry `to` describes (a client of the same adapter).
+                fn copy(
+                    &self,
+                    src_repo: &str,
+                    src_alias: &str,
+                    to: Option<&Settings>,
+                    dst_repo: &str,
+                    dst_alias: Option<&str>,
+                    jobs: usize,
+                ) -> R<CopyReport> {
+                    let dst = match to {
+                        Some(settings) => Self::open(settings)?,
+                        None => self.library().clone(),
+                    };
+                    let src = self.library().repository(src_repo)?;
+                    let (dst, options) = (dst.repository(dst_repo)?, CopyOptions { jobs });
+                    Ok(self.wait(src.copy_to(src_alias, &dst, dst_alias, &options))?)
+                }
+            }
+        }
+    };
+}
+
+/// Expands an operation list ([`adapter_ops!`]) to trait method declarations (`declare`) or
+/// to their implementations (`define`).
+macro_rules! expand {
+    (
+        $mode:ident
+        repository { $(
+            fn $op:ident($($arg:ident: $ty:ty),*) -> $out:ty
+                => $call:ident($($e:expr),*);
+        )* }
+        registry { $(
+            fn $rop:ident($($rarg:ident: $rty:ty),*) -> $rout:ty
+                => $rcall:ident($($re:expr),*);
+        )* }
+        other { $($(#[$doc:meta])* fn $name:ident $params:tt -> $result:ty $body:block)* }
+    ) => {
+        $(expand! { @$mode fn $op(&self, repo: &str, $($arg: $ty),*) -> R<$out> {
+            let repo = self.library().repository(repo)?;
+            Ok(self.wait(repo.$call($($e),*))?)
+        } })*
+        $(expand! { @$mode fn $rop(&self, $($rarg: $rty),*) -> R<$rout> {
+            Ok(self.wait(self.library().$rcall($($re),*))?)
+        } })*
+        $(expand! { @$mode $(#[$doc])* fn $name $params -> $result $body })*
+    };
+    (@declare $(#[$doc:meta])* fn $name:ident $params:tt -> $out:ty $body:block) => {
+        $(#[$doc])* fn $name $params -> $out;
+    };
+    (@define $(#[$doc:meta])* fn $name:ident $params:tt -> $out:ty $body:block) => {
+        fn $name $params -> $out $body
+    };
+}
+
 /// Every operation of the library API, synchronously, repositories named per call.
-pub trait Adapter: Send + Sync {
-    fn push_path(&self, repo: &str, path: &Path, push: Push<'_>) -> R<Pushed>;
-    fn push_reader(&self, repo: &str, data: &[u8], push: Push<'_>) -> R<Pushed>;
+pub(crate) trait Adapter: Send + Sync {
+    adapter_ops!(declare);
     fn pull(&self, repo: &str, digest: &Digest, expected_size: Option<u64>) -> R<Pulled>;
-    fn blob_size(&self, repo: &str, digest: &Digest) -> R<u64>;
-    fn blob_exists(&self, repo: &str, digest: &Digest) -> R<bool>;
-    fn mount_blob(&self, repo: &str, from: &str, digest: &Digest) -> R<Digest>;
-    fn del_blob(&self, repo: &str, digest: &Digest) -> R<()>;
-    fn make_manifest(&self, repo: &str, digests: &[Digest]) -> R<String>;
-    fn set_manifest(&self, repo: &str, alias: &str, manifest: &[u8]) -> R<Digest>;
-    fn set_alias(&self, repo: &str, alias: &str, digests: &[Digest]) -> R<String>;
-    fn get_alias(
-        &self,
-        repo: &str,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> R<PerPlatform<Vec<(Digest, u64)>>>;
-    fn get_digest(&self, repo: &str, alias: &str, platform: Option<&str>)
-        -> R<PerPlatform<Digest>>;
-    fn get_manifest(
-        &self,
-        repo: &str,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> R<PerPlatform<Vec<u8>>>;
-    fn read_manifest(&self, repo: &str, manifest: &[u8], options: ReadOptions) -> R<AliasManifest>;
-    fn head_manifest(&self, repo: &str, alias: &str) -> R<ManifestInfo>;
-    fn del_alias(&self, repo: &str, alias: &str) -> R<AliasManifest>;
-    fn del_manifest(&self, repo: &str, digest: &Digest) -> R<()>;
     fn list_aliases(&self, repo: &str, page_size: Option<u32>) -> R<Vec<String>>;
     fn list_repos(&self, page_size: Option<u32>) -> R<Vec<String>>;
-    fn version_check(&self) -> R<VersionInfo>;
-    fn authenticate(&self, repo: Option<&str>, actions: &[&str]) -> R<Option<String>>;
+}
 
-    // OCI 1.1 artifacts and referrers.
-    fn push_empty_config(&self, repo: &str) -> R<Pushed>;
-    fn set_alias_oci(
-        &self,
-        repo: &str,
-        alias: &str,
-        blobs: &[(Digest, Option<String>)],
-        options: &OciArtifactOptions,
-    ) -> R<String>;
-    fn attach(
-        &self,
-        repo: &str,
-        alias: &str,
-        blobs: &[BlobDescriptor],
-        options: &OciArtifactOptions,
-    ) -> R<Attached>;
-    fn referrers(&self, repo: &str, alias: &str, artifact_type: Option<&str>) -> R<ReferrersList>;
+/// The copy API and `del_alias_only`, on top of [`Adapter`].
+pub(crate) trait CopyAdapter: Adapter {
+    copy_ops!(declare);
+}
+
+/// An adapter's own registry type, which the shared operations call.
+trait Library {
+    type Registry: Clone;
+    /// The registry of `settings`.
+    fn open(settings: &Settings) -> R<Self::Registry>;
+    /// This client's registry.
+    fn library(&self) -> &Self::Registry;
+}
+
+/// How an adapter waits for a call: dxf-ureq's calls are their result, dxf-hyper's a future.
+trait Wait<Call> {
+    type Output;
+    fn wait(&self, call: Call) -> Self::Output;
 }
 
 /// A client of `kind` for `settings`.
-pub fn connect(kind: Kind, settings: &Settings) -> Arc<dyn Adapter> {
+pub(crate) fn connect(kind: Kind, settings: &Settings) -> Arc<dyn Adapter> {
     try_connect(kind, settings).unwrap()
 }
 
 /// A client of `kind` for `settings`, or why the settings are refused.
-pub fn try_connect(kind: Kind, settings: &Settings) -> R<Arc<dyn Adapter>> {
+pub(crate) fn try_connect(kind: Kind, settings: &Settings) -> R<Arc<dyn Adapter>> {
     Ok(match kind {
-        Kind::Ureq => Arc::new(dxf_ureq::Registry::new(&ureq_config(settings))?),
+        Kind::Ureq => Arc::new(dxf_ureq::Registry::open(settings)?),
         Kind::Hyper => Arc::new(Hyper::new(hyper_config(settings))?),
     })
+}
+
+/// A client of `kind` with the copy API.
+pub(crate) fn connect_copy(kind: Kind, settings: &Settings) -> Arc<dyn CopyAdapter> {
+    match kind {
+        Kind::Ureq => Arc::new(dxf_ureq::Registry::open(settings).unwrap()),
+        Kind::Hyper => Arc::new(Hyper::new(hyper_config(settings)).unwrap()),
+    }
 }
 
 /// A client of `kind` for `settings`, as its own library type (for what [`Adapter`] does
 /// not cover, e.g. reading a blob partly; used by tests/interrupts.rs).
 #[allow(dead_code)]
-pub enum Raw {
+pub(crate) enum Raw {
     Ureq(dxf_ureq::Registry),
     Hyper(Hyper),
 }
 
 /// [`Raw`] client of `kind` for `settings`.
 #[allow(dead_code)]
-pub fn connect_raw(kind: Kind, settings: &Settings) -> Raw {
+pub(crate) fn connect_raw(kind: Kind, settings: &Settings) -> Raw {
     match kind {
-        Kind::Ureq => Raw::Ureq(dxf_ureq::Registry::new(&ureq_config(settings)).unwrap()),
+        Kind::Ureq => Raw::Ureq(dxf_ureq::Registry::open(settings).unwrap()),
         Kind::Hyper => Raw::Hyper(Hyper::new(hyper_config(settings)).unwrap()),
     }
 }
 
-/// The config of adapter crate `$krate` (same field names in both) for `$settings`.
-macro_rules! config_for {
-    ($krate:ident, $settings:expr) => {{
-        let settings: &Settings = $settings;
-        let mut c = $krate::Config::new(&settings.host);
-        c.insecure = settings.insecure;
-        c.credentials = settings.credentials.clone();
-        c.token = settings.token.clone();
-        c.chunk_size = settings.chunk_size;
-        c.retries = settings.retries;
-        c.interrupt = settings.interrupt.clone();
-        c.timeouts = settings
-            .timeout
-            .map_or_else(dxf_ureq::Timeouts::none, dxf_ureq::Timeouts::uniform);
-        c.transport.tls = match &settings.tls {
-            Tls::WebPki => $krate::TlsVerify::WebPki,
-            Tls::CaBundle(ca) => $krate::TlsVerify::CaBundle(ca.clone()),
-            Tls::Skip => $krate::TlsVerify::Skip,
-        };
-        c
-    }};
+// ---- dxf-ureq ---------------------------------------------------------------------------
+
+impl Library for dxf_ureq::Registry {
+    type Registry = dxf_ureq::Registry;
+    fn open(settings: &Settings) -> R<dxf_ureq::Registry> {
+        Ok(dxf_ureq::Registry::new(&ureq_config(settings))?)
+    }
+    fn library(&self) -> &dxf_ureq::Registry {
+        self
+    }
 }
 
-/// dxf-ureq's config for `settings`.
-pub fn ureq_config(settings: &Settings) -> dxf_ureq::Config {
-    config_for!(dxf_ureq, settings)
-}
-
-/// dxf-hyper's config for `settings`.
-pub fn hyper_config(settings: &Settings) -> dxf_hyper::Config {
-    config_for!(dxf_hyper, settings)
-}
-
-fn read_all(mut r: impl Read) -> std::io::Result<Vec<u8>> {
-    let mut v = Vec::new();
-    r.read_to_end(&mut v)?;
-    Ok(v)
+impl<T> Wait<T> for dxf_ureq::Registry {
+    type Output = T;
+    fn wait(&self, call: T) -> T {
+        call
+    }
 }
 
 impl Adapter for dxf_ureq::Registry {
-    fn push_path(&self, repo: &str, path: &Path, push: Push<'_>) -> R<Pushed> {
-        let options = dxf_ureq::PushOptions {
-            skip_if_exists: push.skip_if_exists,
-            digest: push.digest,
-            mode: if push.chunked {
-                UploadMode::Chunked
-            } else {
-                UploadMode::Monolithic
-            },
-            single_pass: push.single_pass,
-            progress: push.progress.map(|p| p as _),
-            resume_from: push.resume_from,
-            on_checkpoint: push.on_checkpoint.map(|c| c as _),
-        };
-        Ok(self.repository(repo)?.push_blob_path(path, options)?)
-    }
-    fn push_reader(&self, repo: &str, data: &[u8], push: Push<'_>) -> R<Pushed> {
-        let options = dxf_ureq::PushOptions {
-            skip_if_exists: push.skip_if_exists,
-            digest: push.digest,
-            progress: push.progress.map(|p| p as _),
-            ..dxf_ureq::PushOptions::default()
-        };
-        Ok(self
-            .repository(repo)?
-            .push_blob_reader(&mut &data[..], options)?)
-    }
+    adapter_ops!(define);
+
     fn pull(&self, repo: &str, digest: &Digest, expected_size: Option<u64>) -> R<Pulled> {
-        let reader = self.repository(repo)?.pull_blob(digest, expected_size)?;
-        Ok((reader.size(), read_all(reader)))
-    }
-    fn blob_size(&self, repo: &str, digest: &Digest) -> R<u64> {
-        Ok(self.repository(repo)?.blob_size(digest)?)
-    }
-    fn blob_exists(&self, repo: &str, digest: &Digest) -> R<bool> {
-        Ok(self.repository(repo)?.blob_exists(digest)?)
-    }
-    fn mount_blob(&self, repo: &str, from: &str, digest: &Digest) -> R<Digest> {
-        Ok(self.repository(repo)?.mount_blob(from, digest)?)
-    }
-    fn del_blob(&self, repo: &str, digest: &Digest) -> R<()> {
-        Ok(self.repository(repo)?.del_blob(digest)?)
-    }
-    fn make_manifest(&self, repo: &str, digests: &[Digest]) -> R<String> {
-        Ok(self.repository(repo)?.make_manifest(digests)?)
-    }
-    fn set_manifest(&self, repo: &str, alias: &str, manifest: &[u8]) -> R<Digest> {
-        Ok(self.repository(repo)?.set_manifest(alias, manifest)?)
-    }
-    fn set_alias(&self, repo: &str, alias: &str, digests: &[Digest]) -> R<String> {
-        Ok(self.repository(repo)?.set_alias(alias, digests)?)
-    }
-    fn get_alias(
-        &self,
-        repo: &str,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> R<PerPlatform<Vec<(Digest, u64)>>> {
-        Ok(self.repository(repo)?.get_alias(alias, platform)?)
-    }
-    fn get_digest(
-        &self,
-        repo: &str,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> R<PerPlatform<Digest>> {
-        Ok(self.repository(repo)?.get_digest(alias, platform)?)
-    }
-    fn get_manifest(
-        &self,
-        repo: &str,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> R<PerPlatform<Vec<u8>>> {
-        Ok(self.repository(repo)?.get_manifest(alias, platform)?)
-    }
-    fn read_manifest(&self, repo: &str, manifest: &[u8], options: ReadOptions) -> R<AliasManifest> {
-        Ok(self
-            .repository(repo)?
-            .read_manifest(manifest.to_vec(), options)?)
-    }
-    fn head_manifest(&self, repo: &str, alias: &str) -> R<ManifestInfo> {
-        Ok(self.repository(repo)?.head_manifest(alias)?)
-    }
-    fn del_alias(&self, repo: &str, alias: &str) -> R<AliasManifest> {
-        Ok(self.repository(repo)?.del_alias(alias)?)
-    }
-    fn del_manifest(&self, repo: &str, digest: &Digest) -> R<()> {
-        Ok(self.repository(repo)?.del_manifest(digest)?)
+        let mut reader = self.repository(repo)?.pull_blob(digest, expected_size)?;
+        let mut data = Vec::new();
+        let read = reader.read_to_end(&mut data).map(|_| data);
+        Ok((reader.size(), read))
     }
     fn list_aliases(&self, repo: &str, page_size: Option<u32>) -> R<Vec<String>> {
         let names = self.repository(repo)?.list_aliases(page_size)?;
@@ -345,49 +408,22 @@ impl Adapter for dxf_ureq::Registry {
     fn list_repos(&self, page_size: Option<u32>) -> R<Vec<String>> {
         Ok(self.list_repos(page_size)?.collect::<Result<_, _>>()?)
     }
-    fn version_check(&self) -> R<VersionInfo> {
-        Ok(dxf_ureq::Registry::version_check(self)?)
-    }
-    fn authenticate(&self, repo: Option<&str>, actions: &[&str]) -> R<Option<String>> {
-        Ok(dxf_ureq::Registry::authenticate(self, repo, actions)?)
-    }
-
-    fn push_empty_config(&self, repo: &str) -> R<Pushed> {
-        Ok(self.repository(repo)?.push_empty_config()?)
-    }
-    fn set_alias_oci(
-        &self,
-        repo: &str,
-        alias: &str,
-        blobs: &[(Digest, Option<String>)],
-        options: &OciArtifactOptions,
-    ) -> R<String> {
-        Ok(self
-            .repository(repo)?
-            .set_alias_oci(alias, blobs, options)?)
-    }
-    fn attach(
-        &self,
-        repo: &str,
-        alias: &str,
-        blobs: &[BlobDescriptor],
-        options: &OciArtifactOptions,
-    ) -> R<Attached> {
-        Ok(self.repository(repo)?.attach(alias, blobs, options)?)
-    }
-    fn referrers(&self, repo: &str, alias: &str, artifact_type: Option<&str>) -> R<ReferrersList> {
-        Ok(self.repository(repo)?.referrers(alias, artifact_type)?)
-    }
 }
 
+impl CopyAdapter for dxf_ureq::Registry {
+    copy_ops!(define);
+}
+
+// ---- dxf-hyper --------------------------------------------------------------------------
+
 /// dxf-hyper behind a private multi-thread runtime.
-pub struct Hyper {
-    pub rt: tokio::runtime::Runtime,
-    pub registry: dxf_hyper::Registry,
+pub(crate) struct Hyper {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) registry: dxf_hyper::Registry,
 }
 
 impl Hyper {
-    pub fn new(config: dxf_hyper::Config) -> R<Hyper> {
+    pub(crate) fn new(config: dxf_hyper::Config) -> R<Hyper> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -397,44 +433,30 @@ impl Hyper {
         let registry = dxf_hyper::Registry::new(&config)?;
         Ok(Hyper { rt, registry })
     }
+}
 
-    fn repo(&self, name: &str) -> R<dxf_hyper::Repository> {
-        Ok(self.registry.repository(name)?)
+impl Library for Hyper {
+    type Registry = dxf_hyper::Registry;
+    fn open(settings: &Settings) -> R<dxf_hyper::Registry> {
+        Ok(dxf_hyper::Registry::new(&hyper_config(settings))?)
+    }
+    fn library(&self) -> &dxf_hyper::Registry {
+        &self.registry
+    }
+}
+
+impl<F: Future> Wait<F> for Hyper {
+    type Output = F::Output;
+    fn wait(&self, call: F) -> F::Output {
+        self.rt.block_on(call)
     }
 }
 
 impl Adapter for Hyper {
-    fn push_path(&self, repo: &str, path: &Path, push: Push<'_>) -> R<Pushed> {
-        let options = dxf_hyper::PushOptions {
-            skip_if_exists: push.skip_if_exists,
-            digest: push.digest,
-            mode: if push.chunked {
-                UploadMode::Chunked
-            } else {
-                UploadMode::Monolithic
-            },
-            single_pass: push.single_pass,
-            progress: push.progress,
-            resume_from: push.resume_from,
-            on_checkpoint: push.on_checkpoint,
-        };
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.push_blob_path(path, options))?)
-    }
-    fn push_reader(&self, repo: &str, data: &[u8], push: Push<'_>) -> R<Pushed> {
-        let options = dxf_hyper::PushOptions {
-            skip_if_exists: push.skip_if_exists,
-            digest: push.digest,
-            progress: push.progress,
-            ..dxf_hyper::PushOptions::default()
-        };
-        let repo = self.repo(repo)?;
-        Ok(self
-            .rt
-            .block_on(repo.push_blob_reader(&mut &data[..], options))?)
-    }
+    adapter_ops!(define);
+
     fn pull(&self, repo: &str, digest: &Digest, expected_size: Option<u64>) -> R<Pulled> {
-        let repo = self.repo(repo)?;
+        let repo = self.registry.repository(repo)?;
         self.rt.block_on(async {
             let mut reader = repo.pull_blob(digest, expected_size).await?;
             let mut data = Vec::new();
@@ -442,222 +464,16 @@ impl Adapter for Hyper {
             Ok((reader.size(), read))
         })
     }
-    fn blob_size(&self, repo: &str, digest: &Digest) -> R<u64> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.blob_size(digest))?)
-    }
-    fn blob_exists(&self, repo: &str, digest: &Digest) -> R<bool> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.blob_exists(digest))?)
-    }
-    fn mount_blob(&self, repo: &str, from: &str, digest: &Digest) -> R<Digest> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.mount_blob(from, digest))?)
-    }
-    fn del_blob(&self, repo: &str, digest: &Digest) -> R<()> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.del_blob(digest))?)
-    }
-    fn make_manifest(&self, repo: &str, digests: &[Digest]) -> R<String> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.make_manifest(digests))?)
-    }
-    fn set_manifest(&self, repo: &str, alias: &str, manifest: &[u8]) -> R<Digest> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.set_manifest(alias, manifest))?)
-    }
-    fn set_alias(&self, repo: &str, alias: &str, digests: &[Digest]) -> R<String> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.set_alias(alias, digests))?)
-    }
-    fn get_alias(
-        &self,
-        repo: &str,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> R<PerPlatform<Vec<(Digest, u64)>>> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.get_alias(alias, platform))?)
-    }
-    fn get_digest(
-        &self,
-        repo: &str,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> R<PerPlatform<Digest>> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.get_digest(alias, platform))?)
-    }
-    fn get_manifest(
-        &self,
-        repo: &str,
-        alias: &str,
-        platform: Option<&str>,
-    ) -> R<PerPlatform<Vec<u8>>> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.get_manifest(alias, platform))?)
-    }
-    fn read_manifest(&self, repo: &str, manifest: &[u8], options: ReadOptions) -> R<AliasManifest> {
-        let repo = self.repo(repo)?;
-        Ok(self
-            .rt
-            .block_on(repo.read_manifest(manifest.to_vec(), options))?)
-    }
-    fn head_manifest(&self, repo: &str, alias: &str) -> R<ManifestInfo> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.head_manifest(alias))?)
-    }
-    fn del_alias(&self, repo: &str, alias: &str) -> R<AliasManifest> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.del_alias(alias))?)
-    }
-    fn del_manifest(&self, repo: &str, digest: &Digest) -> R<()> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.del_manifest(digest))?)
-    }
     fn list_aliases(&self, repo: &str, page_size: Option<u32>) -> R<Vec<String>> {
-        let names = self.repo(repo)?.list_aliases(page_size)?;
+        let names = self.registry.repository(repo)?.list_aliases(page_size)?;
         Ok(self.rt.block_on(names.collect_all())?)
     }
     fn list_repos(&self, page_size: Option<u32>) -> R<Vec<String>> {
         let names = self.registry.list_repos(page_size)?;
         Ok(self.rt.block_on(names.collect_all())?)
     }
-    fn version_check(&self) -> R<VersionInfo> {
-        Ok(self.rt.block_on(self.registry.version_check())?)
-    }
-    fn authenticate(&self, repo: Option<&str>, actions: &[&str]) -> R<Option<String>> {
-        Ok(self
-            .rt
-            .block_on(self.registry.authenticate(repo, actions))?)
-    }
-
-    fn push_empty_config(&self, repo: &str) -> R<Pushed> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.push_empty_config())?)
-    }
-    fn set_alias_oci(
-        &self,
-        repo: &str,
-        alias: &str,
-        blobs: &[(Digest, Option<String>)],
-        options: &OciArtifactOptions,
-    ) -> R<String> {
-        let repo = self.repo(repo)?;
-        Ok(self
-            .rt
-            .block_on(repo.set_alias_oci(alias, blobs, options))?)
-    }
-    fn attach(
-        &self,
-        repo: &str,
-        alias: &str,
-        blobs: &[BlobDescriptor],
-        options: &OciArtifactOptions,
-    ) -> R<Attached> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.attach(alias, blobs, options))?)
-    }
-    fn referrers(&self, repo: &str, alias: &str, artifact_type: Option<&str>) -> R<ReferrersList> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.referrers(alias, artifact_type))?)
-    }
-}
-
-// ---- Copying and deleting one alias (`copy_to`, `del_alias_only`) -------------------------
-
-/// The copy API and `del_alias_only`, on top of [`Adapter`].
-pub trait CopyAdapter: Adapter {
-    /// `del_alias_only` of the adapter.
-    fn del_alias_only(&self, repo: &str, alias: &str) -> R<AliasManifest>;
-    /// Copies `src_repo:src_alias` to `dst_repo[:dst_alias]` of this registry, or of the
-    /// registry `to` describes (a client of the same adapter).
-    fn copy(
-        &self,
-        src_repo: &str,
-        src_alias: &str,
-        to: Option<&Settings>,
-        dst_repo: &str,
-        dst_alias: Option<&str>,
-        jobs: usize,
-    ) -> R<dxf_ureq::CopyReport>;
-}
-
-/// A client of `kind` with the copy API.
-pub fn connect_copy(kind: Kind, settings: &Settings) -> Arc<dyn CopyAdapter> {
-    match kind {
-        Kind::Ureq => Arc::new(ureq_registry(settings).unwrap()),
-        Kind::Hyper => Arc::new(Hyper::new(hyper_config(settings)).unwrap()),
-    }
-}
-
-/// dxf-ureq's registry for `settings`.
-fn ureq_registry(settings: &Settings) -> R<dxf_ureq::Registry> {
-    let mut c = dxf_ureq::Config::new(&settings.host);
-    c.insecure = settings.insecure;
-    c.credentials = settings.credentials.clone();
-    c.token = settings.token.clone();
-    c.chunk_size = settings.chunk_size;
-    c.retries = settings.retries;
-    c.timeouts = settings
-        .timeout
-        .map_or_else(dxf_ureq::Timeouts::none, dxf_ureq::Timeouts::uniform);
-    c.transport.tls = match &settings.tls {
-        Tls::WebPki => dxf_ureq::TlsVerify::WebPki,
-        Tls::CaBundle(ca) => dxf_ureq::TlsVerify::CaBundle(ca.clone()),
-        Tls::Skip => dxf_ureq::TlsVerify::Skip,
-    };
-    Ok(dxf_ureq::Registry::new(&c)?)
-}
-
-impl CopyAdapter for dxf_ureq::Registry {
-    fn del_alias_only(&self, repo: &str, alias: &str) -> R<AliasManifest> {
-        Ok(self.repository(repo)?.del_alias_only(alias)?)
-    }
-    fn copy(
-        &self,
-        src_repo: &str,
-        src_alias: &str,
-        to: Option<&Settings>,
-        dst_repo: &str,
-        dst_alias: Option<&str>,
-        jobs: usize,
-    ) -> R<dxf_ureq::CopyReport> {
-        let dst = match to {
-            Some(settings) => ureq_registry(settings)?.repository(dst_repo)?,
-            None => self.repository(dst_repo)?,
-        };
-        let options = dxf_ureq::CopyOptions { jobs };
-        Ok(self
-            .repository(src_repo)?
-            .copy_to(src_alias, &dst, dst_alias, &options)?)
-    }
 }
 
 impl CopyAdapter for Hyper {
-    fn del_alias_only(&self, repo: &str, alias: &str) -> R<AliasManifest> {
-        let repo = self.repo(repo)?;
-        Ok(self.rt.block_on(repo.del_alias_only(alias))?)
-    }
-    fn copy(
-        &self,
-        src_repo: &str,
-        src_alias: &str,
-        to: Option<&Settings>,
-        dst_repo: &str,
-        dst_alias: Option<&str>,
-        jobs: usize,
-    ) -> R<dxf_ureq::CopyReport> {
-        let dst = match to {
-            Some(settings) => {
-                dxf_hyper::Registry::new(&hyper_config(settings))?.repository(dst_repo)?
-            }
-            None => self.repo(dst_repo)?,
-        };
-        let src = self.repo(src_repo)?;
-        let options = dxf_hyper::CopyOptions { jobs };
-        Ok(self
-            .rt
-            .block_on(src.copy_to(src_alias, &dst, dst_alias, &options))?)
-    }
+    copy_ops!(define);
 }

@@ -41,7 +41,7 @@ const SIG_TYPE: &str = "application/vnd.example.sig";
 
 /// Who runs the scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Client {
+pub(crate) enum Client {
     Ureq,
     Hyper,
     Cli,
@@ -788,7 +788,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
 
 /// One scenario's outcome.
 #[derive(Debug)]
-pub struct Row {
+pub(crate) struct Row {
     scenario: &'static str,
     expect: Expect,
     got: Out,
@@ -797,7 +797,7 @@ pub struct Row {
 
 impl Row {
     /// Whether the scenario did what it should against its target.
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         match (&self.expect, &self.got) {
             (Expect::Works, Ok(_)) => true,
             (Expect::Refused(code), Err(Failed::Dxf(e))) => e.contains(&code.to_string()),
@@ -806,7 +806,7 @@ impl Row {
     }
 
     /// The matrix cell: `ok`, `refused NNN`, or `FAIL`.
-    pub fn cell(&self) -> String {
+    pub(crate) fn cell(&self) -> String {
         match (&self.expect, self.passed()) {
             (Expect::Works, true) => "ok".into(),
             (Expect::Refused(code), true) => format!("refused {code}"),
@@ -816,7 +816,7 @@ impl Row {
 }
 
 /// Runs every scenario against `target` with `client`, each in a fresh directory.
-pub fn run_scenarios(
+pub(crate) fn run_scenarios(
     target: &Target,
     client: Client,
     proxy: Option<&FaultProxy>,
@@ -914,7 +914,7 @@ fn record_column(p: Personality, client: Client, rows: &[Row]) {
 
 /// One line per scenario: its cell, time, and what happened (with what was expected when
 /// that is not what happened).
-pub fn report(rows: &[Row]) -> String {
+pub(crate) fn report(rows: &[Row]) -> String {
     let mut report = String::new();
     for row in rows {
         let detail = match &row.got {
@@ -938,7 +938,7 @@ pub fn report(rows: &[Row]) -> String {
 }
 
 /// The scenarios that did not do what they should.
-pub fn failed(rows: &[Row]) -> Vec<&'static str> {
+pub(crate) fn failed(rows: &[Row]) -> Vec<&'static str> {
     rows.iter()
         .filter(|r| !r.passed())
         .map(|r| r.scenario)
