@@ -152,7 +152,10 @@ mod tests {
         let seen = seen.lock().unwrap();
         let line = seen.iter().find(|l| l.contains("worker 3")).unwrap();
         assert!(line.starts_with("internal error at "), "{line}");
-        assert!(line.ends_with("worker 3 broke (a bug in dxf; please report it)"), "{line}");
+        assert!(
+            line.ends_with("worker 3 broke (a bug in dxf; please report it)"),
+            "{line}"
+        );
         assert!(!line.contains('\n'));
     }
 }

@@ -14,8 +14,7 @@ use std::task::{ready, Context, Poll};
 
 use dxf_proto::client::{Config, FilePush, PushOptions};
 use dxf_proto::{
-    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Session,
-    Sha256, Upload,
+    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Session, Sha256, Upload,
 };
 
 use futures_core::Stream;
@@ -174,14 +173,6 @@ impl Registry {
     pub async fn run<O: Operation + Scoped>(&self, op: O) -> Result<O::Output> {
         Ok(run(&self.shared, op, Source::None, None).await?.0)
     }
-
-
-
-
-
-
-
-
 
     /// The registry's repositories, page by page (no page size is sent unless given).
     pub fn list_repos(&self, page_size: Option<u32>) -> Result<Names<Catalog>> {

@@ -33,7 +33,7 @@ pub mod exports {
         DEFAULT_COPY_JOBS,
     };
     pub use crate::{
-        Attached, CopyReport, Credentials, Digest, Interrupt, PerPlatform, Pushed,
-        ReferrersList, Stall, TagDeletion, Timeouts, UploadMode,
+        Attached, CopyReport, Credentials, Digest, Interrupt, PerPlatform, Pushed, ReferrersList,
+        Stall, TagDeletion, Timeouts, UploadMode,
     };
 }
