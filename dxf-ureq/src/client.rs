@@ -11,8 +11,7 @@ use std::sync::Arc;
 
 use dxf_proto::client::{Config, FilePush, PushOptions};
 use dxf_proto::{
-    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Session,
-    Sha256, Upload,
+    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Session, Sha256, Upload,
 };
 
 use crate::body::BlobReader;
@@ -104,14 +103,6 @@ impl Registry {
     pub fn run<O: Operation + Scoped>(&self, op: O) -> Result<O::Output> {
         Ok(run(&self.shared, op, Source::None, None)?.0)
     }
-
-
-
-
-
-
-
-
 
     /// The registry's repositories, page by page (no page size is sent unless given).
     pub fn list_repos(&self, page_size: Option<u32>) -> Result<Names<Catalog>> {
