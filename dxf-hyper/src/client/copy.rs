@@ -1,12 +1,12 @@
 //! [`Repository::copy_to`]: copies an alias (an image, an artifact, or a multi-arch index
 //! with everything it lists) to another repository of this registry or of another one.
-//! Every decision is dxf-proto's ([`Copy`], [`Placements`]); this file runs its
+//! Every decision is dxf-proto's ([`AliasCopy`], [`Placements`]); this file runs its
 //! operations, several blobs at a time (tokio tasks), and streams uploads from the
 //! source's verified reader into the destination.
 
 use std::io;
 
-use dxf_proto::client::{BlobCopy, BlobStep, Copy, CopyEnd, CopyOptions, Placements};
+use dxf_proto::client::{AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions, Placements};
 use dxf_proto::copy::BlobPlacement;
 use dxf_proto::CopyReport;
 use tokio::task::JoinSet;
@@ -30,7 +30,7 @@ impl Repository {
     ) -> Result<CopyReport> {
         let from = CopyEnd::new(self.session(), self.name().clone());
         let to = CopyEnd::new(dst.session(), dst.name().clone());
-        let mut copy = Copy::new(from, src_alias, to, dst_alias)?;
+        let mut copy = AliasCopy::new(from, src_alias, to, dst_alias)?;
         copy.planned(self.registry().run(copy.plan()?).await?)?;
         let jobs = copy.blobs();
         let mut placed = Placements::new(jobs.len());

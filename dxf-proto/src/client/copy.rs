@@ -1,5 +1,5 @@
 //! Copying an alias to another repository, of the same registry or another one, as the
-//! clients run it ([`Copy`]): the plan on the source ([`PlanCopy`]), then every blob —
+//! clients run it ([`AliasCopy`]): the plan on the source ([`PlanCopy`]), then every blob —
 //! several at a time — placed on the destination ([`BlobCopy`]: already there, mounted, or
 //! uploaded from the source's verified reader), then the manifests in order. The adapters
 //! run the operations and the workers; which operation runs, what a failure means and
@@ -48,9 +48,9 @@ impl CopyEnd {
     }
 }
 
-/// A copy of one alias (see the [module documentation](self)).
+/// A copy of one alias (see the [`client`](crate::client) module).
 #[derive(Debug)]
-pub struct Copy {
+pub struct AliasCopy {
     from: CopyEnd,
     to: CopyEnd,
     source: Reference,
@@ -58,7 +58,7 @@ pub struct Copy {
     plan: Option<CopyPlan>,
 }
 
-impl Copy {
+impl AliasCopy {
     /// Copies `alias` of `from` to `to`, under `to_alias` (default: the same alias). Bad
     /// aliases are refused before any request.
     pub fn new(
@@ -66,13 +66,13 @@ impl Copy {
         alias: &str,
         to: CopyEnd,
         to_alias: Option<&str>,
-    ) -> Result<Copy, Error> {
+    ) -> Result<AliasCopy, Error> {
         let source = Reference::parse(alias)?;
         let target = match to_alias {
             Some(a) => Reference::parse(a)?,
             None => source.clone(),
         };
-        Ok(Copy {
+        Ok(AliasCopy {
             from,
             to,
             source,
@@ -90,7 +90,7 @@ impl Copy {
         )?)
     }
 
-    /// Takes the plan: its blobs are to be copied next ([`Copy::blobs`]).
+    /// Takes the plan: its blobs are to be copied next ([`AliasCopy::blobs`]).
     pub fn planned(&mut self, plan: CopyPlan) -> Result<(), Error> {
         if plan.top().is_none() {
             return Err(Error::Proto(
@@ -118,7 +118,7 @@ impl Copy {
             .collect()
     }
 
-    /// After every blob is in place (their placements in [`Copy::blobs`] order): the
+    /// After every blob is in place (their placements in [`AliasCopy::blobs`] order): the
     /// manifest `PUT`s to run on the destination, in order, and the report to return
     /// once they all succeeded.
     pub fn manifests(
@@ -312,7 +312,8 @@ mod tests {
 
     #[test]
     fn a_refused_mount_is_placed_again_without_it_then_transferred() {
-        let copy = Copy::new(end("r.test", "a/src"), "v1", end("r.test", "a/dst"), None).unwrap();
+        let copy =
+            AliasCopy::new(end("r.test", "a/src"), "v1", end("r.test", "a/dst"), None).unwrap();
         let mut copy = copy;
         let digest: crate::Digest = format!("sha256:{:064x}", 7).parse().unwrap();
         copy.planned(CopyPlan {
@@ -353,7 +354,7 @@ mod tests {
     #[test]
     fn across_registries_there_is_no_mount_and_a_refusal_is_final() {
         let mut copy =
-            Copy::new(end("a.test", "x/y"), "v1", end("b.test", "x/y"), Some("v2")).unwrap();
+            AliasCopy::new(end("a.test", "x/y"), "v1", end("b.test", "x/y"), Some("v2")).unwrap();
         let digest: crate::Digest = format!("sha256:{:064x}", 9).parse().unwrap();
         copy.planned(CopyPlan {
             manifests: vec![CopyManifest {

@@ -23,7 +23,9 @@ use crate::manifest::{AliasManifest, Attached};
 use crate::operation::{BodyPlan, Operation, Recovery, Step, UnixTime};
 use crate::session::SessionEvent;
 
-/// A compound operation: see the [module documentation](self).
+/// A compound operation: operations run one after another, each chosen from the
+/// results of the ones before; a driver runs it with one loop (`step`, run the
+/// [`SubOperation`], `step` again with its [`Outcome`]).
 pub trait Flow {
     /// What the flow produces.
     type Output;

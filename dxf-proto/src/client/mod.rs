@@ -2,7 +2,7 @@
 //! configured with ([`Config`]), what its calls fail with ([`Error`], over an opaque
 //! [`TransportError`]), how a push is decided and reported ([`PushOptions`]), and the
 //! compound operations ([`Flow`]: [`SetAlias`], [`DeleteAlias`], [`AttachArtifact`]) that
-//! an adapter runs with one loop, and the decisions of a [`Copy`]. `dxf-ureq` and `dxf-hyper` re-export these types, so both
+//! an adapter runs with one loop, and the decisions of an [`AliasCopy`]. `dxf-ureq` and `dxf-hyper` re-export these types, so both
 //! take the same `Config` and report the same errors; each keeps only its HTTP client, TLS
 //! set-up, body plumbing, run loop, and a thin method per operation.
 
@@ -19,7 +19,9 @@ mod push;
 pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
 pub use authenticate::authentication;
 pub use config::{Config, TlsVerify, TransportConfig};
-pub use copy::{BlobCopy, BlobStep, Copy, CopyEnd, CopyOptions, Placements, DEFAULT_COPY_JOBS};
+pub use copy::{
+    AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions, Placements, DEFAULT_COPY_JOBS,
+};
 pub use error::{source_read_error, Error, Result, SourceReadError, TransportError};
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
 pub use proxy::{Proxies, Proxy};

@@ -1,6 +1,6 @@
 //! [`PlaceBlob`]: getting one blob of a copy into the destination without sending its
 //! bytes when possible — a `HEAD` (present?), then, within one registry, a cross-repository
-//! mount; [`upload_blob`] is the upload for what is left.
+//! mount; `upload_blob` is the upload for what is left.
 
 use http::{Method, StatusCode};
 use url::Url;
@@ -22,7 +22,7 @@ pub enum BlobPlacement {
     Present,
     /// It was mounted from the source repository.
     Mounted,
-    /// It must be uploaded ([`upload_blob`]).
+    /// It must be uploaded (streamed from the source).
     NeedsUpload,
 }
 
@@ -51,7 +51,7 @@ pub(crate) struct PlaceFlow {
 
 impl PlaceBlob {
     /// Places `blob` in repository `to` of `session`'s registry; `mount_from`, a repository
-    /// of the *same* registry holding it (see [`same_registry`](super::same_registry)),
+    /// of the *same* registry holding it,
     /// allows a mount.
     pub fn new(
         session: &Session,

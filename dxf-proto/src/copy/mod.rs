@@ -10,13 +10,13 @@
 //!    index that lists them), byte for byte as received, and the distinct blobs (configs
 //!    and layers) they reference.
 //! 2. For each blob, [`PlaceBlob`] on the destination (any number at a time): a `HEAD`
-//!    (present: nothing to do), then, when [`same_registry`], a cross-repository mount
+//!    (present: nothing to do), then, when both are one registry, a cross-repository mount
 //!    (`201`: done; `202` — the registry opened an upload session instead, as Harbor does —
 //!    or any refusal: the session is cancelled and the blob is uploaded; a mount that ends
 //!    in [`Error::Unauthorized`](crate::Error::Unauthorized) is retried without the mount,
-//!    see [`retry_without_mount`]). Its
+//!    without the mount). Its
 //!    [`BlobPlacement`] says whether the adapter must upload the blob:
-//!    [`upload_blob`] gives the upload operation, to be fed from the source's verified
+//!    the upload operation is then to be fed from the source's verified
 //!    blob reader as a stream (one `PATCH` of the known size, the digest checked by the
 //!    registry at the closing `PUT` and by dxf-proto while relaying) — never from disk.
 //! 3. The manifests, in plan order: [`CopyPlan::manifest_puts`] gives the `PUT`s — each

@@ -1,10 +1,10 @@
 //! [`Repository::copy_to`]: copies an alias (an image, an artifact, or a multi-arch index
 //! with everything it lists) to another repository of this registry or of another one.
-//! Every decision is dxf-proto's ([`Copy`]); this file runs its operations, several blobs
+//! Every decision is dxf-proto's ([`AliasCopy`]); this file runs its operations, several blobs
 //! at a time ([`crate::parallel::bounded`]), and streams uploads from the source's
 //! verified reader into the destination.
 
-use dxf_proto::client::{BlobCopy, BlobStep, Copy, CopyEnd, CopyOptions};
+use dxf_proto::client::{AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions};
 use dxf_proto::copy::BlobPlacement;
 use dxf_proto::CopyReport;
 
@@ -27,7 +27,7 @@ impl Repository {
     ) -> Result<CopyReport> {
         let from = CopyEnd::new(self.session(), self.name().clone());
         let to = CopyEnd::new(dst.session(), dst.name().clone());
-        let mut copy = Copy::new(from, src_alias, to, dst_alias)?;
+        let mut copy = AliasCopy::new(from, src_alias, to, dst_alias)?;
         copy.planned(self.registry().run(copy.plan()?)?)?;
         let placed = crate::parallel::bounded(&copy.blobs(), options.jobs, |job| {
             self.copy_blob(job.clone(), dst)
