@@ -4,17 +4,16 @@
 //! pool, credentials and token cache. Every method builds a dxf-proto operation or
 //! [`Flow`](dxf_proto::client::Flow) and runs it; the choices are dxf-proto's.
 
-use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use dxf_proto::client::{Config, FilePush, PushOptions};
+use dxf_proto::client::{Config, FilePush, PushOptions, SharedSession};
 use dxf_proto::{
-    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Session, Sha256, Upload,
+    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Sha256, Upload,
 };
 
 use futures_core::Stream;
@@ -152,8 +151,7 @@ impl Registry {
         Ok(Registry {
             shared: Arc::new(Shared {
                 client: client(&config.transport, config.timeouts.connect)?,
-                session: Mutex::new(config.session()?),
-                token_locks: Mutex::new(HashMap::new()),
+                session: SharedSession::new(config.session()?),
                 interrupt: config.interrupt.clone(),
             }),
         })
@@ -163,7 +161,7 @@ impl Registry {
     /// (python-dxf `DXF.from_base`). Docker Hub names get the `library/` prefix.
     pub fn repository(&self, name: &str) -> Result<Repository> {
         Ok(Repository {
-            name: self.shared.session().repository(name)?,
+            name: self.shared.session.snapshot().repository(name)?,
             registry: self.clone(),
         })
     }
@@ -195,28 +193,6 @@ pub struct Repository {
 }
 
 impl Repository {
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.registry.shared
-    }
-
-    pub(crate) fn session(&self) -> Session {
-        self.registry.session()
-    }
-
-    async fn run<O: Operation + Scoped>(&self, op: O) -> Result<O::Output> {
-        self.registry.run(op).await
-    }
-
-    /// The repository name (with any `library/` prefix applied).
-    pub fn name(&self) -> &dxf_proto::Repository {
-        &self.name
-    }
-
-    /// The registry this repository belongs to.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     dxf_proto::repository_methods!(async await);
 
     /// Pushes the file at `path` and returns its digest (python-dxf `push_blob(filename)`).
@@ -291,7 +267,7 @@ impl Repository {
         let resume: crate::body::Resume = Box::new(move |offset| {
             let (shared, name, blob) = (shared.clone(), name.clone(), blob.clone());
             Box::pin(async move {
-                let op = GetBlob::resume(&shared.session(), &name, &blob, offset, total)
+                let op = GetBlob::resume(&shared.session.snapshot(), &name, &blob, offset, total)
                     .map_err(io::Error::other)?;
                 let (download, body) = run(&shared, op, Source::None, None)
                     .await

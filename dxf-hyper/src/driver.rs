@@ -3,21 +3,19 @@
 //! the caller's file or stream, and keeps the shared [`Session`] up to date — fetching one
 //! token per scope at a time across all tasks. No protocol decisions.
 
-use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::io::{self, SeekFrom};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use dxf_proto::client::source_read_error;
+use dxf_proto::client::{source_read_error, SharedSession};
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, RunInterrupt, Scoped,
-    Session, Stall, Step, UnixTime,
+    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, RunInterrupt, Scoped, Stall,
+    Step, UnixTime,
 };
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -35,9 +33,6 @@ const FEED_CHUNK: usize = 256 * 1024;
 const MAX_SOURCE_READ: usize = 1 << 20;
 /// Most bytes of an unwanted body read so the connection can be reused.
 const MAX_DRAIN: usize = 64 * 1024;
-/// Token-lock map size at which unused locks are forgotten.
-const MAX_TOKEN_LOCKS: usize = 256;
-
 /// Where request bodies come from.
 pub(crate) enum Source<'a> {
     /// No body source (every operation but uploads).
@@ -57,37 +52,9 @@ pub(crate) type Progress<'a> = Option<&'a mut (dyn FnMut(u64) + Send)>;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) client: HttpClient,
-    pub(crate) session: Mutex<Session>,
-    pub(crate) token_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) session: SharedSession<tokio::sync::Mutex<()>>,
     /// Raised by the caller to give transfers up.
     pub(crate) interrupt: Interrupt,
-}
-
-impl Shared {
-    pub(crate) fn session(&self) -> Session {
-        self.session
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn learn<O: Operation>(&self, op: &mut O) {
-        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(ev) = op.poll_session_event() {
-            session.handle_event(ev);
-        }
-    }
-
-    fn token_lock(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .token_locks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if locks.len() >= MAX_TOKEN_LOCKS {
-            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-        }
-        locks.entry(key).or_default().clone()
-    }
 }
 
 pub(crate) fn now() -> UnixTime {
@@ -190,7 +157,7 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
     mut progress: Progress<'_>,
     mut observe: Option<Observe<'_, O>>,
 ) -> Result<(O::Output, Option<Incoming>)> {
-    let session = shared.session();
+    let session = shared.session.snapshot();
     let timeouts = session.limits().timeouts;
     let mut op = session.start(op);
     let mut delivered = None;
@@ -202,7 +169,7 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
     loop {
         interrupted.cancel_if_asked(&mut op);
         let step = op.poll(now());
-        shared.learn(&mut op);
+        shared.session.learn(&mut op);
         let step = match step {
             Ok(step) => step,
             Err(e) => return Err(failed_locally.unwrap_or_else(|| e.into())),
@@ -243,7 +210,7 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
                     p(n as u64);
                 }
                 let r = op.handle_source(buf.get(..n).unwrap_or_default());
-                shared.learn(&mut op);
+                shared.session.learn(&mut op);
                 r?;
                 continue;
             }
@@ -253,8 +220,8 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
         // token the holder fetched instead of fetching its own.
         let _token_guard = match op.token_request_scope() {
             Some(key) => {
-                let guard = shared.token_lock(key).lock_owned().await;
-                if op.adopt_session_token(&shared.session(), now()) {
+                let guard = shared.session.token_lock(key).lock_owned().await;
+                if op.adopt_session_token(&shared.session.snapshot(), now()) {
                     continue;
                 }
                 Some(guard)
@@ -320,7 +287,7 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
         };
         let (parts, mut body) = response.into_parts();
         let plan = op.handle_response(Response::from_parts(parts, ()), now());
-        shared.learn(&mut op);
+        shared.session.learn(&mut op);
         let plan = plan?;
         let body_bounds = timeouts.for_body(plan);
         let mut body_watch = BodyWatch::new(&body_bounds, Duration::ZERO, sent_at.elapsed());
@@ -345,7 +312,7 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
                     match reading.next_data(&mut body).await {
                         Ok(Some(data)) => {
                             let r = op.handle_body(&data);
-                            shared.learn(&mut op);
+                            shared.session.learn(&mut op);
                             if let Err(e) = r {
                                 fed = Err(e.into());
                                 break;
@@ -369,7 +336,7 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
                 }
                 fed?;
                 let r = op.handle_body_end();
-                shared.learn(&mut op);
+                shared.session.learn(&mut op);
                 r?;
             }
         }

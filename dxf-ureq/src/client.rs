@@ -9,9 +9,9 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use dxf_proto::client::{Config, FilePush, PushOptions};
+use dxf_proto::client::{Config, FilePush, PushOptions, SharedSession};
 use dxf_proto::{
-    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Session, Sha256, Upload,
+    Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Sha256, Upload,
 };
 
 use crate::body::BlobReader;
@@ -82,8 +82,11 @@ impl Registry {
 
     /// A client for the registry `config` describes. Nothing is sent yet.
     pub fn new(config: &Config) -> Result<Registry> {
-        let (agent, session) = (agent(&config.transport)?, config.session()?);
-        let shared = Shared::new(agent, session, config.interrupt.clone());
+        let shared = Shared {
+            agent: agent(&config.transport)?,
+            session: SharedSession::new(config.session()?),
+            interrupt: config.interrupt.clone(),
+        };
         Ok(Registry {
             shared: Arc::new(shared),
         })
@@ -93,7 +96,7 @@ impl Registry {
     /// (python-dxf `DXF.from_base`). Docker Hub names get the `library/` prefix.
     pub fn repository(&self, name: &str) -> Result<Repository> {
         Ok(Repository {
-            name: self.shared.session().repository(name)?,
+            name: self.shared.session.snapshot().repository(name)?,
             registry: self.clone(),
         })
     }
@@ -126,28 +129,6 @@ pub struct Repository {
 }
 
 impl Repository {
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.registry.shared
-    }
-
-    pub(crate) fn session(&self) -> Session {
-        self.registry.session()
-    }
-
-    fn run<O: Operation + Scoped>(&self, op: O) -> Result<O::Output> {
-        self.registry.run(op)
-    }
-
-    /// The repository name (with any `library/` prefix applied).
-    pub fn name(&self) -> &dxf_proto::Repository {
-        &self.name
-    }
-
-    /// The registry this repository belongs to.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     dxf_proto::repository_methods!();
 
     /// Pushes the file at `path` and returns its digest (python-dxf `push_blob(filename)`).
@@ -216,7 +197,7 @@ impl Repository {
         let (shared, name, blob) = (self.shared().clone(), self.name.clone(), digest);
         let total = download.len.or(expected_size);
         let resume: crate::body::Resume = Box::new(move |offset| {
-            let op = GetBlob::resume(&shared.session(), &name, &blob, offset, total)
+            let op = GetBlob::resume(&shared.session.snapshot(), &name, &blob, offset, total)
                 .map_err(io::Error::other)?;
             let (download, body) =
                 run(&shared, op, Source::None, None).map_err(io::Error::other)?;

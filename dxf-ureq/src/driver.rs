@@ -4,16 +4,15 @@
 //! time bounds dxf-proto gives it ([`Timeouts`](dxf_proto::Timeouts)), and its waits obey
 //! the interrupt ([`crate::transport`]). No protocol decisions.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dxf_proto::client::source_read_error;
+use dxf_proto::client::{source_read_error, SharedSession};
 use dxf_proto::http::{Request, Response};
 use dxf_proto::{
-    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, RunInterrupt, Scoped,
-    Session, Stall, Step, UnixTime,
+    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, RunInterrupt, Scoped, Stall,
+    Step, UnixTime,
 };
 use ureq::{AsSendBody, SendBody};
 
@@ -46,50 +45,11 @@ pub(crate) type Progress<'a> = Option<&'a mut dyn FnMut(u64)>;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) agent: ureq::Agent,
-    pub(crate) session: Mutex<Session>,
-    /// One lock per token scope: threads needing the same token fetch it once.
-    pub(crate) token_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// The session, and one lock per token scope: threads needing the same token fetch
+    /// it once.
+    pub(crate) session: SharedSession<Mutex<()>>,
     /// Raised by the caller to give transfers up.
     pub(crate) interrupt: Interrupt,
-}
-
-/// Token-lock entries kept before unused ones are dropped.
-const MAX_TOKEN_LOCKS: usize = 256;
-
-impl Shared {
-    pub(crate) fn new(agent: ureq::Agent, session: Session, interrupt: Interrupt) -> Shared {
-        Shared {
-            agent,
-            session: Mutex::new(session),
-            token_locks: Mutex::new(HashMap::new()),
-            interrupt,
-        }
-    }
-
-    fn token_lock(&self, key: String) -> Arc<Mutex<()>> {
-        let mut locks = self
-            .token_locks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if locks.len() >= MAX_TOKEN_LOCKS {
-            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-        }
-        locks.entry(key).or_default().clone()
-    }
-
-    pub(crate) fn session(&self) -> Session {
-        self.session
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn learn<O: Operation>(&self, op: &mut O) {
-        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(ev) = op.poll_session_event() {
-            session.handle_event(ev);
-        }
-    }
 }
 
 pub(crate) fn now() -> UnixTime {
@@ -214,7 +174,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
     mut progress: Progress<'a>,
     mut observe: Option<Observe<'_, O>>,
 ) -> Result<(O::Output, Option<ureq::Body>)> {
-    let session = shared.session();
+    let session = shared.session.snapshot();
     let timeouts = session.limits().timeouts;
     let mut op = session.start(op);
     let mut delivered = None;
@@ -226,7 +186,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
     loop {
         interrupted.cancel_if_asked(&mut op);
         let step = op.poll(now());
-        shared.learn(&mut op);
+        shared.session.learn(&mut op);
         let step = match step {
             Ok(step) => step,
             Err(e) => return Err(failed_locally.map_or_else(|| e.into(), Error::Io)),
@@ -256,17 +216,19 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                     p(n as u64);
                 }
                 let r = op.handle_source(buf.get(..n).unwrap_or_default());
-                shared.learn(&mut op);
+                shared.session.learn(&mut op);
                 r?;
             }
             Step::Send(req) => {
                 // Single flight: one token request per scope at a time; whoever waited
                 // adopts the token the holder fetched instead of fetching its own.
-                let lock = op.token_request_scope().map(|key| shared.token_lock(key));
+                let lock = op
+                    .token_request_scope()
+                    .map(|key| shared.session.token_lock(key));
                 let _token_guard = match &lock {
                     Some(lock) => {
                         let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                        if op.adopt_session_token(&shared.session(), now()) {
+                        if op.adopt_session_token(&shared.session.snapshot(), now()) {
                             continue;
                         }
                         Some(guard)
@@ -394,7 +356,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                 };
                 let (parts, body) = response.into_parts();
                 let plan = op.handle_response(Response::from_parts(parts, ()), now());
-                shared.learn(&mut op);
+                shared.session.learn(&mut op);
                 let plan = plan?;
                 let body_bounds = timeouts.for_body(plan);
                 let mut watch = BodyWatch::new(&body_bounds, Duration::ZERO, sent_at.elapsed());
@@ -430,7 +392,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                                 break Err(Error::TimedOut { host, stall });
                             }
                             let r = op.handle_body(chunk.get(..n).unwrap_or_default());
-                            shared.learn(&mut op);
+                            shared.session.learn(&mut op);
                             if let Err(e) = r {
                                 break Err(e.into());
                             }
@@ -444,7 +406,7 @@ pub(crate) fn run_observed<'a, O: Operation + Scoped>(
                             continue;
                         }
                         let r = op.handle_body_end();
-                        shared.learn(&mut op);
+                        shared.session.learn(&mut op);
                         r?;
                     }
                 }
@@ -507,7 +469,9 @@ mod tests {
     use std::io::{BufRead, BufReader, Write};
     use std::net::{TcpListener, TcpStream};
 
-    use dxf_proto::{Interrupt, Repository, Scheme, Sha256, Upload, UploadMode, UploadOptions};
+    use dxf_proto::{
+        Interrupt, Repository, Scheme, Session, Sha256, Upload, UploadMode, UploadOptions,
+    };
 
     /// `METHOD target` of every request the registry got.
     type Log = Arc<Mutex<Vec<String>>>;
@@ -630,7 +594,11 @@ mod tests {
             None => Upload::sized_stream(&session, &repo, LEN as u64, None, &options).unwrap(),
         };
         let agent = crate::tls::agent(&crate::TransportConfig::default()).unwrap();
-        let shared = Arc::new(Shared::new(agent, session, Interrupt::new()));
+        let shared = Arc::new(Shared {
+            agent,
+            session: SharedSession::new(session),
+            interrupt: Interrupt::new(),
+        });
         let out = run(&shared, op, source, None).map(|(pushed, _)| pushed);
         // The abandoned request's connection is served on a thread of its own.
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -26,8 +26,7 @@ macro_rules! registry_methods {
 
         /// A snapshot of the session operations are built from (tokens, hints, limits).
         pub fn session(&self) -> $crate::Session {
-            let session = self.shared.session.lock();
-            session.unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+            self.shared.session.snapshot()
         }
 
         /// `GET /v2/`.
@@ -59,9 +58,7 @@ macro_rules! registry_methods {
 
         /// Adopts upload hints an earlier process learned about this registry.
         pub fn learn_upload_hints(&self, hints: $crate::UploadHints) {
-            let session = self.shared.session.lock();
-            let mut session = session.unwrap_or_else(std::sync::PoisonError::into_inner);
-            session.learn_upload_hints(hints);
+            self.shared.session.with(|s| s.learn_upload_hints(hints));
         }
 
         /// The interrupt this registry's transfers obey
@@ -73,22 +70,43 @@ macro_rules! registry_methods {
         /// Sets (or clears) the bearer token used as-is for every request (python-dxf
         /// `token`).
         pub fn set_token(&self, token: Option<String>) {
-            let session = self.shared.session.lock();
-            let mut session = session.unwrap_or_else(std::sync::PoisonError::into_inner);
-            session.set_token(token);
+            self.shared.session.with(|s| s.set_token(token));
         }
     };
 }
 
 /// Expands, inside an adapter's `impl Repository`, to the methods that only build and run
 /// an operation or a flow: `repository_methods!()` for blocking ones,
-/// `repository_methods!(async await)` for `async` ones. The adapter provides
-/// `fn run<O>(&self, op: O) -> Result<O::Output>` (private), `fn session(&self)`,
-/// `self.name`, `self.registry.run_flow(flow)`, and the `Result` alias in scope.
+/// `repository_methods!(async await)` for `async` ones, with the accessors they use. The
+/// adapter's `Repository` has the fields `registry: Registry` and `name`; its `Registry`
+/// has `shared: Arc<Shared>` and the methods `registry_methods!` makes; `Shared` and the
+/// `Result` alias are in scope.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! repository_methods {
     ($($async:ident $await:ident)?) => {
+        pub(crate) fn shared(&self) -> &std::sync::Arc<Shared> {
+            &self.registry.shared
+        }
+
+        pub(crate) fn session(&self) -> $crate::Session {
+            self.registry.session()
+        }
+
+        $($async)? fn run<O: $crate::Operation + $crate::Scoped>(&self, op: O) -> Result<O::Output> {
+            self.registry.run(op)$(.$await)*
+        }
+
+        /// The repository name (with any `library/` prefix applied).
+        pub fn name(&self) -> &$crate::Repository {
+            &self.name
+        }
+
+        /// The registry this repository belongs to.
+        pub fn registry(&self) -> &Registry {
+            &self.registry
+        }
+
         /// The size of a blob (python-dxf `blob_size`).
         pub $($async)? fn blob_size(&self, digest: &$crate::Digest) -> Result<u64> {
             let op = $crate::HeadBlob::new(&self.session(), &self.name, digest)?;

@@ -15,6 +15,7 @@ mod flow;
 mod methods;
 mod proxy;
 mod push;
+mod shared;
 
 pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
 pub use authenticate::authentication;
@@ -26,6 +27,7 @@ pub use error::{source_read_error, Error, Result, SourceReadError, TransportErro
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
 pub use proxy::{Proxies, Proxy};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};
+pub use shared::SharedSession;
 
 /// What both adapters re-export at their root (`pub use dxf_proto::client::exports::*;`):
 /// the client's types and the protocol types their methods name.
