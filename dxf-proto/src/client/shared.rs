@@ -12,7 +12,7 @@ use crate::session::Session;
 /// Token-lock entries kept before unused ones are dropped.
 const MAX_TOKEN_LOCKS: usize = 256;
 
-/// The session of a client and its clones (see the [module documentation](self)); `L` is
+/// The session of a client and its clones, and its token locks; `L` is
 /// the driver's lock type for single-flight token fetches.
 #[derive(Debug)]
 pub struct SharedSession<L> {
