@@ -83,7 +83,7 @@ fn run(args: &[String]) -> Result<()> {
         })
         // Over plain http, the password (to the token server) and the tokens travel in
         // clear: allowed for a registry on loopback only.
-        .allow_credentials_over_http(loopback)
+        .with_credentials_over_http(loopback)
         // Retry backoffs are jittered from this seed (dxf-proto reads no randomness).
         .with_jitter_seed(u64::from(
             SystemTime::now().duration_since(UNIX_EPOCH)?.subsec_nanos(),

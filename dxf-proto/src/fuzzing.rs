@@ -397,7 +397,7 @@ fn decode_setup(inp: &mut Input<'_>) -> Setup {
     let session = match Session::new(REGISTRY_HOST, scheme) {
         Ok(s) => s
             .with_credentials(credentials)
-            .allow_credentials_over_http(allow_http_credentials)
+            .with_credentials_over_http(allow_http_credentials)
             .with_auth_host(auth_host.clone())
             .with_limits(limits),
         Err(e) => panic!("the fuzz session must build: {e}"),

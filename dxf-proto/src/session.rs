@@ -256,7 +256,7 @@ impl Session {
     }
 
     /// Allows credentials and tokens over plain http (refused by default, like python-dxf).
-    pub fn allow_credentials_over_http(mut self, allow: bool) -> Session {
+    pub fn with_credentials_over_http(mut self, allow: bool) -> Session {
         self.allow_plain_http_credentials = allow;
         self
     }

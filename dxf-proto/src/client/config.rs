@@ -115,7 +115,7 @@ impl Config {
             .with_jitter_seed(unique_u64())
             .with_credentials(self.credentials.clone())
             .with_auth_host(self.auth_host.clone())
-            .allow_credentials_over_http(self.allow_credentials_over_http)
+            .with_credentials_over_http(self.allow_credentials_over_http)
             .with_user_agent(DEFAULT_USER_AGENT)
             .with_limits(limits);
         session.set_token(self.token.clone());

@@ -145,7 +145,7 @@ fn credentials_over_plain_http_are_refused_unless_allowed() {
     assert_eq!(e, Error::CredentialsOverPlainHttp);
     assert_eq!(peer.sent.len(), 1);
 
-    let mut s = basic_session(Scheme::Http).allow_credentials_over_http(true);
+    let mut s = basic_session(Scheme::Http).with_credentials_over_http(true);
     let mut peer = ScriptedRegistry::sequence(vec![challenge(), Reply::status(200).body("{}")]);
     run(VersionCheck::new(&s).unwrap(), &mut s, &mut peer, b"").unwrap();
     assert_eq!(peer.sent[1].header("authorization"), Some("Basic dTpw"));
@@ -181,7 +181,7 @@ fn an_http_realm_is_forced_to_https_unless_plain_http_is_allowed() {
         (false, "https://auth.test/token"),
         (true, "http://auth.test/token"),
     ] {
-        let mut s = basic_session(Scheme::Https).allow_credentials_over_http(allow);
+        let mut s = basic_session(Scheme::Https).with_credentials_over_http(allow);
         let mut peer = ScriptedRegistry::new(|sent: &Sent| {
             if sent.uri.contains("auth.test") {
                 return Reply::status(200).body(r#"{"token":"good"}"#);
