@@ -44,8 +44,9 @@ pub(crate) fn keep(path: &Path) {
         .retain(|p| p != path);
 }
 
-/// What a second signal does: the temporary files go, one line says why, the process
-/// ends with 128 + `signal`.
+/// What a second signal does: the temporary files go, one line says why, and the process
+/// ends — the line and the exit code (128 + the signal) both name the *first* signal,
+/// whichever of two signals sent at once the process saw first.
 fn exit_at_once(signal: i32) -> ! {
     for path in TEMPORARY
         .lock()
@@ -55,10 +56,11 @@ fn exit_at_once(signal: i32) -> ! {
         let _ = std::fs::remove_file(path);
     }
     let reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let (false, Some((name, _))) = (*reported, received()) {
+    let first = received();
+    if let (false, Some((name, _))) = (*reported, first) {
         eprintln!("dxf: interrupted by {name}");
     }
-    std::process::exit(128 + signal)
+    std::process::exit(first.map_or(128 + signal, |(_, code)| i32::from(code)))
 }
 
 /// Whether the interruption was reported; held while it is written, so that a second
