@@ -20,7 +20,7 @@ use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::body::BlobReader;
-use crate::driver::{run, run_observed, Observe, Shared, Source};
+use crate::driver::{run, run_observed, Shared, Source};
 use crate::error::Result;
 use crate::tls::client;
 
@@ -216,7 +216,7 @@ impl Repository {
         let (mut progress, mut checkpoints) = options.into_reports(digest, Some(len));
         let kept = checkpoints.kept();
         let mut observe = |op: &Upload| checkpoints.observe(op);
-        let observe = kept.then_some(&mut observe as Observe<'_, Upload>);
+        let observe = kept.then_some(&mut observe as dxf_proto::client::ObserveFn<'_, Upload>);
         let source = Source::File(&mut file);
         let mut report = |n| progress.sent(n);
         let run = run_observed(self.shared(), op, source, Some(&mut report), observe);

@@ -1,7 +1,7 @@
-//! The one generic async run loop: polls a dxf-proto operation, sends what it asks with the
-//! pooled hyper client, hands back response heads and bodies, streams request bodies from
-//! the caller's file or stream, and keeps the shared [`Session`] up to date — fetching one
-//! token per scope at a time across all tasks. No protocol decisions.
+//! The one generic async run loop: asks a [`Run`] what to do, sends what it asks with the
+//! pooled hyper client, streams request bodies from the caller's file or stream and
+//! reports back — fetching one token per scope at a time across all tasks. Every wait is
+//! bounded and obeys the interrupt. No protocol decisions: those are the [`Run`]'s.
 
 use std::future::{poll_fn, Future};
 use std::io::{self, SeekFrom};
@@ -11,12 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use dxf_proto::client::{source_read_error, SharedSession};
-use dxf_proto::http::{Request, Response};
-use dxf_proto::{
-    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, RunInterrupt, Scoped, Stall,
-    Step, UnixTime,
+use dxf_proto::client::{
+    source_read_error, Next, ObserveFn, Run, SendFailure, SentFn, SharedSession,
 };
+use dxf_proto::http::{Request, Response};
+use dxf_proto::{Body, BodyPlan, Bounds, Interrupt, Operation, RunWatch, Scoped, Stall, UnixTime};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::fs::File;
@@ -29,7 +28,7 @@ use crate::tls::HttpClient;
 
 /// Bytes read from an upload file per request-body chunk (two are buffered ahead).
 const FEED_CHUNK: usize = 256 * 1024;
-/// Most bytes read from a stream source per `handle_source` call.
+/// Most bytes read from a stream source per `source_read` call.
 const MAX_SOURCE_READ: usize = 1 << 20;
 /// Most bytes of an unwanted body read so the connection can be reused.
 const MAX_DRAIN: usize = 64 * 1024;
@@ -41,12 +40,9 @@ pub(crate) enum Source<'a> {
     /// where it stands (relayed, then read again:
     /// [`Upload::with_seekable_source`](dxf_proto::Upload::with_seekable_source)).
     File(&'a mut File),
-    /// A stream for [`Step::NeedSource`] and [`Body::Stream`] bodies.
+    /// A stream for [`Next::ReadSource`] and [`Body::Stream`] bodies.
     Stream(&'a mut (dyn AsyncRead + Unpin + Send)),
 }
-
-/// Called with the number of body bytes just read from the source.
-pub(crate) type Progress<'a> = Option<&'a mut (dyn FnMut(u64) + Send)>;
 
 /// What all clones of a registry share: the pool, the session, and one lock per token scope.
 #[derive(Debug)]
@@ -56,6 +52,8 @@ pub(crate) struct Shared {
     /// Raised by the caller to give transfers up.
     pub(crate) interrupt: Interrupt,
 }
+
+type RunOf<'a, O> = Run<'a, O, tokio::sync::Mutex<()>>;
 
 pub(crate) fn now() -> UnixTime {
     UnixTime(
@@ -70,53 +68,36 @@ pub(crate) fn now() -> UnixTime {
 /// the interrupt.
 const SLICE: Duration = Duration::from_millis(50);
 
-/// What a run's network waits obey: its interrupt (unless the request is a cleanup, sent
-/// because of it) and the driver's clock for the grace of a stop.
-struct Watch<'a> {
-    run: &'a RunInterrupt,
+/// What a request's network waits obey: the run's interrupt (unless the request is a
+/// cleanup, sent because of it) and the driver's clock for the grace of a stop.
+struct Watch {
+    run: RunWatch,
     /// How long the interrupt lets the request finish (`None`: never abandoned).
     grace: Option<Duration>,
     epoch: Instant,
 }
 
-impl Watch<'_> {
+impl Watch {
     fn must_end(&self) -> bool {
         self.grace
             .is_some_and(|grace| self.run.abandon_blocked(self.epoch.elapsed(), grace))
     }
 }
 
-/// Why a bounded wait ended without its result.
-enum Cut {
-    Stalled(Stall),
-    Interrupted,
-}
-
-impl Cut {
-    fn into_error(self, host: &str) -> crate::Error {
-        match self {
-            Cut::Stalled(stall) => crate::Error::TimedOut {
-                host: host.to_owned(),
-                stall,
-            },
-            Cut::Interrupted => dxf_proto::Error::Cancelled.into(),
-        }
-    }
-}
-
-/// `fut`, given up after `limit` (as `stall`) or as soon as the run must abandon it.
+/// `fut`, given up after `limit` (as `stall`) or as soon as the run must abandon it
+/// (`None`).
 async fn bounded<T>(
     fut: impl Future<Output = T>,
     limit: Option<Duration>,
     stall: Stall,
-    watch: &Watch<'_>,
-) -> std::result::Result<T, Cut> {
+    watch: &Watch,
+) -> std::result::Result<T, Option<Stall>> {
     tokio::pin!(fut);
     let deadline = limit.map(|d| Instant::now() + d);
     loop {
         let now = Instant::now();
         let slice = match deadline {
-            Some(at) if at <= now => return Err(Cut::Stalled(stall)),
+            Some(at) if at <= now => return Err(Some(stall)),
             Some(at) => (at - now).min(SLICE),
             None => SLICE,
         };
@@ -124,70 +105,60 @@ async fn bounded<T>(
             return Ok(v);
         }
         if watch.must_end() {
-            return Err(Cut::Interrupted);
+            return Err(None);
         }
     }
 }
 
-/// Runs `op` (wrapped by [`Session::start`]) to completion. For an operation that
-/// ends with [`BodyPlan::Deliver`], the unread response body is returned beside the output.
-/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]), and so does a source that
-/// cannot be read: its error is reported once the operation has cleaned up (an upload's
-/// session deleted).
-pub(crate) async fn run<O: Operation + Scoped>(
-    shared: &Shared,
+/// The run's error for a wait cut short: the stall that ran out, or the interrupt (`None`).
+fn cut<O: Operation + Scoped>(run: &RunOf<'_, O>, stall: Option<Stall>) -> crate::Error {
+    match stall {
+        Some(stall) => run.timed_out(stall),
+        None => dxf_proto::Error::Cancelled.into(),
+    }
+}
+
+/// Runs `op` to completion. For an operation that ends with [`BodyPlan::Deliver`], the
+/// unread response body is returned beside the output.
+pub(crate) async fn run<'a, O: Operation + Scoped + 'a>(
+    shared: &'a Shared,
     op: O,
     source: Source<'_>,
-    progress: Progress<'_>,
+    progress: Option<SentFn<'a>>,
 ) -> Result<(O::Output, Option<Incoming>)> {
     run_observed(shared, op, source, progress, None).await
 }
 
-/// Called after every response the operation handled (to read its state); returns whether
-/// the operation is at a new checkpoint, where an [`Interrupt::stop`] may end the run.
-pub(crate) type Observe<'o, O> = &'o mut (dyn FnMut(&O) -> bool + Send);
-
-/// [`run`], calling `observe` after every response; a run with `observe` keeps
-/// checkpoints, so an [`Interrupt::stop`] ends it at the next one with
-/// [`Error::Stopped`](crate::Error::Stopped) instead of cancelling it.
-pub(crate) async fn run_observed<O: Operation + Scoped>(
-    shared: &Shared,
+/// [`run`], calling `observe` after every response: the run keeps checkpoints (see
+/// [`Run::with_observer`]).
+pub(crate) async fn run_observed<'a, O: Operation + Scoped + 'a>(
+    shared: &'a Shared,
     op: O,
     mut source: Source<'_>,
-    mut progress: Progress<'_>,
-    mut observe: Option<Observe<'_, O>>,
+    progress: Option<SentFn<'a>>,
+    observe: Option<ObserveFn<'a, O>>,
 ) -> Result<(O::Output, Option<Incoming>)> {
-    let session = shared.session.snapshot();
-    let timeouts = session.limits().timeouts;
-    let mut op = session.start(op);
+    let mut run = Run::new(&shared.session, &shared.interrupt, op)
+        .with_progress(progress)
+        .with_observer(observe);
     let mut delivered = None;
     let mut buf = Vec::new();
-    let mut interrupted = RunInterrupt::new(&shared.interrupt, observe.is_some());
     let epoch = Instant::now();
-    // The source could not be read: reported once the operation has cleaned up.
-    let mut failed_locally: Option<crate::Error> = None;
     loop {
-        interrupted.cancel_if_asked(&mut op);
-        let step = op.poll(now());
-        shared.session.learn(&mut op);
-        let step = match step {
-            Ok(step) => step,
-            Err(e) => return Err(failed_locally.unwrap_or_else(|| e.into())),
-        };
-        let req = match step {
-            Step::Done(out) => return Ok((out, delivered)),
-            Step::Wait(d) => {
+        let (req, bounds, token_scope) = match run.next(now())? {
+            Next::Done(out) => return Ok((out, delivered)),
+            Next::Wait(d) => {
                 let until = Instant::now() + d;
                 loop {
                     let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() || interrupted.abandon_now() {
+                    if left.is_zero() || run.abandon_now() {
                         break;
                     }
                     tokio::time::sleep(left.min(SLICE)).await;
                 }
                 continue;
             }
-            Step::NeedSource { max } => {
+            Next::ReadSource { max } => {
                 let Source::Stream(reader) = &mut source else {
                     return Err(io::Error::other("operation needs a stream source").into());
                 };
@@ -198,200 +169,107 @@ pub(crate) async fn run_observed<O: Operation + Scoped>(
                         r => break r,
                     }
                 };
-                let n = match n {
-                    Ok(n) => n,
-                    Err(e) => {
-                        op.cancel();
-                        failed_locally = Some(source_read_error(e).into());
-                        continue;
-                    }
-                };
-                if let Some(p) = progress.as_mut() {
-                    p(n as u64);
+                match n {
+                    Ok(n) => run.source_read(buf.get(..n).unwrap_or_default())?,
+                    Err(e) => run.source_failed(source_read_error(e).into()),
                 }
-                let r = op.handle_source(buf.get(..n).unwrap_or_default());
-                shared.session.learn(&mut op);
-                r?;
                 continue;
             }
-            Step::Send(req) => req,
+            Next::Send {
+                request,
+                bounds,
+                token_scope,
+            } => (request, bounds, token_scope),
         };
         // Single flight: one token request per scope at a time; whoever waited adopts the
         // token the holder fetched instead of fetching its own.
-        let _token_guard = match op.token_request_scope() {
-            Some(key) => {
-                let guard = shared.session.token_lock(key).lock_owned().await;
-                if op.adopt_session_token(&shared.session.snapshot(), now()) {
-                    continue;
-                }
-                Some(guard)
-            }
+        let _token_guard = match token_scope {
+            Some(key) => Some(shared.session.token_lock(key).lock_owned().await),
             None => None,
         };
-        let bounds = timeouts.for_request(&req);
-        let host = req
-            .uri()
-            .authority()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let sent_at = Instant::now();
-        let sent = {
-            let mut relay = |data: &[u8]| op.handle_source(data);
-            let watch = Watch {
-                run: &interrupted,
-                grace: bounds.interrupt_grace,
-                epoch,
-            };
-            let sending = send(
-                shared,
-                (&watch, &bounds, &host),
-                req,
-                &mut source,
-                &mut progress,
-                &mut relay,
-            );
-            match bounded(
-                sending,
-                bounds.whole,
-                Stall::Response(bounds.whole.unwrap_or_default()),
-                &watch,
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(cut) => Err(Failed::Transport(cut.into_error(&host))),
-            }
-        };
-        let response = match sent {
-            Ok(r) => r,
-            // Abandoned for an interrupt: the operation cleans up and ends.
-            Err(_) if interrupted.cancel_if_asked(&mut op) => continue,
-            // A resumable upload blocked past the grace of a stop: it ends at its last
-            // checkpoint (the registry is asked what it holds next time).
-            Err(_) if observe.is_some() && interrupted.stop_at_checkpoint() => {
-                return Err(crate::Error::Stopped)
-            }
-            // Abandoned: the operation's cleanup, then its error, come next.
-            Err(Failed::Refused) => continue,
-            // Ours, not the registry's: nothing to retry; the operation cleans up.
-            Err(Failed::Op(e)) => {
-                op.cancel();
-                failed_locally = Some(e);
-                continue;
-            }
-            // No response: the operation decides whether (and when) to try again.
-            Err(Failed::Transport(e)) => match op.handle_send_failure(now()) {
-                Recovery::Retry => continue,
-                Recovery::GiveUp => return Err(e),
-            },
-        };
-        let (parts, mut body) = response.into_parts();
-        let plan = op.handle_response(Response::from_parts(parts, ()), now());
-        shared.session.learn(&mut op);
-        let plan = plan?;
-        let body_bounds = timeouts.for_body(plan);
-        let mut body_watch = BodyWatch::new(&body_bounds, Duration::ZERO, sent_at.elapsed());
+        if _token_guard.is_some() && run.adopt_token(now()) {
+            continue;
+        }
         let watch = Watch {
-            run: &interrupted,
+            run: run.watch().clone(),
             grace: bounds.interrupt_grace,
             epoch,
         };
-        let mut reading = Reading {
-            watch: &watch,
-            body_watch: &mut body_watch,
-            idle: body_bounds.idle,
-            sent_at,
-            host: &host,
+        let sent_at = Instant::now();
+        let sending = send(shared, &watch, &bounds, req, &mut source, &mut run);
+        let stall = Stall::Response(bounds.whole.unwrap_or_default());
+        let sent = match bounded(sending, bounds.whole, stall, &watch).await {
+            Ok(r) => r,
+            Err(stall) => Err(SendFailure::Transport(cut(&run, stall))),
         };
+        let response = match sent {
+            Ok(r) => r,
+            Err(failure) => {
+                run.send_failed(failure, now())?;
+                continue;
+            }
+        };
+        let (parts, mut body) = response.into_parts();
+        let plan = run.response(Response::from_parts(parts, ()), sent_at.elapsed(), now())?;
         match plan {
-            BodyPlan::Discard => drain(body, &mut reading).await,
+            BodyPlan::Discard => drain(body, &mut run, &watch, sent_at).await,
             BodyPlan::Deliver => delivered = Some(body),
             BodyPlan::Feed { .. } => {
-                let mut fed = Ok(());
-                loop {
-                    match reading.next_data(&mut body).await {
+                let read = loop {
+                    match next_data(&mut body, &mut run, &watch, sent_at).await {
                         Ok(Some(data)) => {
-                            let r = op.handle_body(&data);
-                            shared.session.learn(&mut op);
-                            if let Err(e) = r {
-                                fed = Err(e.into());
-                                break;
+                            if let Err(e) = run.body_data(&data, sent_at.elapsed()) {
+                                break Err(e);
                             }
                         }
-                        Ok(None) => break,
-                        Err(e) => {
-                            fed = Err(e);
-                            break;
-                        }
+                        Ok(None) => break Ok(()),
+                        Err(e) => break Err(e),
                     }
-                    if watch.run.abandon_now() {
-                        break;
+                    if run.abandon_now() {
+                        break Ok(());
                     }
-                }
-                if interrupted.cancel_if_asked(&mut op) {
-                    continue;
-                }
-                if fed.is_err() && observe.is_some() && interrupted.stop_at_checkpoint() {
-                    return Err(crate::Error::Stopped);
-                }
-                fed?;
-                let r = op.handle_body_end();
-                shared.session.learn(&mut op);
-                r?;
+                };
+                run.body_end(read)?;
             }
         }
-        if let Some(observe) = observe.as_mut() {
-            if observe(op.inner().inner()) && interrupted.stop_at_checkpoint() {
-                return Err(crate::Error::Stopped);
-            }
-        }
+        run.responded()?;
     }
 }
 
-/// Why a request got no response.
-enum Failed {
-    /// Ours, final: the source could not be read.
-    Op(crate::Error),
-    /// The operation refused a relayed piece: it cleans up and reports why.
-    Refused,
-    /// The transport's (connection, TLS, timeout, interrupt): the operation decides what
-    /// follows.
-    Transport(crate::Error),
-}
-
-fn local(e: impl Into<crate::Error>) -> Failed {
-    Failed::Op(e.into())
-}
-
 /// A transport error from hyper-util, or the connect timeout it reports.
-fn transport_error(e: hyper_util::client::legacy::Error, host: &str, bounds: &Bounds) -> Failed {
+fn transport_error<O: Operation + Scoped>(
+    e: hyper_util::client::legacy::Error,
+    run: &RunOf<'_, O>,
+) -> SendFailure {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(s) = source {
         if s.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
         {
-            return Failed::Transport(crate::Error::TimedOut {
-                host: host.to_owned(),
-                stall: Stall::Connect(bounds.connect.unwrap_or_default()),
-            });
+            let connect = run.bounds().connect.unwrap_or_default();
+            return SendFailure::Transport(run.timed_out(Stall::Connect(connect)));
         }
         source = s.source();
     }
-    Failed::Transport(crate::error::transport(host, e))
+    SendFailure::Transport(crate::error::transport(run.host(), e))
+}
+
+fn local(e: impl Into<crate::Error>) -> SendFailure {
+    SendFailure::Local(e.into())
 }
 
 /// Sends `req`; a [`Body::Source`] range is streamed from the file, a [`Body::Stream`] body
-/// relayed from the stream source through `relay`, while the request is in flight (same
+/// relayed from the stream source through the run, while the request is in flight (same
 /// task: dropping the future stops both). Every wait is bounded by `bounds` and abandoned
 /// when the watch says so.
-async fn send(
+async fn send<O: Operation + Scoped>(
     shared: &Shared,
-    (watch, bounds, host): (&Watch<'_>, &Bounds, &str),
+    watch: &Watch,
+    bounds: &Bounds,
     req: dxf_proto::Request,
     source: &mut Source<'_>,
-    progress: &mut Progress<'_>,
-    relay: &mut impl FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>,
-) -> std::result::Result<Response<Incoming>, Failed> {
+    run: &mut RunOf<'_, O>,
+) -> std::result::Result<Response<Incoming>, SendFailure> {
     let (parts, body) = req.into_parts();
     let (body, feeding) = match body {
         Body::Empty => (ReqBody::full(None), None),
@@ -406,17 +284,7 @@ async fn send(
             let (tx, body) = ReqBody::channel(range.len);
             let reader: Box<dyn AsyncRead + Unpin + Send + '_> =
                 Box::new((&mut **file).take(range.len));
-            (
-                body,
-                Some(feed(
-                    reader,
-                    range.len,
-                    tx,
-                    progress,
-                    None,
-                    (watch, bounds, host),
-                )),
-            )
+            (body, Some((reader, range.len, tx, false)))
         }
         body @ (Body::Stream { .. } | Body::StreamToEnd) => {
             let reader: &mut (dyn AsyncRead + Unpin + Send) = match source {
@@ -432,17 +300,7 @@ async fn send(
                 _ => (u64::MAX, ReqBody::open_channel()),
             };
             let reader: Box<dyn AsyncRead + Unpin + Send + '_> = Box::new(reader.take(len));
-            (
-                body,
-                Some(feed(
-                    reader,
-                    len,
-                    tx,
-                    progress,
-                    Some(relay),
-                    (watch, bounds, host),
-                )),
-            )
+            (body, Some((reader, len, tx, true)))
         }
     };
     let sending = shared.client.request(Request::from_parts(parts, body));
@@ -450,34 +308,41 @@ async fn send(
     // Without a body, the head's bound counts from before connecting: give it the
     // connect bound too.
     let mut limit = bounds.response;
-    if let Some(feeding) = feeding {
-        tokio::pin!(feeding);
-        tokio::select! {
-            // Answered before the whole body went out (an error status): dropping the
-            // feeder ends the body short, so the connection is not reused.
-            r = &mut sending => return r.map_err(|e| transport_error(e, host, bounds)),
-            r = &mut feeding => r?,
+    if let Some((reader, len, tx, relay)) = feeding {
+        let fed = {
+            let feeding = feed(reader, len, tx, relay, &mut *run, watch);
+            tokio::pin!(feeding);
+            tokio::select! {
+                // Answered before the whole body went out (an error status): dropping the
+                // feeder ends the body short, so the connection is not reused.
+                r = &mut sending => Err(r),
+                r = &mut feeding => Ok(r),
+            }
+        };
+        match fed {
+            Err(r) => return r.map_err(|e| transport_error(e, run)),
+            Ok(r) => r?,
         }
     } else if let (Some(connect), Some(response)) = (bounds.connect, bounds.response) {
         limit = Some(connect + response);
     }
     let stall = Stall::Response(bounds.response.unwrap_or_default());
     match bounded(sending, limit, stall, watch).await {
-        Ok(r) => r.map_err(|e| transport_error(e, host, bounds)),
-        Err(cut) => Err(Failed::Transport(cut.into_error(host))),
+        Ok(r) => r.map_err(|e| transport_error(e, run)),
+        Err(stall) => Err(SendFailure::Transport(cut(run, stall))),
     }
 }
 
 /// Streams `len` bytes of `reader` into the request body channel; with `relay`, every
-/// piece (and the end) goes to the operation first, which decides about a short source.
-async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
+/// piece (and the end) goes to the run first, which decides about a short source.
+async fn feed<O: Operation + Scoped>(
     mut reader: Box<dyn AsyncRead + Unpin + Send + '_>,
     len: u64,
     tx: mpsc::Sender<Bytes>,
-    progress: &mut Progress<'_>,
-    mut relay: Option<&mut R>,
-    (watch, bounds, host): (&Watch<'_>, &Bounds, &str),
-) -> std::result::Result<(), Failed> {
+    relay: bool,
+    run: &mut RunOf<'_, O>,
+    watch: &Watch,
+) -> std::result::Result<(), SendFailure> {
     let mut left = len;
     while left > 0 {
         if watch.run.abandon_now() {
@@ -489,79 +354,59 @@ async fn feed<R: FnMut(&[u8]) -> std::result::Result<(), dxf_proto::Error>>(
             .read_buf(&mut chunk)
             .await
             .map_err(|e| local(source_read_error(e)))?;
-        if let Some(relay) = relay.as_mut() {
-            relay(&chunk).map_err(|_| Failed::Refused)?;
-        }
-        if n == 0 && len == u64::MAX {
-            // A body relayed to its end: the relay was just told.
-            return Ok(());
-        }
-        if n == 0 {
+        if relay {
+            run.relay(&chunk).map_err(|_| SendFailure::Refused)?;
+            if n == 0 {
+                // A body relayed to its end: the relay was just told.
+                return Ok(());
+            }
+        } else if n == 0 {
             let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
             return Err(local(source_read_error(e)));
+        } else {
+            run.sent(n);
         }
         left = left.saturating_sub(n as u64);
-        if let Some(p) = progress.as_mut() {
-            p(n as u64);
-        }
-        let stall = Stall::Idle(bounds.idle.unwrap_or_default());
-        match bounded(tx.send(chunk.freeze()), bounds.idle, stall, watch).await {
+        let idle = run.bounds().idle;
+        let stall = Stall::Idle(idle.unwrap_or_default());
+        match bounded(tx.send(chunk.freeze()), idle, stall, watch).await {
             Ok(Ok(())) => {}
             // The connection stopped taking the body; its response says why.
             Ok(Err(_)) => return Ok(()),
-            Err(cut) => return Err(Failed::Transport(cut.into_error(host))),
+            Err(stall) => return Err(SendFailure::Transport(cut(run, stall))),
         }
     }
-    if let Some(relay) = relay.as_mut() {
-        relay(&[]).map_err(|_| Failed::Refused)?;
+    if relay {
+        run.relay(&[]).map_err(|_| SendFailure::Refused)?;
     }
     Ok(())
 }
 
-/// Reading one response body within its bounds.
-struct Reading<'a, 'w> {
-    watch: &'a Watch<'w>,
-    body_watch: &'a mut BodyWatch,
-    idle: Option<Duration>,
+/// The next data chunk of a response body, `None` at its end, within the body's bounds.
+async fn next_data<O: Operation + Scoped>(
+    body: &mut Incoming,
+    run: &mut RunOf<'_, O>,
+    watch: &Watch,
     sent_at: Instant,
-    host: &'a str,
-}
-
-impl Reading<'_, '_> {
-    /// The next data chunk of a response body, `None` at its end.
-    async fn next_data(&mut self, body: &mut Incoming) -> Result<Option<Bytes>> {
-        loop {
-            let now = self.sent_at.elapsed();
-            let limit = match (self.idle, self.body_watch.time_left(now)) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let stall = self
-                .body_watch
-                .stall_at(now + limit.unwrap_or_default(), self.idle);
-            let frame = bounded(
-                poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)),
-                limit,
-                stall,
-                self.watch,
-            )
-            .await
-            .map_err(|cut| cut.into_error(self.host))?;
-            match frame
-                .transpose()
-                .map_err(|e| crate::error::body(self.host, e))?
-            {
-                None => return Ok(None),
-                Some(frame) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.body_watch
-                            .on_bytes(data.len(), self.sent_at.elapsed())
-                            .map_err(|stall| crate::Error::TimedOut {
-                                host: self.host.to_owned(),
-                                stall,
-                            })?;
-                        return Ok(Some(data));
-                    }
+) -> Result<Option<Bytes>> {
+    loop {
+        let (limit, stall) = run.body_wait(sent_at.elapsed());
+        let frame = bounded(
+            poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)),
+            limit,
+            stall,
+            watch,
+        )
+        .await
+        .map_err(|stall| cut(run, stall))?;
+        match frame
+            .transpose()
+            .map_err(|e| crate::error::body(run.host(), e))?
+        {
+            None => return Ok(None),
+            Some(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
                 }
             }
         }
@@ -570,11 +415,16 @@ impl Reading<'_, '_> {
 
 /// Reads a small unwanted body to its end so the connection can be reused; a large or
 /// broken one is dropped (the connection is then closed).
-async fn drain(mut body: Incoming, reading: &mut Reading<'_, '_>) {
+async fn drain<O: Operation + Scoped>(
+    mut body: Incoming,
+    run: &mut RunOf<'_, O>,
+    watch: &Watch,
+    sent_at: Instant,
+) {
     let mut seen = 0;
     while !body.is_end_stream() && seen <= MAX_DRAIN {
-        match reading.next_data(&mut body).await {
-            Ok(Some(data)) => seen += data.len(),
+        match next_data(&mut body, run, watch, sent_at).await {
+            Ok(Some(data)) if run.body_data(&data, sent_at.elapsed()).is_ok() => seen += data.len(),
             _ => return,
         }
     }

@@ -12,7 +12,7 @@ use crate::Operation;
 /// How long a run that keeps checkpoints (a resumable upload) may stay blocked on the
 /// network after [`Interrupt::stop`] before the driver abandons what it is waiting for —
 /// the chunk in flight usually finishes well within it; one to a stalled registry is given
-/// up and the run ends at its last checkpoint ([`RunInterrupt::abandon_blocked`]).
+/// up and the run ends at its last checkpoint ([`RunWatch::abandon_blocked`]).
 pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 const RUNNING: u8 = 0;
@@ -71,27 +71,26 @@ impl Interrupt {
     }
 }
 
-/// One run's view of an [`Interrupt`], for drivers: cancels the run's operation once, when
-/// the interrupt asks for it, and says when a checkpointed run must stop.
-#[derive(Debug)]
-pub struct RunInterrupt {
+/// What a run's blocked network waits obey: one run's view of an [`Interrupt`], cheap to
+/// clone and to share with the transport under the driver (every clone shares when the
+/// interrupt was first seen, so a grace period counts once for the run).
+#[derive(Clone, Debug)]
+pub struct RunWatch {
     interrupt: Interrupt,
     keeps_checkpoints: bool,
-    cancelled: bool,
     /// When this run, blocked, first saw the interrupt up (driver time, ms; [`NOT_SEEN`]).
-    raised_seen_ms: AtomicU64,
+    raised_seen_ms: Arc<AtomicU64>,
 }
 
 const NOT_SEEN: u64 = u64::MAX;
 
-impl RunInterrupt {
+impl RunWatch {
     /// The view of a run that keeps checkpoints (a resumable upload) or not.
-    pub fn new(interrupt: &Interrupt, keeps_checkpoints: bool) -> RunInterrupt {
-        RunInterrupt {
+    pub fn new(interrupt: &Interrupt, keeps_checkpoints: bool) -> RunWatch {
+        RunWatch {
             interrupt: interrupt.clone(),
             keeps_checkpoints,
-            cancelled: false,
-            raised_seen_ms: AtomicU64::new(NOT_SEEN),
+            raised_seen_ms: Arc::new(AtomicU64::new(NOT_SEEN)),
         }
     }
 
@@ -107,8 +106,7 @@ impl RunInterrupt {
     /// ([`Bounds::interrupt_grace`](crate::Bounds::interrupt_grace)): once this run has
     /// seen the interrupt for `grace` when [`abandon_now`](Self::abandon_now) says so, and
     /// for a run that keeps checkpoints once it has seen a [`stop`](Interrupt::stop) for
-    /// [`STOP_GRACE`] at least (the run then ends at its last checkpoint:
-    /// [`stop_at_checkpoint`](Self::stop_at_checkpoint) is true).
+    /// [`STOP_GRACE`] at least (the run then ends at its last checkpoint).
     pub fn abandon_blocked(&self, now: std::time::Duration, grace: std::time::Duration) -> bool {
         let grace = match self.interrupt.check(self.keeps_checkpoints) {
             Interruption::None => return false,
@@ -127,16 +125,39 @@ impl RunInterrupt {
         };
         now_ms.saturating_sub(seen) >= u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)
     }
+}
 
-    /// Whether the interrupt is up at all.
-    pub fn is_raised(&self) -> bool {
-        self.interrupt.is_raised()
+/// The interrupt as one run's driver obeys it: its [`RunWatch`], plus whether the run's
+/// operation was cancelled (once) and whether a checkpointed run must stop.
+#[derive(Debug)]
+pub(crate) struct RunInterrupt {
+    watch: RunWatch,
+    cancelled: bool,
+}
+
+impl RunInterrupt {
+    /// The view of a run that keeps checkpoints (a resumable upload) or not.
+    pub(crate) fn new(interrupt: &Interrupt, keeps_checkpoints: bool) -> RunInterrupt {
+        RunInterrupt {
+            watch: RunWatch::new(interrupt, keeps_checkpoints),
+            cancelled: false,
+        }
+    }
+
+    /// The same view, for a run that keeps checkpoints or not.
+    pub(crate) fn keeping_checkpoints(&self, keeps_checkpoints: bool) -> RunInterrupt {
+        RunInterrupt::new(&self.watch.interrupt, keeps_checkpoints)
+    }
+
+    /// What the run's blocked waits obey.
+    pub(crate) fn watch(&self) -> &RunWatch {
+        &self.watch
     }
 
     /// Cancels `op` when the interrupt asks for it now and it was not cancelled yet (its
     /// cleanup request then goes out uninterrupted); whether it did.
-    pub fn cancel_if_asked<O: Operation>(&mut self, op: &mut O) -> bool {
-        if self.cancelled || !self.abandon_now() {
+    pub(crate) fn cancel_if_asked<O: Operation>(&mut self, op: &mut O) -> bool {
+        if self.cancelled || !self.watch.abandon_now() {
             return false;
         }
         self.cancelled = true;
@@ -144,15 +165,11 @@ impl RunInterrupt {
         true
     }
 
-    /// Whether the operation was cancelled.
-    pub fn cancelled(&self) -> bool {
-        self.cancelled
-    }
-
     /// At a checkpoint: whether the run must end here (keeping the session).
-    pub fn stop_at_checkpoint(&self) -> bool {
+    pub(crate) fn stop_at_checkpoint(&self) -> bool {
         !self.cancelled
-            && self.interrupt.check(self.keeps_checkpoints) == Interruption::AtCheckpoint
+            && self.watch.interrupt.check(self.watch.keeps_checkpoints)
+                == Interruption::AtCheckpoint
     }
 }
 
@@ -180,22 +197,23 @@ mod tests {
         use std::time::Duration;
         let ms = Duration::from_millis;
         let i = Interrupt::new();
-        let plain = RunInterrupt::new(&i, false);
+        let plain = RunWatch::new(&i, false);
         let resumable = RunInterrupt::new(&i, true);
-        let changing = RunInterrupt::new(&i, false);
+        let resumable_watch = resumable.watch().clone();
+        let changing = RunWatch::new(&i, false);
         assert!(!plain.abandon_blocked(ms(0), ms(0)));
-        assert!(!resumable.abandon_blocked(ms(0), ms(0)));
+        assert!(!resumable_watch.abandon_blocked(ms(0), ms(0)));
         i.stop();
         assert!(plain.abandon_blocked(ms(10), ms(0)));
-        assert!(!resumable.abandon_blocked(ms(10), ms(0)));
-        assert!(!resumable.abandon_blocked(ms(900), ms(0)));
-        assert!(resumable.abandon_blocked(ms(10) + STOP_GRACE, ms(0)));
+        assert!(!resumable_watch.abandon_blocked(ms(10), ms(0)));
+        assert!(!resumable_watch.abandon_blocked(ms(900), ms(0)));
+        assert!(resumable_watch.abandon_blocked(ms(10) + STOP_GRACE, ms(0)));
         assert!(resumable.stop_at_checkpoint());
         // A request that changes the registry finishes first, within its grace.
         assert!(!changing.abandon_blocked(ms(100), ms(500)));
         assert!(!changing.abandon_blocked(ms(599), ms(500)));
         assert!(changing.abandon_blocked(ms(600), ms(500)));
-        let late = RunInterrupt::new(&i, true);
+        let late = RunWatch::new(&i, true);
         assert!(!late.abandon_blocked(ms(5000), ms(0)));
         i.cancel();
         assert!(late.abandon_blocked(ms(5001), ms(0)));

@@ -117,7 +117,7 @@ pub use blob::{
 };
 pub use digest::{digest_of, verify_bytes, BlobVerifier, Sha256};
 pub use error::{Error, Misuse, OciError, OpKind, ProtocolViolation};
-pub use interrupt::{Interrupt, Interruption, RunInterrupt, STOP_GRACE};
+pub use interrupt::{Interrupt, Interruption, RunWatch, STOP_GRACE};
 pub use list::{Catalog, ListTags, Page};
 pub use manifest::{
     AliasContent, AliasManifest, DeleteManifest, FetchedManifest, GetManifest, HeadManifest,

@@ -174,7 +174,7 @@ pub struct Bounds {
     /// The whole exchange, body included (cleanup requests).
     pub whole: Option<Duration>,
     /// How long an [`Interrupt`](crate::Interrupt) lets it finish before it is abandoned
-    /// ([`RunInterrupt::abandon_blocked`](crate::RunInterrupt::abandon_blocked)): none for
+    /// ([`RunWatch::abandon_blocked`](crate::RunWatch::abandon_blocked)): none for
     /// a bodiless request, [`STOP_GRACE`] for one that changes the registry; `None`: never
     /// (a cleanup request, sent because of the interrupt, bounded by its deadline).
     pub interrupt_grace: Option<Duration>,

@@ -9,13 +9,13 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use dxf_proto::client::{Config, FilePush, PushOptions, SharedSession};
+use dxf_proto::client::{Config, FilePush, ObserveFn, PushOptions, SharedSession};
 use dxf_proto::{
     Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Sha256, Upload,
 };
 
 use crate::body::BlobReader;
-use crate::driver::{run, run_observed, Observe, Shared, Source};
+use crate::driver::{run, run_observed, Shared, Source};
 use crate::error::Result;
 use crate::tls::agent;
 
@@ -152,7 +152,7 @@ impl Repository {
         let (mut progress, mut checkpoints) = options.into_reports(digest, Some(len));
         let kept = checkpoints.kept();
         let mut observe = |op: &Upload| checkpoints.observe(op);
-        let observe = kept.then_some(&mut observe as Observe<'_, Upload>);
+        let observe = kept.then_some(&mut observe as ObserveFn<'_, Upload>);
         let source = Source::Seekable(&mut file);
         Ok(run_observed(
             self.shared(),

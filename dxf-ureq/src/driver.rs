@@ -1,19 +1,17 @@
-//! The one generic run loop: polls a dxf-proto operation, sends what it asks with ureq,
-//! hands back response heads and bodies, streams request bodies from the caller's source,
-//! and keeps the shared [`Session`](dxf_proto::Session) up to date. Every request gets the
-//! time bounds dxf-proto gives it ([`Timeouts`](dxf_proto::Timeouts)), and its waits obey
-//! the interrupt ([`crate::transport`]). No protocol decisions.
+//! The one generic run loop: asks a [`Run`] what to do, sends what it asks with ureq,
+//! streams request bodies from the caller's source and reports back. Every request gets
+//! the time bounds dxf-proto gives it, and its waits obey the interrupt
+//! ([`crate::transport`]). No protocol decisions: those are the [`Run`]'s.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dxf_proto::client::{source_read_error, SharedSession};
-use dxf_proto::http::{Request, Response};
-use dxf_proto::{
-    Body, BodyPlan, BodyWatch, Bounds, Interrupt, Operation, Recovery, RunInterrupt, Scoped, Stall,
-    Step, UnixTime,
+use dxf_proto::client::{
+    source_read_error, Next, ObserveFn, Run, SendFailure, SentFn, SharedSession,
 };
+use dxf_proto::http::{Request, Response};
+use dxf_proto::{Body, BodyPlan, Bounds, Interrupt, Operation, Scoped, UnixTime};
 use ureq::{AsSendBody, SendBody};
 
 use crate::error::{Error, Result};
@@ -34,12 +32,9 @@ pub(crate) enum Source<'a> {
     /// read from where it stands (a file relayed, then read again:
     /// [`Upload::with_seekable_source`](dxf_proto::Upload::with_seekable_source)).
     Seekable(&'a mut dyn ReadSeek),
-    /// A stream for [`Step::NeedSource`] and [`Body::Stream`] bodies.
+    /// A stream for [`Next::ReadSource`] and [`Body::Stream`] bodies.
     Stream(&'a mut dyn Read),
 }
-
-/// Called with the number of body bytes just sent from the source.
-pub(crate) type Progress<'a> = Option<&'a mut dyn FnMut(u64)>;
 
 /// What the transport and the protocol state share between calls.
 #[derive(Debug)]
@@ -61,365 +56,250 @@ pub(crate) fn now() -> UnixTime {
     )
 }
 
-/// The error a request body's reader fails with when the run is to be cancelled now.
-fn cancelled() -> io::Error {
-    io::Error::other(dxf_proto::Error::Cancelled)
-}
-
-/// Reads from the caller's source (past `Interrupted`). A failure is kept in `failed`,
-/// named as the source's, for the run to report; the request body's reader fails with a
-/// bare error (what ureq makes of it is not the answer).
-fn read_source(
-    source: &mut impl Read,
-    buf: &mut [u8],
-    failed: &mut Option<io::Error>,
-) -> io::Result<usize> {
+/// Reads from the caller's source (past `Interrupted`).
+fn read_source(source: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match source.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                *failed = Some(source_read_error(e));
-                return Err(io::Error::other("the upload source could not be read"));
-            }
             r => return r,
         }
     }
 }
 
-/// Reads one range of the caller's seekable source as a request body, counting bytes as
-/// they are read and reporting them; fails once the run must be cancelled. A read error
-/// (or a source shorter than the range) is kept in `failed`: the run reports it, not the
-/// request ureq could not send.
-struct Counting<'i, R, F> {
+/// A request body read from the caller's source: one range of a seekable source
+/// (`relay: false`, exactly `inner`'s limit), or a stream relayed piece by piece through
+/// the run (`relay: true`, the end too). It fails once the run must be cancelled, and
+/// keeps why it failed otherwise (`failure`): the run reports that, not the request ureq
+/// could not send.
+struct SourceBody<'r, 'a, R, O: Operation + Scoped> {
     inner: io::Take<R>,
-    report: F,
-    interrupt: &'i RunInterrupt,
-    failed: Option<io::Error>,
+    run: &'r mut Run<'a, O, Mutex<()>>,
+    relay: bool,
+    ended: bool,
+    failure: Option<SendFailure>,
 }
 
-impl<R: Read, F: FnMut(u64)> Read for Counting<'_, R, F> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.interrupt.abandon_now() {
-            return Err(cancelled());
-        }
-        let n = read_source(&mut self.inner, buf, &mut self.failed)?;
-        if n == 0 && self.inner.limit() > 0 && !buf.is_empty() {
-            let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
-            self.failed = Some(source_read_error(e));
-            return Err(io::Error::other("the upload source ended early"));
-        }
-        (self.report)(n as u64);
-        Ok(n)
+impl<R: Read, O: Operation + Scoped> SourceBody<'_, '_, R, O> {
+    fn fail(&mut self, failure: SendFailure) -> io::Error {
+        self.failure = Some(failure);
+        io::Error::other("the upload source could not be sent")
     }
 }
 
-/// Relays a stream source as a request body, handing every piece (and the end) to the
-/// operation before it goes out; the operation's refusal aborts the request (`refused`),
-/// and so do a source that cannot be read (the error kept in `failed`) and an
-/// [`Interrupt`].
-struct Relay<'r, R, O, F> {
-    inner: io::Take<R>,
-    op: &'r mut O,
-    report: F,
-    ended: bool,
-    refused: bool,
-    failed: Option<io::Error>,
-    interrupt: &'r RunInterrupt,
-}
-
-impl<R: Read, O: Operation, F: FnMut(u64)> Read for Relay<'_, R, O, F> {
+impl<R: Read, O: Operation + Scoped> Read for SourceBody<'_, '_, R, O> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.ended {
             return Ok(0);
         }
-        if self.interrupt.abandon_now() {
-            return Err(cancelled());
+        if self.run.abandon_now() {
+            return Err(io::Error::other(dxf_proto::Error::Cancelled));
         }
-        let n = read_source(&mut self.inner, buf, &mut self.failed)?;
+        let n = match read_source(&mut self.inner, buf) {
+            Ok(n) => n,
+            Err(e) => return Err(self.fail(SendFailure::Local(source_read_error(e).into()))),
+        };
         self.ended = n == 0;
-        if let Err(e) = self.op.handle_source(buf.get(..n).unwrap_or_default()) {
-            self.refused = true;
-            return Err(io::Error::other(e));
+        if self.relay {
+            if self.run.relay(buf.get(..n).unwrap_or_default()).is_err() {
+                return Err(self.fail(SendFailure::Refused));
+            }
+        } else if n == 0 && self.inner.limit() > 0 && !buf.is_empty() {
+            let e = io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shrank while sent");
+            return Err(self.fail(SendFailure::Local(source_read_error(e).into())));
+        } else {
+            self.run.sent(n);
         }
-        (self.report)(n as u64);
         Ok(n)
     }
 }
 
-/// Runs `op` (wrapped by [`Session::start`]) to completion. For an operation that
-/// ends with [`BodyPlan::Deliver`], the unread response body is returned beside the output.
-/// A raised [`Interrupt`] cancels it ([`Operation::cancel`]), and so does a source that
-/// cannot be read: its error is reported (as [`Error::Io`]) once the operation has cleaned
-/// up (an upload's session deleted), never as the registry's network failing.
-pub(crate) fn run<'a, O: Operation + Scoped>(
-    shared: &Arc<Shared>,
+/// Runs `op` to completion. For an operation that ends with [`BodyPlan::Deliver`], the
+/// unread response body is returned beside the output.
+pub(crate) fn run<'a, O: Operation + Scoped + 'a>(
+    shared: &'a Arc<Shared>,
     op: O,
-    source: Source<'a>,
-    progress: Progress<'a>,
+    source: Source<'_>,
+    progress: Option<SentFn<'a>>,
 ) -> Result<(O::Output, Option<ureq::Body>)> {
     run_observed(shared, op, source, progress, None)
 }
 
-/// Called after every response the operation handled (to read its state); returns whether
-/// the operation is at a new checkpoint, where an [`Interrupt::stop`] may end the run.
-pub(crate) type Observe<'o, O> = &'o mut dyn FnMut(&O) -> bool;
-
-/// [`run`], calling `observe` after every response; a run with `observe` keeps
-/// checkpoints, so an [`Interrupt::stop`] ends it at the next one with
-/// [`Error::Stopped`] instead of cancelling it.
-pub(crate) fn run_observed<'a, O: Operation + Scoped>(
-    shared: &Arc<Shared>,
+/// [`run`], calling `observe` after every response: the run keeps checkpoints (see
+/// [`Run::with_observer`]).
+pub(crate) fn run_observed<'a, O: Operation + Scoped + 'a>(
+    shared: &'a Arc<Shared>,
     op: O,
-    mut source: Source<'a>,
-    mut progress: Progress<'a>,
-    mut observe: Option<Observe<'_, O>>,
+    mut source: Source<'_>,
+    progress: Option<SentFn<'a>>,
+    observe: Option<ObserveFn<'a, O>>,
 ) -> Result<(O::Output, Option<ureq::Body>)> {
-    let session = shared.session.snapshot();
-    let timeouts = session.limits().timeouts;
-    let mut op = session.start(op);
+    let _watch = transport::watch(&shared.interrupt, observe.is_some());
+    let mut run = Run::new(&shared.session, &shared.interrupt, op)
+        .with_progress(progress)
+        .with_observer(observe);
     let mut delivered = None;
     let mut buf = Vec::new();
-    let mut interrupted = RunInterrupt::new(&shared.interrupt, observe.is_some());
-    let _watch = transport::watch(&shared.interrupt, observe.is_some());
-    // The source could not be read: reported once the operation has cleaned up.
-    let mut failed_locally: Option<io::Error> = None;
     loop {
-        interrupted.cancel_if_asked(&mut op);
-        let step = op.poll(now());
-        shared.session.learn(&mut op);
-        let step = match step {
-            Ok(step) => step,
-            Err(e) => return Err(failed_locally.map_or_else(|| e.into(), Error::Io)),
-        };
-        match step {
-            Step::Done(out) => return Ok((out, delivered)),
-            Step::Wait(d) => {
-                let until = std::time::Instant::now() + d;
+        let (req, bounds, token_scope) = match run.next(now())? {
+            Next::Done(out) => return Ok((out, delivered)),
+            Next::Wait(d) => {
+                let until = Instant::now() + d;
                 loop {
-                    let left = until.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() || interrupted.abandon_now() {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() || run.abandon_now() {
                         break;
                     }
                     std::thread::sleep(left.min(transport::SLICE));
                 }
+                continue;
             }
-            Step::NeedSource { max } => {
+            Next::ReadSource { max } => {
                 let Source::Stream(reader) = &mut source else {
                     return Err(io::Error::other("operation needs a stream source").into());
                 };
                 buf.resize(max.min(1 << 20), 0);
-                let Ok(n) = read_source(reader, &mut buf, &mut failed_locally) else {
-                    op.cancel();
-                    continue;
-                };
-                if let Some(p) = progress.as_mut() {
-                    p(n as u64);
+                match read_source(reader, &mut buf) {
+                    Ok(n) => run.source_read(buf.get(..n).unwrap_or_default())?,
+                    Err(e) => run.source_failed(source_read_error(e).into()),
                 }
-                let r = op.handle_source(buf.get(..n).unwrap_or_default());
-                shared.session.learn(&mut op);
-                r?;
+                continue;
             }
-            Step::Send(req) => {
-                // Single flight: one token request per scope at a time; whoever waited
-                // adopts the token the holder fetched instead of fetching its own.
-                let lock = op
-                    .token_request_scope()
-                    .map(|key| shared.session.token_lock(key));
-                let _token_guard = match &lock {
-                    Some(lock) => {
-                        let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                        if op.adopt_session_token(&shared.session.snapshot(), now()) {
-                            continue;
-                        }
-                        Some(guard)
+            Next::Send {
+                request,
+                bounds,
+                token_scope,
+            } => (request, bounds, token_scope),
+        };
+        // Single flight: one token request per scope at a time; whoever waited adopts the
+        // token the holder fetched instead of fetching its own.
+        let lock = token_scope.map(|key| shared.session.token_lock(key));
+        let _token_guard = lock
+            .as_ref()
+            .map(|l| l.lock().unwrap_or_else(PoisonError::into_inner));
+        if _token_guard.is_some() && run.adopt_token(now()) {
+            continue;
+        }
+        transport::set_interrupt_grace(bounds.interrupt_grace);
+        let sent_at = Instant::now();
+        let sent = send(&shared.agent, &bounds, req, &mut source, &mut run);
+        transport::set_interrupt_grace(Some(Duration::ZERO));
+        let response = match sent {
+            Ok(r) => r,
+            Err(failure) => {
+                run.send_failed(failure, now())?;
+                continue;
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let plan = run.response(Response::from_parts(parts, ()), sent_at.elapsed(), now())?;
+        let body_bounds = *run.body_bounds();
+        transport::set_body_deadline(
+            body_bounds
+                .deadline
+                .map(|d| (sent_at + d, dxf_proto::Stall::Body(d))),
+        );
+        match plan {
+            BodyPlan::Discard => drain(body),
+            BodyPlan::Deliver => delivered = Some(body),
+            BodyPlan::Feed { .. } => {
+                let mut reader = body.into_reader();
+                let mut chunk = vec![0; FEED_CHUNK];
+                let read = loop {
+                    if run.abandon_now() {
+                        break Ok(());
                     }
-                    None => None,
-                };
-                let bounds = timeouts.for_request(&req);
-                transport::set_interrupt_grace(bounds.interrupt_grace);
-                let sent_at = Instant::now();
-                let (parts, body) = req.into_parts();
-                let host = parts
-                    .uri
-                    .authority()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default();
-                // The body's source could not be read (`source_error`), or the operation
-                // refused a relayed piece (`refused`): the response, if any, is not the
-                // answer.
-                let mut source_error = None;
-                let mut refused = false;
-                let response = match body {
-                    body @ (Body::Stream { .. } | Body::StreamToEnd) => {
-                        // To its end: no length declared, so ureq sends it chunked.
-                        let len = match body {
-                            Body::Stream { len } => len,
-                            _ => u64::MAX,
-                        };
-                        let reader: &mut dyn Read = match &mut source {
-                            Source::Stream(reader) => &mut **reader,
-                            Source::Seekable(src) => &mut **src,
-                            Source::None => {
-                                return Err(
-                                    io::Error::other("operation needs a stream source").into()
-                                )
-                            }
-                        };
-                        let mut relay = Relay {
-                            inner: reader.take(len),
-                            op: &mut op,
-                            report: |n| {
-                                if let Some(p) = progress.as_mut() {
-                                    p(n);
-                                }
-                            },
-                            ended: false,
-                            refused: false,
-                            failed: None,
-                            interrupt: &interrupted,
-                        };
-                        let sent = send_with(
-                            &shared.agent,
-                            &bounds,
-                            Request::from_parts(parts, SendBody::from_reader(&mut relay)),
-                        );
-                        refused = relay.refused;
-                        source_error = relay.failed;
-                        sent
-                    }
-                    Body::Empty => {
-                        send_with(&shared.agent, &bounds, Request::from_parts(parts, ()))
-                    }
-                    Body::Bytes(bytes) => {
-                        send_with(&shared.agent, &bounds, Request::from_parts(parts, bytes))
-                    }
-                    Body::Source(range) => {
-                        let Source::Seekable(src) = &mut source else {
-                            return Err(
-                                io::Error::other("operation needs a seekable source").into()
-                            );
-                        };
-                        if let Err(e) = src.seek(SeekFrom::Start(range.offset)) {
-                            op.cancel();
-                            failed_locally = Some(source_read_error(e));
-                            continue;
-                        }
-                        let mut reader = Counting {
-                            inner: (&mut **src).take(range.len),
-                            report: |n| {
-                                if let Some(p) = progress.as_mut() {
-                                    p(n);
-                                }
-                            },
-                            interrupt: &interrupted,
-                            failed: None,
-                        };
-                        let sent = send_with(
-                            &shared.agent,
-                            &bounds,
-                            Request::from_parts(parts, SendBody::from_reader(&mut reader)),
-                        );
-                        source_error = reader.failed;
-                        sent
-                    }
-                };
-                transport::set_interrupt_grace(Some(Duration::ZERO));
-                if refused {
-                    // Abandoned: the operation's cleanup, then its error, come next.
-                    continue;
-                }
-                if let Some(e) = source_error {
-                    // Ours, not the registry's: nothing to retry; the operation cleans up.
-                    op.cancel();
-                    failed_locally = Some(e);
-                    continue;
-                }
-                let response = match response {
-                    Ok(r) => r,
-                    // Abandoned for an interrupt: the operation cleans up and ends.
-                    Err(_) if interrupted.cancel_if_asked(&mut op) => continue,
-                    // A resumable upload blocked past the grace of a stop: it ends at its
-                    // last checkpoint (the registry is asked what it holds next time).
-                    Err(_) if observe.is_some() && interrupted.stop_at_checkpoint() => {
-                        return Err(Error::Stopped)
-                    }
-                    // No response: the operation decides whether (and when) to try again.
-                    Err(source) => match op.handle_send_failure(now()) {
-                        Recovery::Retry => continue,
-                        Recovery::GiveUp => {
-                            return Err(match stall_of(&source, &bounds) {
-                                Some(stall) => Error::TimedOut { host, stall },
-                                None => crate::error::transport(host, source),
+                    let n = match reader.read(&mut chunk) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => n,
+                        Err(e) => {
+                            break Err(match io_stall(&e, body_bounds.idle) {
+                                Some(stall) => run.timed_out(stall),
+                                None => body_error(e, run.host().to_owned()),
                             })
                         }
-                    },
+                    };
+                    if let Err(e) =
+                        run.body_data(chunk.get(..n).unwrap_or_default(), sent_at.elapsed())
+                    {
+                        break Err(e);
+                    }
                 };
-                let (parts, body) = response.into_parts();
-                let plan = op.handle_response(Response::from_parts(parts, ()), now());
-                shared.session.learn(&mut op);
-                let plan = plan?;
-                let body_bounds = timeouts.for_body(plan);
-                let mut watch = BodyWatch::new(&body_bounds, Duration::ZERO, sent_at.elapsed());
-                let deadline = body_bounds.deadline.map(|d| (sent_at + d, Stall::Body(d)));
-                match plan {
-                    BodyPlan::Discard => {
-                        transport::set_body_deadline(deadline);
-                        drain(body);
-                    }
-                    BodyPlan::Deliver => delivered = Some(body),
-                    BodyPlan::Feed { .. } => {
-                        transport::set_body_deadline(deadline);
-                        let mut reader = body.into_reader();
-                        let mut chunk = vec![0; FEED_CHUNK];
-                        let fed: Result<()> = loop {
-                            if interrupted.cancel_if_asked(&mut op) {
-                                break Ok(());
-                            }
-                            let n = match reader.read(&mut chunk) {
-                                Ok(n) => n,
-                                Err(_) if interrupted.cancel_if_asked(&mut op) => break Ok(()),
-                                Err(e) => {
-                                    break Err(match io_stall(&e, body_bounds.idle) {
-                                        Some(stall) => Error::TimedOut { host, stall },
-                                        None => body_error(e, host),
-                                    })
-                                }
-                            };
-                            if n == 0 {
-                                break Ok(());
-                            }
-                            if let Err(stall) = watch.on_bytes(n, sent_at.elapsed()) {
-                                break Err(Error::TimedOut { host, stall });
-                            }
-                            let r = op.handle_body(chunk.get(..n).unwrap_or_default());
-                            shared.session.learn(&mut op);
-                            if let Err(e) = r {
-                                break Err(e.into());
-                            }
-                        };
-                        transport::set_body_deadline(None);
-                        if fed.is_err() && observe.is_some() && interrupted.stop_at_checkpoint() {
-                            return Err(Error::Stopped);
-                        }
-                        fed?;
-                        if interrupted.cancelled() {
-                            continue;
-                        }
-                        let r = op.handle_body_end();
-                        shared.session.learn(&mut op);
-                        r?;
-                    }
-                }
                 transport::set_body_deadline(None);
-                if let Some(observe) = observe.as_mut() {
-                    let at_checkpoint = observe(op.inner().inner());
-                    if at_checkpoint && interrupted.stop_at_checkpoint() {
-                        return Err(Error::Stopped);
-                    }
-                }
+                run.body_end(read)?;
             }
         }
+        transport::set_body_deadline(None);
+        run.responded()?;
     }
+}
+
+/// Sends `req` (its body from `source` when it has one) and returns the response, or why
+/// there is none.
+fn send<O: Operation + Scoped>(
+    agent: &ureq::Agent,
+    bounds: &Bounds,
+    req: dxf_proto::Request,
+    source: &mut Source<'_>,
+    run: &mut Run<'_, O, Mutex<()>>,
+) -> std::result::Result<Response<ureq::Body>, SendFailure> {
+    let local = |what: &str| SendFailure::Local(io::Error::other(what.to_owned()).into());
+    let (parts, body) = req.into_parts();
+    let (reader, len, relay): (&mut dyn Read, u64, bool) = match (body, source) {
+        (Body::Empty, _) => {
+            return sent(
+                run,
+                send_with(agent, bounds, Request::from_parts(parts, ())),
+            )
+        }
+        (Body::Bytes(bytes), _) => {
+            return sent(
+                run,
+                send_with(agent, bounds, Request::from_parts(parts, bytes)),
+            )
+        }
+        (Body::Source(range), Source::Seekable(src)) => {
+            if let Err(e) = src.seek(SeekFrom::Start(range.offset)) {
+                return Err(SendFailure::Local(source_read_error(e).into()));
+            }
+            (&mut **src, range.len, false)
+        }
+        (Body::Source(_), _) => return Err(local("operation needs a seekable source")),
+        // To its end: no length declared, so ureq sends it chunked.
+        (Body::Stream { len }, Source::Stream(src)) => (&mut **src, len, true),
+        (Body::Stream { len }, Source::Seekable(src)) => (&mut **src, len, true),
+        (Body::StreamToEnd, Source::Stream(src)) => (&mut **src, u64::MAX, true),
+        (Body::StreamToEnd, Source::Seekable(src)) => (&mut **src, u64::MAX, true),
+        (_, Source::None) => return Err(local("operation needs a stream source")),
+    };
+    let mut body = SourceBody {
+        inner: reader.take(len),
+        run,
+        relay,
+        ended: false,
+        failure: None,
+    };
+    let response = send_with(
+        agent,
+        bounds,
+        Request::from_parts(parts, SendBody::from_reader(&mut body)),
+    );
+    match body.failure {
+        Some(failure) => Err(failure),
+        None => sent(body.run, response),
+    }
+}
+
+/// ureq's answer as the run takes it: a response, or a transport failure.
+fn sent<O: Operation + Scoped>(
+    run: &Run<'_, O, Mutex<()>>,
+    response: std::result::Result<Response<ureq::Body>, ureq::Error>,
+) -> std::result::Result<Response<ureq::Body>, SendFailure> {
+    response.map_err(|e| {
+        SendFailure::Transport(match stall_of(&e, run.bounds()) {
+            Some(stall) => run.timed_out(stall),
+            None => crate::error::transport(run.host().to_owned(), e),
+        })
+    })
 }
 
 /// A failure reading a response body: the transport's, named by its host (an interrupt's

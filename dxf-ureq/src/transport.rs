@@ -16,7 +16,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dxf_proto::{Interrupt, RunInterrupt, Stall};
+use dxf_proto::{Interrupt, RunWatch, Stall};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
 };
@@ -27,11 +27,11 @@ pub(crate) const SLICE: Duration = Duration::from_millis(50);
 
 /// What the waits of the current thread obey.
 pub(crate) struct Watch {
-    run: RunInterrupt,
+    run: RunWatch,
     /// How long the interrupt lets the current request finish (`None`: a cleanup request,
     /// sent because of it).
     grace: Cell<Option<Duration>>,
-    /// The driver's clock for [`RunInterrupt::abandon_blocked`].
+    /// The driver's clock for [`RunWatch::abandon_blocked`].
     epoch: Instant,
     /// The whole-body deadline of a small body being read, and the stall to report.
     deadline: Cell<Option<(Instant, Stall)>>,
@@ -55,7 +55,7 @@ impl Drop for WatchGuard {
 /// checkpoints, or not) until the guard is dropped.
 pub(crate) fn watch(interrupt: &Interrupt, keeps_checkpoints: bool) -> WatchGuard {
     let new = Watch {
-        run: RunInterrupt::new(interrupt, keeps_checkpoints),
+        run: RunWatch::new(interrupt, keeps_checkpoints),
         grace: Cell::new(Some(Duration::ZERO)),
         epoch: Instant::now(),
         deadline: Cell::new(None),

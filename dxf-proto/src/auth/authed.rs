@@ -200,7 +200,7 @@ impl<O: Operation + Scoped> Authed<O> {
     /// runs operations concurrently can use it to fetch one token per scope at a time: hold
     /// a lock for the key, then call [`adopt_session_token`](Self::adopt_session_token)
     /// before sending the token request.
-    pub fn token_request_scope(&self) -> Option<String> {
+    pub(crate) fn token_request_scope(&self) -> Option<String> {
         matches!(self.phase, Phase::TokenSent { .. }).then(|| self.scope.key())
     }
 
@@ -209,7 +209,7 @@ impl<O: Operation + Scoped> Authed<O> {
     /// operation fetched it), use it instead — the pending token request must then not be
     /// sent, and the next [`poll`](Operation::poll) continues with that token. Returns
     /// whether the token was adopted.
-    pub fn adopt_session_token(&mut self, session: &Session, now: UnixTime) -> bool {
+    pub(crate) fn adopt_session_token(&mut self, session: &Session, now: UnixTime) -> bool {
         let Phase::TokenSent { resume, .. } = &self.phase else {
             return false;
         };

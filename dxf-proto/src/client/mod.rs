@@ -15,6 +15,7 @@ mod flow;
 mod methods;
 mod proxy;
 mod push;
+mod run;
 mod shared;
 
 pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
@@ -27,6 +28,7 @@ pub use error::{source_read_error, Error, Result, SourceReadError, TransportErro
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
 pub use proxy::{Proxies, Proxy};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};
+pub use run::{Next, ObserveFn, Run, SendFailure, SentFn};
 pub use shared::SharedSession;
 
 /// What both adapters re-export at their root (`pub use dxf_proto::client::exports::*;`):

@@ -48,9 +48,9 @@ impl<L: Default> SharedSession<L> {
         })
     }
 
-    /// The lock of token scope `key` ([`Authed::token_request_scope`](crate::Authed::token_request_scope)):
-    /// hold it while fetching, then [`Authed::adopt_session_token`](crate::Authed::adopt_session_token)
-    /// lets whoever waited use the token instead of fetching another.
+    /// The lock of token scope `key` (a [`Next::Send`](super::Next::Send)'s `token_scope`):
+    /// hold it while fetching, then [`Run::adopt_token`](super::Run::adopt_token) lets
+    /// whoever waited use the token instead of fetching another.
     pub fn token_lock(&self, key: String) -> Arc<L> {
         let mut locks = self
             .token_locks
