@@ -424,7 +424,10 @@ mod tests {
         let mut run = Run::new(&s, &Interrupt::new(), stream_upload(&s));
         assert_eq!(request(&mut run).method(), "POST");
         let head = reply(202, &[("Location", "/v2/a/blobs/uploads/1")]);
-        run.response(head, Duration::ZERO, NOW).unwrap();
+        assert_eq!(
+            run.response(head, Duration::ZERO, NOW).unwrap(),
+            BodyPlan::Discard
+        );
         run.responded().unwrap();
         let Next::ReadSource { .. } = run.next(NOW).unwrap() else {
             panic!("expected a source read");
@@ -433,7 +436,10 @@ mod tests {
         let cleanup = request(&mut run);
         assert_eq!(cleanup.method(), "DELETE");
         assert_eq!(run.host(), "reg.test");
-        run.response(reply(204, &[]), Duration::ZERO, NOW).unwrap();
+        assert_eq!(
+            run.response(reply(204, &[]), Duration::ZERO, NOW).unwrap(),
+            BodyPlan::Discard
+        );
         run.responded().unwrap();
         match run.next(NOW) {
             Err(Error::Io(e)) => assert_eq!(e.to_string(), "disk on fire"),
