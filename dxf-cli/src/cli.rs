@@ -48,6 +48,8 @@ Environment:
                       standard input is never resumable)
   DXF_STATE_DIR       where push-blob --resumable keeps upload checkpoints (default
                       $XDG_STATE_HOME/dxf/uploads, else ~/.local/state/dxf/uploads)
+  DXF_DEBUG=1         every request and response on stderr, secrets redacted (as
+                      --debug)
   DXF_MANIFEST        set-alias's manifest form: docker (python-dxf's, the default)
                       or oci (an OCI 1.1 artifact manifest, as --oci)
   DXF_TO_*            copy --to HOST: the destination's credentials and TLS settings
@@ -70,6 +72,10 @@ Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other fai
     disable_help_subcommand = true
 )]
 pub(crate) struct Cli {
+    /// Show every request and response on stderr, one line each, secrets redacted (also
+    /// DXF_DEBUG=1).
+    #[arg(long, global = true)]
+    pub debug: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -156,6 +162,15 @@ fn clap_message(e: &clap::Error) -> String {
     format!("{problem}{usage}")
 }
 
+/// Whether the command line asks for the wire trace (`--debug`, anywhere before `--`).
+pub(crate) fn debug_flag<T: AsRef<std::ffi::OsStr>>(args: &[T]) -> bool {
+    args.iter()
+        .skip(1)
+        .map(AsRef::as_ref)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--debug")
+}
+
 /// Parses the command line (`args` includes the program name).
 pub(crate) fn parse<I, T>(args: I) -> Result<Parsed, CliError>
 where
@@ -230,6 +245,19 @@ mod tests {
                 run(args)
             );
         }
+    }
+
+    #[test]
+    fn debug_is_a_flag_of_every_command_until_the_end_of_options() {
+        assert!(debug_flag(&["dxf", "--debug", "list-repos"]));
+        assert!(debug_flag(&["dxf", "pull-blob", "r", "@a", "--debug"]));
+        assert!(!debug_flag(&["dxf", "push-blob", "r", "--", "--debug"]));
+        // The first argument is the program.
+        assert!(!debug_flag(&["--debug", "list-repos"]));
+        assert!(matches!(
+            run(&["pull-blob", "--debug", "r", "@a"]),
+            Ok(Parsed::Run(_))
+        ));
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub(crate) const DXF_CONCURRENCY: &str = "DXF_CONCURRENCY";
 /// `--resumable` does (ignored with `--single-pass` and for standard input). Not in
 /// python-dxf.
 pub(crate) const DXF_RESUMABLE: &str = "DXF_RESUMABLE";
+/// `1`: every request and response on stderr, one line each, secrets redacted (as
+/// `--debug`). Not in python-dxf.
+pub(crate) const DXF_DEBUG: &str = "DXF_DEBUG";
 /// The directory `push-blob --resumable` keeps its upload state in (default
 /// `$XDG_STATE_HOME/dxf/uploads`, else `$HOME/.local/state/dxf/uploads`). Not in python-dxf.
 pub(crate) const DXF_STATE_DIR: &str = "DXF_STATE_DIR";
@@ -131,6 +134,8 @@ pub(crate) struct Env {
     pub concurrency: Option<String>,
     /// `DXF_RESUMABLE=1`.
     pub resumable: bool,
+    /// `DXF_DEBUG=1` or `--debug`: the wire trace on stderr.
+    pub debug: bool,
     /// Where `push-blob --resumable` keeps its state, from `DXF_STATE_DIR`,
     /// `XDG_STATE_HOME` or `HOME` (see [`crate::checkpoints::state_dir`]); `None` when none
     /// is set.
@@ -255,6 +260,7 @@ impl Env {
             verify_first: flag(&get, DXF_VERIFY_FIRST),
             concurrency: non_empty(&get, DXF_CONCURRENCY)?,
             resumable: flag(&get, DXF_RESUMABLE),
+            debug: flag(&get, DXF_DEBUG),
             state_dir: crate::checkpoints::state_dir(
                 path(&get, DXF_STATE_DIR),
                 path(&get, XDG_STATE_HOME),
@@ -292,6 +298,7 @@ impl Env {
             config.timeouts = Timeouts::uniform(t);
         }
         config.interrupt = crate::signals::interrupt().clone();
+        config.trace = self.debug.then(crate::debug::trace);
         // Like docker: credentials from its config.json when no DXF_* credential is set.
         if let (false, Some(dir)) = (self.explicit_credentials, &self.docker_config) {
             config = with_docker_credentials(config, dir)?;

@@ -54,6 +54,7 @@
 mod checkpoints;
 mod cli;
 mod commands;
+mod debug;
 mod env;
 mod error;
 mod exit;
@@ -77,13 +78,16 @@ fn main() -> ExitCode {
         let _ = writeln!(io::stderr(), "dxf: {}", internal_error(info));
         std::process::exit(i32::from(exit::FAILURE));
     }));
-    let code = match cli::parse(std::env::args_os()) {
+    let args: Vec<_> = std::env::args_os().collect();
+    let debug = cli::debug_flag(&args);
+    let code = match cli::parse(args) {
         Ok(Parsed::Print(text)) => {
             // Help or version; a closed stdout is not worth a complaint.
             let _ = io::stdout().write_all(text.as_bytes());
             exit::OK
         }
-        Ok(Parsed::Run(command)) => match Env::from_process().and_then(|env| {
+        Ok(Parsed::Run(command)) => match Env::from_process().and_then(|mut env| {
+            env.debug |= debug;
             let command = command.args();
             if command.transfers_blobs() {
                 signals::watch();

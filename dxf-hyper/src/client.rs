@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use dxf_proto::client::{Config, FilePush, PushOptions, SharedSession};
+use dxf_proto::client::{Config, FilePush, PushOptions};
 use dxf_proto::{
     Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Sha256, Upload,
 };
@@ -151,7 +151,7 @@ impl Registry {
         Ok(Registry {
             shared: Arc::new(Shared {
                 client: client(&config.transport, config.timeouts.connect)?,
-                session: SharedSession::new(config.session()?),
+                session: config.shared_session()?,
                 interrupt: config.interrupt.clone(),
             }),
         })

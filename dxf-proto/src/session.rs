@@ -176,6 +176,33 @@ pub(crate) enum Event {
     ChallengePinged,
 }
 
+impl SessionEvent {
+    /// What was learned, in words and without secrets (no token, no credential), for a
+    /// trace; `None` for what is not worth telling.
+    pub fn describe(&self) -> Option<String> {
+        Some(match &self.0 {
+            Event::Token { key, .. } => format!("a token for scope {key:?}"),
+            Event::BasicAccepted => {
+                "the registry takes Basic credentials: sent with every request from now on"
+                    .to_owned()
+            }
+            Event::Realm(realm) => {
+                format!("token realm {}", crate::client::redact_url(&realm.realm))
+            }
+            Event::ChunkTooLarge(n) => {
+                format!("a chunk of {n} bytes was refused: smaller chunks from now on")
+            }
+            Event::NoChunkedUploads => {
+                "chunked uploads are refused: monolithic uploads from now on".to_owned()
+            }
+            Event::NoMonolithicUploads => {
+                "monolithic uploads are refused: chunked uploads from now on".to_owned()
+            }
+            Event::ChallengePinged => return None,
+        })
+    }
+}
+
 /// What uploads learned about this registry at run time (per session, i.e. per host).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UploadHints {

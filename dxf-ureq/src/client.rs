@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use dxf_proto::client::{Config, FilePush, ObserveFn, PushOptions, SharedSession};
+use dxf_proto::client::{Config, FilePush, ObserveFn, PushOptions};
 use dxf_proto::{
     Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Sha256, Upload,
 };
@@ -84,7 +84,7 @@ impl Registry {
     pub fn new(config: &Config) -> Result<Registry> {
         let shared = Shared {
             agent: agent(&config.transport)?,
-            session: SharedSession::new(config.session()?),
+            session: config.shared_session()?,
             interrupt: config.interrupt.clone(),
         };
         Ok(Registry {

@@ -62,6 +62,8 @@ const PRESET: &str = "preset-token-value";
 const REFRESH: &str = "refresh-token-value";
 /// The token the registry's realm issues.
 const GOOD: &str = "good-token-value";
+/// The signature of the pre-signed URLs the registry points at.
+const SIGNATURE: &str = "signature-secret-value";
 const REPO: &str = "hygiene/repo";
 const BLOB: &[u8] = b"credential hygiene blob";
 
@@ -312,13 +314,17 @@ fn registry(me: &str, third: &str, r: &Recorded) -> Response {
             )
             .json(&format!(r#"{{"name":"{REPO}","tags":["t1"]}}"#)),
         ("POST", p) if p == format!("{blobs}uploads/") => Response::new(202)
-            .header("Location", &format!("https://{third}/upload/1?sig=x"))
+            .header(
+                "Location",
+                &format!("https://{third}/upload/1?sig={SIGNATURE}"),
+            )
             .header("Range", "0-0")
             .header("Docker-Upload-UUID", "1"),
         ("HEAD", p) if p.starts_with(&blobs) => Response::new(404),
-        ("GET", p) if p.starts_with(&blobs) => {
-            Response::new(307).header("Location", &format!("https://{third}/blob/1?sig=x"))
-        }
+        ("GET", p) if p.starts_with(&blobs) => Response::new(307).header(
+            "Location",
+            &format!("https://{third}/blob/1?X-Amz-Signature={SIGNATURE}&n=1"),
+        ),
         _ => Response::new(404),
     }
 }
@@ -505,6 +511,11 @@ impl Op {
 /// Runs `dxf args` against `world`'s registry with the credentials of `kind` (and no
 /// other environment: a temporary `HOME` and `DOCKER_CONFIG`).
 fn dxf(world: &World, kind: Kind, args: &[&str]) -> Run {
+    dxf_with(world, kind, args, &[])
+}
+
+/// [`dxf`] with more environment variables.
+fn dxf_with(world: &World, kind: Kind, args: &[&str], vars: &[(&str, &str)]) -> Run {
     let home = tempfile::tempdir().unwrap();
     let docker = home.path().join(".docker");
     std::fs::create_dir_all(&docker).unwrap();
@@ -517,6 +528,7 @@ fn dxf(world: &World, kind: Kind, args: &[&str]) -> Run {
         .env("DXF_HOST", world.registry.host())
         .env("DXF_TLSVERIFY", world.pki.ca_pem_path())
         .current_dir(home.path())
+        .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -579,11 +591,100 @@ fn the_cli_never_sends_credentials_to_a_host_the_registry_points_at() {
     }
 }
 
+/// Every secret of the worlds, as it could leak into a trace (the password also as the
+/// Basic header's base64).
+fn secrets() -> Vec<String> {
+    let mut all: Vec<String> = [PASSWORD, RAW, PRESET, REFRESH, GOOD, SIGNATURE]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    all.push(basic().trim_start_matches("Basic ").to_owned());
+    all
+}
+
+/// Asserts that `trace` shows the wire (requests, the registry's answers, the redirect
+/// with its signature redacted) and no secret.
+#[track_caller]
+fn assert_clean_trace(case: &str, trace: &str, kind: Kind, op: Op) {
+    for secret in secrets() {
+        assert!(
+            !trace.contains(&secret),
+            "{case}: {secret:?} in the trace:\n{trace}"
+        );
+    }
+    let first = match op {
+        Op::Push => "> POST https://",
+        Op::Pull | Op::List => "> GET https://",
+    };
+    assert!(trace.contains(first), "{case}:\n{trace}");
+    assert!(trace.contains("< 401 ("), "{case}:\n{trace}");
+    assert_eq!(
+        trace.contains("(token request)"),
+        !matches!(kind, Kind::Token),
+        "{case}:\n{trace}"
+    );
+    match op {
+        Op::Pull => {
+            assert!(trace.contains("< 307 ("), "{case}:\n{trace}");
+            assert!(
+                trace.contains("X-Amz-Signature=REDACTED&n=1"),
+                "{case}:\n{trace}"
+            );
+        }
+        Op::Push => assert!(trace.contains("sig=REDACTED"), "{case}:\n{trace}"),
+        Op::List => assert!(trace.contains("last=t1"), "{case}:\n{trace}"),
+    }
+}
+
+#[test]
+fn the_debug_trace_shows_the_wire_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob.bin");
+    std::fs::write(&file, BLOB).unwrap();
+    let digest = sha256(BLOB);
+    for (i, kind) in KINDS.into_iter().enumerate() {
+        for op in OPS {
+            let case = format!("dxf --debug {op:?} × {kind:?}");
+            let world = World::start(Challenge::BearerOnItself);
+            let file = file.to_str().unwrap();
+            let mut args: Vec<&str> = match op {
+                Op::Pull => vec!["pull-blob", REPO, &digest],
+                Op::List => vec!["list-aliases", REPO],
+                Op::Push => vec!["push-blob", REPO, file],
+            };
+            // The flag, or the variable.
+            let vars: &[(&str, &str)] = if i % 2 == 0 {
+                args.insert(0, "--debug");
+                &[]
+            } else {
+                &[("DXF_DEBUG", "1")]
+            };
+            let run = dxf_with(&world, kind, &args, vars);
+            world.assert_hygiene(&case, &op.third_path(), &kind.to_realm());
+            assert_eq!(run.code, 13, "{case}: {run:#?}");
+            let (trace, error) = run.stderr.trim_end().rsplit_once('\n').unwrap();
+            assert!(error.starts_with("dxf: "), "{case}: {}", run.stderr);
+            assert!(
+                trace.lines().all(|l| l.starts_with("dxf debug: ")),
+                "{case}: {}",
+                run.stderr
+            );
+            assert_clean_trace(&case, trace, kind, op);
+        }
+    }
+}
+
 /// The library adapters, with the same worlds and credential kinds.
 #[derive(Clone, Copy, Debug)]
 enum Adapter {
     Ureq,
     Hyper,
+}
+
+/// A trace hook that keeps every event, displayed and debug-printed.
+fn collecting(lines: &Arc<Mutex<Vec<String>>>) -> dxf_ureq::Trace {
+    let lines = Arc::clone(lines);
+    dxf_ureq::Trace::new(move |e| lines.lock().unwrap().push(format!("{e} {e:?}")))
 }
 
 fn ureq_config(world: &World, kind: Kind) -> dxf_ureq::Config {
@@ -600,12 +701,21 @@ fn hyper_config(world: &World, kind: Kind) -> dxf_hyper::Config {
     c
 }
 
-/// Runs `op` through `adapter`; the dxf-proto error it ended with.
-fn library(adapter: Adapter, world: &World, kind: Kind, op: Op) -> Option<ProtoError> {
+/// Runs `op` through `adapter`; the dxf-proto error it ended with (every trace event in
+/// `trace`).
+fn library(
+    adapter: Adapter,
+    world: &World,
+    kind: Kind,
+    op: Op,
+    trace: &Arc<Mutex<Vec<String>>>,
+) -> Option<ProtoError> {
     let digest = Digest::parse(&sha256(BLOB)).unwrap();
     match adapter {
         Adapter::Ureq => {
-            let registry = dxf_ureq::Registry::new(&ureq_config(world, kind)).unwrap();
+            let mut config = ureq_config(world, kind);
+            config.trace = Some(collecting(trace));
+            let registry = dxf_ureq::Registry::new(&config).unwrap();
             let repo = registry.repository(REPO).unwrap();
             let err = match op {
                 Op::Pull => match repo.pull_blob(&digest, None) {
@@ -633,7 +743,9 @@ fn library(adapter: Adapter, world: &World, kind: Kind, op: Op) -> Option<ProtoE
                 .enable_all()
                 .build()
                 .unwrap();
-            let registry = dxf_hyper::Registry::new(&hyper_config(world, kind)).unwrap();
+            let mut config = hyper_config(world, kind);
+            config.trace = Some(collecting(trace));
+            let registry = dxf_hyper::Registry::new(&config).unwrap();
             let repo = registry.repository(REPO).unwrap();
             let err = rt.block_on(async {
                 match op {
@@ -668,8 +780,11 @@ fn the_library_adapters_never_send_credentials_to_a_host_the_registry_points_at(
                 for op in OPS {
                     let case = format!("{adapter:?} {op:?} × {kind:?} × third host {challenge:?}");
                     let world = World::start(challenge);
-                    let error = library(adapter, &world, kind, op);
+                    let trace = Arc::default();
+                    let error = library(adapter, &world, kind, op, &trace);
                     world.assert_hygiene(&case, &op.third_path(), &kind.to_realm());
+                    let trace = trace.lock().unwrap().join("\n");
+                    assert_clean_trace(&case, &trace, kind, op);
                     assert_eq!(
                         error,
                         Some(ProtoError::ForeignChallenge {

@@ -74,6 +74,10 @@ pub struct Config {
     /// [`Interrupt`]. Uploads cancel their sessions; a resumable one (with an
     /// `on_checkpoint` callback) stops at its next checkpoint on [`Interrupt::stop`].
     pub interrupt: Interrupt,
+    /// Called with everything the client does on the wire (`DXF_DEBUG=1`, `dxf --debug`):
+    /// requests, responses, retries, waits, token fetches, strategy changes — secrets
+    /// redacted (see [`TraceEvent`](super::TraceEvent)). Route it to `log` or `tracing`.
+    pub trace: Option<super::Trace>,
 }
 
 impl Config {
@@ -91,7 +95,14 @@ impl Config {
             chunk_size: None,
             retries: RetryPolicy::default(),
             interrupt: Interrupt::new(),
+            trace: None,
         }
+    }
+
+    /// The [`SharedSession`](super::SharedSession) a client and its clones start with: the
+    /// [`session`](Self::session), reporting to the [`trace`](Self::trace).
+    pub fn shared_session<L: Default>(&self) -> Result<super::SharedSession<L>, Error> {
+        Ok(super::SharedSession::new(self.session()?).with_trace(self.trace.clone()))
     }
 
     /// The session a client of this registry starts with: scheme, credentials, auth host,

@@ -17,6 +17,7 @@ mod proxy;
 mod push;
 mod run;
 mod shared;
+mod trace;
 
 pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
 pub use authenticate::authentication;
@@ -30,13 +31,14 @@ pub use proxy::{Proxies, Proxy};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};
 pub use run::{Next, ObserveFn, Run, SendFailure, SentFn};
 pub use shared::SharedSession;
+pub use trace::{redact_url, Trace, TraceEvent, REDACTED};
 
 /// What both adapters re-export at their root (`pub use dxf_proto::client::exports::*;`):
 /// the client's types and the protocol types their methods name.
 pub mod exports {
     pub use super::{
-        Config, CopyOptions, Error, ProgressFn, PushOptions, Result, TlsVerify, TransportConfig,
-        DEFAULT_COPY_JOBS,
+        Config, CopyOptions, Error, ProgressFn, PushOptions, Result, TlsVerify, Trace, TraceEvent,
+        TransportConfig, DEFAULT_COPY_JOBS,
     };
     pub use crate::{
         Attached, CopyReport, Credentials, Digest, Interrupt, PerPlatform, Pushed, ReferrersList,

@@ -17,6 +17,7 @@ use crate::{
     Retrying, RunWatch, Scoped, Stall, Step, Timeouts, UnixTime,
 };
 
+use super::trace::{redact_url, shown_headers, TraceEvent};
 use super::{Error, SharedSession};
 
 /// Called with the number of body bytes just taken from the caller's source.
@@ -105,6 +106,9 @@ pub struct Run<'a, O: Operation + Scoped, L> {
     body_watch: Option<BodyWatch>,
     /// The response just handled ended in a cancel: nothing to observe.
     cancelled_now: bool,
+    /// Body bytes of the response being read, and when the last arrived (for the trace).
+    body_bytes: u64,
+    body_elapsed: Duration,
 }
 
 impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
@@ -128,6 +132,8 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
             body_bounds: session.limits().timeouts.for_body(BodyPlan::Discard),
             body_watch: None,
             cancelled_now: false,
+            body_bytes: 0,
+            body_elapsed: Duration::ZERO,
         }
     }
 
@@ -158,7 +164,9 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
 
     /// What to do next.
     pub fn next(&mut self, now: UnixTime) -> Result<Next<O::Output>, Error> {
-        self.interrupt.cancel_if_asked(&mut self.op);
+        if self.interrupt.cancel_if_asked(&mut self.op) {
+            self.shared.emit(|| TraceEvent::Interrupted);
+        }
         let step = self.op.poll(now);
         self.shared.learn(&mut self.op);
         let step = match step {
@@ -167,7 +175,10 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
         };
         Ok(match step {
             Step::Done(out) => Next::Done(out),
-            Step::Wait(d) => Next::Wait(d),
+            Step::Wait(d) => {
+                self.shared.emit(|| TraceEvent::Wait(d));
+                Next::Wait(d)
+            }
             Step::NeedSource { max } => Next::ReadSource { max },
             Step::Send(request) => {
                 self.host = request
@@ -176,9 +187,22 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
                     .map(|a| a.to_string())
                     .unwrap_or_default();
                 self.bounds = self.timeouts.for_request(&request);
+                let token_scope = self.op.token_request_scope();
+                self.shared.emit(|| TraceEvent::Request {
+                    method: request.method().to_string(),
+                    url: redact_url(&request.uri().to_string()),
+                    headers: shown_headers(request.headers()),
+                    body: match request.body() {
+                        crate::Body::Empty | crate::Body::StreamToEnd => None,
+                        crate::Body::Bytes(b) => Some(b.len() as u64),
+                        crate::Body::Source(range) => Some(range.len),
+                        crate::Body::Stream { len } => Some(*len),
+                    },
+                    token: token_scope.is_some(),
+                });
                 Next::Send {
                     bounds: self.bounds,
-                    token_scope: self.op.token_request_scope(),
+                    token_scope,
                     request,
                 }
             }
@@ -189,7 +213,11 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
     /// meanwhile holds the token, fetched by another operation — then the request is not
     /// sent, and the run goes on with [`next`](Self::next).
     pub fn adopt_token(&mut self, now: UnixTime) -> bool {
-        self.op.adopt_session_token(&self.shared.snapshot(), now)
+        let adopted = self.op.adopt_session_token(&self.shared.snapshot(), now);
+        if adopted {
+            self.shared.emit(|| TraceEvent::TokenShared);
+        }
+        adopted
     }
 
     /// The time bounds of the request in flight.
@@ -240,6 +268,11 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
     /// The request got no response: whether the run goes on (a retry, a cleanup) or
     /// ends, with which error.
     pub fn send_failed(&mut self, failure: SendFailure, now: UnixTime) -> Result<(), Error> {
+        if let SendFailure::Local(e) | SendFailure::Transport(e) = &failure {
+            self.shared.emit(|| TraceEvent::NoResponse {
+                error: e.to_string(),
+            });
+        }
         // Abandoned for an interrupt: the operation cleans up and ends.
         if self.interrupt.cancel_if_asked(&mut self.op) {
             return Ok(());
@@ -270,6 +303,12 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
         now: UnixTime,
     ) -> Result<BodyPlan, Error> {
         self.cancelled_now = false;
+        self.shared.emit(|| TraceEvent::Response {
+            status: head.status().as_u16(),
+            headers: shown_headers(head.headers()),
+            elapsed,
+        });
+        (self.body_bytes, self.body_elapsed) = (0, elapsed);
         let plan = self.op.handle_response(head, now);
         self.shared.learn(&mut self.op);
         let plan = plan?;
@@ -304,6 +343,8 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
     /// `data` of the body arrived `elapsed` after the request was sent: checked against
     /// the body's bounds, and given to the operation when it [feeds](BodyPlan::Feed) on it.
     pub fn body_data(&mut self, data: &[u8], elapsed: Duration) -> Result<(), Error> {
+        self.body_bytes += data.len() as u64;
+        self.body_elapsed = elapsed;
         if let Some(watch) = self.body_watch.as_mut() {
             watch
                 .on_bytes(data.len(), elapsed)
@@ -335,6 +376,8 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
             return Err(Error::Stopped);
         }
         read?;
+        let (bytes, elapsed) = (self.body_bytes, self.body_elapsed);
+        self.shared.emit(|| TraceEvent::Body { bytes, elapsed });
         let r = self.op.handle_body_end();
         self.shared.learn(&mut self.op);
         Ok(r?)

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::operation::Operation;
 use crate::session::Session;
 
+use super::trace::{Trace, TraceEvent};
+
 /// Token-lock entries kept before unused ones are dropped.
 const MAX_TOKEN_LOCKS: usize = 256;
 
@@ -18,6 +20,7 @@ const MAX_TOKEN_LOCKS: usize = 256;
 pub struct SharedSession<L> {
     session: Mutex<Session>,
     token_locks: Mutex<HashMap<String, Arc<L>>>,
+    trace: Option<Trace>,
 }
 
 impl<L: Default> SharedSession<L> {
@@ -26,7 +29,20 @@ impl<L: Default> SharedSession<L> {
         SharedSession {
             session: Mutex::new(session),
             token_locks: Mutex::new(HashMap::new()),
+            trace: None,
         }
+    }
+
+    /// Reports what every operation run on this session does to `trace`
+    /// ([`Config::trace`](super::Config::trace)).
+    pub fn with_trace(mut self, trace: Option<Trace>) -> SharedSession<L> {
+        self.trace = trace;
+        self
+    }
+
+    /// The trace hook, if any.
+    pub fn trace(&self) -> Option<&Trace> {
+        self.trace.as_ref()
     }
 
     /// A snapshot to build an operation from.
@@ -39,13 +55,22 @@ impl<L: Default> SharedSession<L> {
         f(&mut self.session.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Drains what `op` learned into the session (after every `poll` and `handle_*`).
+    /// Drains what `op` learned into the session (after every `poll` and `handle_*`),
+    /// telling the trace.
     pub fn learn<O: Operation>(&self, op: &mut O) {
-        self.with(|session| {
-            while let Some(event) = op.poll_session_event() {
-                session.handle_event(event);
+        while let Some(event) = op.poll_session_event() {
+            if let Some(what) = self.trace.as_ref().and_then(|_| event.describe()) {
+                self.emit(|| TraceEvent::Learned(what));
             }
-        })
+            self.with(|session| session.handle_event(event));
+        }
+    }
+
+    /// Tells the trace, if any, what `event` makes.
+    pub(crate) fn emit(&self, event: impl FnOnce() -> TraceEvent) {
+        if let Some(trace) = &self.trace {
+            trace.emit(&event());
+        }
     }
 
     /// The lock of token scope `key` (a [`Next::Send`](super::Next::Send)'s `token_scope`):
