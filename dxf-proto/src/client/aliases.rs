@@ -8,8 +8,10 @@ use super::flow::{unexpected, Flow, FlowStep, Outcome, Produced, SubOperation};
 use crate::blob::{HeadBlob, Upload};
 use crate::error::{Error, Misuse};
 use crate::manifest::alias::{
-    docker_alias_manifest, oci_artifact_manifest, BlobDescriptor, OciArtifactOptions,
+    docker_alias_manifest, oci_artifact_manifest, oci_layers_manifest, BlobDescriptor,
+    OciArtifactOptions,
 };
+use crate::manifest::parse::Descriptor;
 use crate::manifest::{
     AliasManifest, Attach, Attached, DeleteManifest, DeleteTag, PutManifest, ReadAlias, ReadOptions,
 };
@@ -24,6 +26,8 @@ enum Form {
     Docker,
     /// An OCI artifact manifest (layers may carry titles) over the empty config.
     Oci(OciArtifactOptions),
+    /// The same over layers given whole (no `HEAD` for their sizes).
+    Layers(Vec<Descriptor>, OciArtifactOptions),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -96,11 +100,25 @@ impl SetAlias {
         SetAlias::new(session, repo, alias, blobs.to_vec(), form)
     }
 
+    /// An OCI artifact manifest over `layers`, sizes and media types known (the files
+    /// and directories of `dxf push`), stored under `alias` after the empty config.
+    pub fn oci_layers(
+        session: &Session,
+        repo: &Repository,
+        alias: Option<&str>,
+        layers: Vec<Descriptor>,
+        options: &OciArtifactOptions,
+    ) -> Result<SetAlias, Error> {
+        let form = Form::Layers(layers, options.clone());
+        SetAlias::new(session, repo, alias, Vec::new(), form)
+    }
+
     fn make_manifest(&self) -> Result<String, Error> {
         match &self.form {
             Form::Docker => docker_alias_manifest(&self.sized)
                 .map_err(|e| Misuse::InvalidArgument(e.to_string()).into()),
             Form::Oci(options) => Ok(oci_artifact_manifest(&self.sized, options)),
+            Form::Layers(layers, options) => Ok(oci_layers_manifest(layers, options)),
         }
     }
 
@@ -147,7 +165,7 @@ impl Flow for SetAlias {
                         self.phase = SetPhase::Done;
                         Ok(FlowStep::Done(std::mem::take(&mut self.manifest)))
                     }
-                    (Some(_), Form::Oci(_)) => {
+                    (Some(_), Form::Oci(_) | Form::Layers(..)) => {
                         self.phase = SetPhase::Config;
                         let op = Upload::empty_config(&self.session, &self.repo)?;
                         Ok(FlowStep::Run(SubOperation::new(op, |_| Produced::Finished)))

@@ -11,6 +11,7 @@ mod authenticate;
 mod config;
 mod copy;
 mod error;
+mod files;
 mod flow;
 mod methods;
 mod proxy;
@@ -26,6 +27,10 @@ pub use copy::{
     AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions, Placements, DEFAULT_COPY_JOBS,
 };
 pub use error::{source_read_error, Error, Result, SourceReadError, TransportError};
+pub use files::{
+    check_entry, check_titles, directory_layer, file_layer, pull_plan, EntryKind, FilesError,
+    PullItem, CONTENT_DIGEST_ANNOTATION, DIRECTORY_MEDIA_TYPE, FILE_MEDIA_TYPE, UNPACK_ANNOTATION,
+};
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
 pub use proxy::{Proxies, Proxy};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};

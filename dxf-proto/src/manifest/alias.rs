@@ -123,28 +123,30 @@ impl Default for OciArtifactOptions {
 /// Compact JSON, keys sorted, non-ASCII written as UTF-8: the same input always gives the
 /// same bytes.
 pub fn oci_artifact_manifest(blobs: &[BlobDescriptor], opts: &OciArtifactOptions) -> String {
+    let layers: Vec<Descriptor> = blobs
+        .iter()
+        .map(|b| {
+            let mut layer = Descriptor::new(OCTET_STREAM, b.digest.clone(), b.size);
+            if let Some(title) = &b.title {
+                layer
+                    .annotations
+                    .insert(TITLE_ANNOTATION.to_owned(), title.clone());
+            }
+            layer
+        })
+        .collect();
+    oci_layers_manifest(&layers, opts)
+}
+
+/// An OCI 1.1 artifact manifest as [`oci_artifact_manifest`] writes it, over layers given
+/// whole (each with its own media type and annotations: the files of `dxf push`).
+pub fn oci_layers_manifest(layers: &[Descriptor], opts: &OciArtifactOptions) -> String {
     let artifact_type = if opts.artifact_type.is_empty() {
         DEFAULT_ARTIFACT_TYPE
     } else {
         opts.artifact_type.as_str()
     };
-    let layers = blobs
-        .iter()
-        .map(|b| {
-            let mut layer = object([
-                ("digest", Json::from(b.digest.as_str())),
-                ("mediaType", Json::from(OCTET_STREAM)),
-                ("size", Json::Int(b.size)),
-            ]);
-            if let Some(title) = &b.title {
-                layer.insert(
-                    "annotations",
-                    object([(TITLE_ANNOTATION, Json::from(title.as_str()))]),
-                );
-            }
-            layer
-        })
-        .collect();
+    let layers = layers.iter().map(descriptor).collect();
     let mut doc = object([
         ("artifactType", Json::from(artifact_type)),
         (
