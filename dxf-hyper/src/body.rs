@@ -24,9 +24,10 @@
 //! inline. Copying costs one `memcpy` per byte and drops each frame before it is returned.
 //!
 //! A body that breaks midway (connection reset or closed, cut short, stalled past the
-//! timeout) is continued, as in dxf-ureq: a new request asks for the rest (dxf-proto's
-//! `GetBlob::resume`, `Range: bytes=N-`) and its bytes go on into the same verifier, a
-//! bounded number of times (the retry policy's count).
+//! timeout) is continued as dxf-proto's [`BlobPull`] decides, as in dxf-ureq — the bytes
+//! received, the speed floor, how many resumes, the `Range` request, what a whole-blob
+//! answer repeats, when the blob is done or failed for good; this file polls the bodies and
+//! the resume request, hashes, and keeps the idle timer and the interrupt's ticks.
 
 use std::future::Future;
 use std::io;
@@ -36,7 +37,8 @@ use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dxf_proto::{BlobVerifier, BodyBounds, BodyWatch, Digest, Interrupt};
+use dxf_proto::client::{BlobPull, PullFailure, Resumption};
+use dxf_proto::{BlobVerifier, Digest, Interrupt};
 use futures_core::Stream;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -130,25 +132,6 @@ const INLINE_MAX: usize = 128 * 1024;
 /// one the task hashes, one queued for it, and the one filling.
 const BUF_SIZE: usize = 256 * 1024;
 
-/// Why a blob read failed; kept so that every later read fails the same way.
-#[derive(Debug)]
-enum Failed {
-    Proto(dxf_proto::Error),
-    Transport(io::ErrorKind, String),
-    /// A hashing task could not start or ended without handing the verifier back.
-    Broken(String),
-}
-
-impl Failed {
-    fn to_io(&self) -> io::Error {
-        match self {
-            Failed::Proto(e) => io::Error::new(io::ErrorKind::InvalidData, e.clone()),
-            Failed::Transport(kind, msg) => io::Error::new(*kind, msg.clone()),
-            Failed::Broken(msg) => io::Error::other(msg.clone()),
-        }
-    }
-}
-
 /// A hashing task on the blocking pool: it hands the verifier back when it ends, or the
 /// verifier's refusal (more bytes than the blob's length).
 type HashTask = JoinHandle<Result<Box<BlobVerifier>, dxf_proto::Error>>;
@@ -224,13 +207,13 @@ impl Pooled {
     }
 
     /// Waits for the task to end and takes the verifier back (or its refusal).
-    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PullFailure>> {
         if let Some(task) = &mut self.task {
             let ended = ready!(Pin::new(task).poll(cx));
             self.task = None;
             let verifier = ended
-                .map_err(|e| Failed::Broken(format!("blob hashing task: {e}")))?
-                .map_err(Failed::Proto)?;
+                .map_err(|e| PullFailure::other(format!("blob hashing task: {e}")))?
+                .map_err(PullFailure::Blob)?;
             self.verifier = Some(verifier);
         }
         Poll::Ready(Ok(()))
@@ -238,7 +221,7 @@ impl Pooled {
 
     /// Hands the buffer filled so far to the task — queued for the running one, or to a
     /// new one — and starts filling an empty one; pending while a buffer is already queued.
-    fn poll_hand_over(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+    fn poll_hand_over(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PullFailure>> {
         loop {
             if self.task.is_some() {
                 let mut h = lock(&self.handoff);
@@ -255,12 +238,13 @@ impl Pooled {
                 ready!(self.poll_ended(cx))?;
                 continue;
             }
-            let runtime = tokio::runtime::Handle::try_current()
-                .map_err(|e| Failed::Broken(format!("hashing a blob outside a runtime: {e}")))?;
+            let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+                PullFailure::other(format!("hashing a blob outside a runtime: {e}"))
+            })?;
             let verifier = self
                 .verifier
                 .take()
-                .ok_or_else(|| Failed::Broken("blob hashed after its end".into()))?;
+                .ok_or_else(|| PullFailure::other("blob hashed after its end"))?;
             let empty = {
                 let mut h = lock(&self.handoff);
                 h.closed = false;
@@ -276,7 +260,7 @@ impl Pooled {
 
     /// Copies the start of `data` into the buffer filling, handing it over when full;
     /// returns the bytes copied, pending while a full buffer waits for the task.
-    fn poll_take(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize, Failed>> {
+    fn poll_take(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize, PullFailure>> {
         if self.filling.len() >= BUF_SIZE {
             ready!(self.poll_hand_over(cx))?;
         }
@@ -291,7 +275,7 @@ impl Pooled {
 
     /// The verdict once every byte was taken: the last bytes handed over like the others,
     /// the task's end, then the verifier's.
-    fn poll_verdict(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+    fn poll_verdict(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PullFailure>> {
         if !self.filling.is_empty() {
             ready!(self.poll_hand_over(cx))?;
         }
@@ -299,8 +283,8 @@ impl Pooled {
         let verifier = self
             .verifier
             .take()
-            .ok_or_else(|| Failed::Broken("blob verified twice".into()))?;
-        Poll::Ready(verifier.finish().map(drop).map_err(Failed::Proto))
+            .ok_or_else(|| PullFailure::other("blob verified twice"))?;
+        Poll::Ready(verifier.finish().map(drop).map_err(PullFailure::Blob))
     }
 }
 
@@ -317,11 +301,11 @@ enum Hashing {
 }
 
 /// The rest of a blob being fetched: the new body and the blob offset of its first byte
-/// (the offset asked for, or 0 when the registry sent the whole blob again).
+/// ([`Download::offset`](dxf_proto::Download::offset)).
 pub(crate) type Resuming = Pin<Box<dyn Future<Output = io::Result<(Incoming, u64)>> + Send>>;
 
-/// Starts fetching the rest of a blob from a byte offset.
-pub(crate) type Resume = Box<dyn FnMut(u64) -> Resuming + Send>;
+/// Starts the request that continues a broken pull.
+pub(crate) type Resume = Box<dyn FnMut(Resumption) -> Resuming + Send>;
 
 /// A blob being downloaded, as an [`AsyncRead`] or a [`Stream`] of chunks. The read (or
 /// stream item) that reaches the end succeeds only if the blob matched its digest and
@@ -335,29 +319,17 @@ pub struct BlobReader {
     /// returned once all of it is.
     frame: Bytes,
     copied: usize,
-    /// Blob bytes taken from bodies so far (the offset a resume asks from).
-    received: u64,
-    /// Bytes still to discard from the start of a resumed body (a registry that answered
-    /// the range with the whole blob again).
-    skip: u64,
-    /// How to continue after a broken body, and how many more times.
-    resume: Option<Resume>,
-    resumes_left: u32,
-    /// A resume under way, and the error that broke the body (reported if it fails).
-    resuming: Option<(Resuming, Failed)>,
+    /// The pull's decisions and state: bytes received, resumes, done or failed.
+    pull: BlobPull,
+    resume: Resume,
+    /// A resume under way.
+    resuming: Option<Resuming>,
     /// The body has ended (every frame was received).
     ended: bool,
-    /// The blob was verified and its end reported.
-    done: bool,
-    digest: Digest,
-    len: Option<u64>,
     pending: Bytes,
-    failed: Option<Failed>,
-    /// The idle bound and speed floor (dxf-proto's [`BodyBounds`]): a body that stalls or
-    /// falls below the floor counts as broken.
-    bounds: BodyBounds,
-    speed: BodyWatch,
+    /// The pull's clock.
     started: Instant,
+    /// The idle bound's timer: a body silent for that long counts as broken.
     timer: Option<Pin<Box<Sleep>>>,
     /// Raised: the next chunk fails with `Cancelled` (looked at every [`INTERRUPT_SLICE`]
     /// while the body is silent).
@@ -371,8 +343,8 @@ const INTERRUPT_SLICE: Duration = Duration::from_millis(50);
 impl std::fmt::Debug for BlobReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlobReader")
-            .field("digest", &self.digest)
-            .field("len", &self.len)
+            .field("digest", self.pull.digest())
+            .field("len", &self.pull.size())
             .finish_non_exhaustive()
     }
 }
@@ -381,36 +353,23 @@ impl BlobReader {
     pub(crate) fn new(
         body: Incoming,
         verifier: BlobVerifier,
-        len: Option<u64>,
-        bounds: BodyBounds,
-        resume: Option<(Resume, u32)>,
+        pull: BlobPull,
+        resume: Resume,
         interrupt: Interrupt,
     ) -> BlobReader {
-        let (resume, resumes_left) = match resume {
-            Some((r, n)) => (Some(r), n),
-            None => (None, 0),
-        };
         BlobReader {
             body,
-            digest: verifier.expected().clone(),
-            len: len.or(verifier.expected_len()),
             hashing: Hashing::Inline {
                 verifier: Box::new(verifier),
                 seen: 0,
             },
             frame: Bytes::new(),
             copied: 0,
-            received: 0,
-            skip: 0,
+            pull,
             resume,
-            resumes_left,
             resuming: None,
             ended: false,
-            done: false,
             pending: Bytes::new(),
-            failed: None,
-            speed: BodyWatch::new(&bounds, Duration::ZERO, Duration::ZERO),
-            bounds,
             started: Instant::now(),
             timer: None,
             interrupt,
@@ -420,12 +379,12 @@ impl BlobReader {
 
     /// The blob's size, when the registry announced it.
     pub fn size(&self) -> Option<u64> {
-        self.len
+        self.pull.size()
     }
 
     /// The digest the blob is verified against.
     pub fn digest(&self) -> &Digest {
-        &self.digest
+        self.pull.digest()
     }
 
     /// Reads the rest of the blob into `sink`, verifying it; returns the bytes copied.
@@ -433,9 +392,8 @@ impl BlobReader {
         tokio::io::copy(self, sink).await
     }
 
-    fn fail(&mut self, failed: Failed) -> Poll<Option<io::Result<Bytes>>> {
-        let e = failed.to_io();
-        self.failed = Some(failed);
+    fn fail(&mut self, failure: PullFailure) -> Poll<Option<io::Result<Bytes>>> {
+        let e = self.pull.fail(failure).to_io();
         // A hashing task in flight finishes the buffers it has on its own, unawaited.
         self.hashing = Hashing::Over;
         self.frame = Bytes::new();
@@ -446,11 +404,11 @@ impl BlobReader {
     /// Hands the frame received to the hasher: inline while the blob is small, else copied
     /// into buffers for the blocking pool, waiting for the hashing task when every buffer
     /// is in use.
-    fn poll_hand_off(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+    fn poll_hand_off(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PullFailure>> {
         let len = self.frame.len();
         self.hashing = match std::mem::replace(&mut self.hashing, Hashing::Over) {
             Hashing::Inline { mut verifier, seen } if seen.saturating_add(len) <= INLINE_MAX => {
-                verifier.update(&self.frame).map_err(Failed::Proto)?;
+                verifier.update(&self.frame).map_err(PullFailure::Blob)?;
                 self.hashing = Hashing::Inline {
                     verifier,
                     seen: seen.saturating_add(len),
@@ -462,7 +420,7 @@ impl BlobReader {
             other => other,
         };
         let Hashing::Pooled(pooled) = &mut self.hashing else {
-            return Poll::Ready(Err(Failed::Broken("blob hashed after its end".into())));
+            return Poll::Ready(Err(PullFailure::other("blob hashed after its end")));
         };
         while let Some(rest) = self.frame.get(self.copied..).filter(|r| !r.is_empty()) {
             self.copied += ready!(pooled.poll_take(cx, rest))?;
@@ -472,10 +430,10 @@ impl BlobReader {
 
     /// The verdict once every frame was handed over: inline, or once the last bytes are
     /// hashed on the blocking pool.
-    fn poll_verdict(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+    fn poll_verdict(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PullFailure>> {
         match std::mem::replace(&mut self.hashing, Hashing::Over) {
             Hashing::Inline { verifier, .. } => {
-                Poll::Ready(verifier.finish().map(drop).map_err(Failed::Proto))
+                Poll::Ready(verifier.finish().map(drop).map_err(PullFailure::Blob))
             }
             Hashing::Pooled(mut pooled) => {
                 let verdict = pooled.poll_verdict(cx);
@@ -484,58 +442,42 @@ impl BlobReader {
                 }
                 verdict
             }
-            Hashing::Over => Poll::Ready(Err(Failed::Broken("blob verified twice".into()))),
+            Hashing::Over => Poll::Ready(Err(PullFailure::other("blob verified twice"))),
         }
     }
 
-    /// After the body broke with `broken`: starts fetching the rest of the blob when
-    /// resumes are left (polled by [`Self::poll_chunk`]), or gives `broken` back.
-    fn start_resume(&mut self, broken: Failed) -> Result<(), Failed> {
-        match self.resume.as_mut() {
-            Some(resume) if self.resumes_left > 0 => {
-                self.resumes_left -= 1;
-                self.timer = None;
-                self.resuming = Some((resume(self.received), broken));
-                Ok(())
-            }
-            _ => Err(broken),
-        }
+    /// After the body broke with `broken`: starts the resume the pull decides on (polled by
+    /// [`Self::poll_chunk`]), or gives the pull's failure back.
+    fn start_resume(&mut self, broken: PullFailure) -> Result<(), PullFailure> {
+        let from = self.pull.on_break(broken)?;
+        self.timer = None;
+        self.resuming = Some((self.resume)(from));
+        Ok(())
     }
 
     /// Polls the resume under way; once it has the rest of the blob, that body replaces the
-    /// broken one. A resume that fails fails the blob with the error that broke the body.
-    fn poll_resume(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failed>> {
-        let Some((mut fetching, broken)) = self.resuming.take() else {
+    /// broken one (if the pull takes it).
+    fn poll_resume(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PullFailure>> {
+        let Some(fetching) = &mut self.resuming else {
             return Poll::Ready(Ok(()));
         };
-        match fetching.as_mut().poll(cx) {
-            Poll::Pending => {
-                self.resuming = Some((fetching, broken));
-                Poll::Pending
-            }
-            // A body starting past what was received would leave a gap.
-            Poll::Ready(Ok((body, offset))) if offset <= self.received => {
-                self.body = body;
-                self.speed = BodyWatch::new(&self.bounds, Duration::ZERO, self.started.elapsed());
-                // A whole blob again (the registry ignored the range): skip what was taken.
-                self.skip = self.received.saturating_sub(offset);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(_) => Poll::Ready(Err(broken)),
-        }
+        let answer = ready!(fetching.as_mut().poll(cx));
+        self.resuming = None;
+        self.body = self.pull.resumed(answer, self.started.elapsed())?;
+        Poll::Ready(Ok(()))
     }
 
     /// The next chunk, `None` at a verified end.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         loop {
-            if let Some(f) = &self.failed {
+            if let Some(f) = self.pull.failed() {
                 return Poll::Ready(Some(Err(f.to_io())));
             }
-            if self.done {
+            if self.pull.is_verified() {
                 return Poll::Ready(None);
             }
             if self.interrupt.is_raised() {
-                return self.fail(Failed::Proto(dxf_proto::Error::Cancelled));
+                return self.fail(dxf_proto::Error::Cancelled.into());
             }
             if !self.frame.is_empty() {
                 if let Err(failed) = ready!(self.poll_hand_off(cx)) {
@@ -545,11 +487,9 @@ impl BlobReader {
                 return Poll::Ready(Some(Ok(std::mem::take(&mut self.frame))));
             }
             if self.ended {
-                return match ready!(self.poll_verdict(cx)) {
-                    Ok(()) => {
-                        self.done = true;
-                        Poll::Ready(None)
-                    }
+                let verdict = ready!(self.poll_verdict(cx));
+                return match self.pull.verdict(verdict) {
+                    Ok(()) => Poll::Ready(None),
                     Err(failed) => self.fail(failed),
                 };
             }
@@ -561,13 +501,12 @@ impl BlobReader {
             }
             let frame = match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Pending => {
-                    if let Some(t) = self.bounds.idle {
+                    if let Some(t) = self.pull.bounds().idle {
                         let timer = self
                             .timer
                             .get_or_insert_with(|| Box::pin(tokio::time::sleep(t)));
                         if timer.as_mut().poll(cx).is_ready() {
-                            let broken = stalled(dxf_proto::Stall::Idle(t));
-                            match self.start_resume(broken) {
+                            match self.start_resume(dxf_proto::Stall::Idle(t).into()) {
                                 Ok(()) => continue,
                                 Err(failed) => return self.fail(failed),
                             }
@@ -583,7 +522,7 @@ impl BlobReader {
                         }
                         self.tick = None;
                         if self.interrupt.is_raised() {
-                            return self.fail(Failed::Proto(dxf_proto::Error::Cancelled));
+                            return self.fail(dxf_proto::Error::Cancelled.into());
                         }
                     }
                     return Poll::Pending;
@@ -592,38 +531,30 @@ impl BlobReader {
             };
             self.timer = None;
             self.tick = None;
-            match frame {
+            let broken = match frame {
                 Some(Ok(frame)) => {
-                    if let Ok(mut data) = frame.into_data() {
-                        // Skipped bytes (a resumed body that starts over) arrived too.
-                        let arrived = data.len();
-                        let skipped = usize::try_from(self.skip)
-                            .unwrap_or(usize::MAX)
-                            .min(data.len());
-                        if skipped > 0 {
-                            data = data.split_off(skipped);
-                            self.skip -= skipped as u64;
-                        }
-                        self.received += data.len() as u64;
-                        let below_floor = self.speed.on_bytes(arrived, self.started.elapsed());
-                        self.frame = data;
-                        if let Err(stall) = below_floor {
-                            if let Err(failed) = self.start_resume(stalled(stall)) {
-                                return self.fail(failed);
-                            }
-                        }
+                    let Ok(mut data) = frame.into_data() else {
+                        continue;
+                    };
+                    let arrival = self.pull.on_bytes(data.len(), self.started.elapsed());
+                    // Bytes received before a resume that started over: dropped.
+                    self.frame = data.split_off(arrival.skip.min(data.len()));
+                    match arrival.stall {
+                        Some(stall) => stall.into(),
+                        None => continue,
                     }
                 }
                 // A broken body (hyper's errors are all transport ones: connection reset
                 // or closed, incomplete body, bad framing); the blob's own checks fail in
                 // the hasher, never here.
-                Some(Err(e)) => {
-                    let broken = Failed::Transport(io::ErrorKind::Other, e.to_string());
-                    if let Err(failed) = self.start_resume(broken) {
-                        return self.fail(failed);
-                    }
+                Some(Err(e)) => PullFailure::other(e.to_string()),
+                None => {
+                    self.ended = true;
+                    continue;
                 }
-                None => self.ended = true,
+            };
+            if let Err(failed) = self.start_resume(broken) {
+                return self.fail(failed);
             }
         }
     }
@@ -655,11 +586,6 @@ pub(crate) async fn hash_file(path: &std::path::Path) -> io::Result<(Digest, u64
         }
     });
     hashing.await.map_err(io::Error::other)?
-}
-
-/// A body that stalled, as a break.
-fn stalled(stall: dxf_proto::Stall) -> Failed {
-    Failed::Transport(io::ErrorKind::TimedOut, stall.to_string())
 }
 
 impl Stream for BlobReader {
@@ -741,16 +667,33 @@ mod tests {
             .body(ReqBody::full(None))
             .unwrap();
         let response = client.request(request).await.unwrap();
-        let verifier = BlobVerifier::new(digest, expected_len).unwrap();
-        let bounds = dxf_proto::Timeouts::default().for_body(dxf_proto::BodyPlan::Deliver);
-        BlobReader::new(
-            response.into_body(),
-            verifier,
-            expected_len,
-            bounds,
-            None,
-            Interrupt::new(),
-        )
+        // Nothing to resume from: a break is reported.
+        let resume: Resume = Box::new(|_| Box::pin(async { Err(io::Error::other("none")) }));
+        blob_reader(response.into_body(), digest, expected_len, resume, 4)
+    }
+
+    /// The reader of `body` for the blob `digest` (of `len` bytes when known), continued
+    /// by `resume` at most `resumes` times.
+    fn blob_reader(
+        body: Incoming,
+        digest: Digest,
+        len: Option<u64>,
+        resume: Resume,
+        resumes: u32,
+    ) -> BlobReader {
+        let download = dxf_proto::Download {
+            verifier: BlobVerifier::new(digest, len).unwrap(),
+            len,
+            offset: 0,
+        };
+        let mut limits = dxf_proto::Limits::default();
+        limits.retry.max_retries = resumes;
+        let session = dxf_proto::Session::new("r.test", dxf_proto::Scheme::Http)
+            .unwrap()
+            .with_limits(limits);
+        let repo = session.repository("r").unwrap();
+        let pull = BlobPull::new(&session, &repo, &download);
+        BlobReader::new(body, download.verifier, pull, resume, Interrupt::new())
     }
 
     fn data(len: usize) -> Vec<u8> {
@@ -937,8 +880,8 @@ mod tests {
         let client = Client::builder(TokioExecutor::new()).build_http::<ReqBody>();
         let first = hyper::Request::get(&url).body(ReqBody::full(None)).unwrap();
         let response = client.request(first).await.unwrap();
-        let resume: Resume = Box::new(move |offset| {
-            let (client, url) = (client.clone(), url.clone());
+        let resume: Resume = Box::new(move |from| {
+            let (client, url, offset) = (client.clone(), url.clone(), from.offset());
             Box::pin(async move {
                 let request = hyper::Request::get(&url)
                     .header("range", format!("bytes={offset}-"))
@@ -958,16 +901,7 @@ mod tests {
             h.finish()
         };
         let len = Some(data.len() as u64);
-        let verifier = BlobVerifier::new(digest, len).unwrap();
-        let bounds = dxf_proto::Timeouts::default().for_body(dxf_proto::BodyPlan::Deliver);
-        let reader = BlobReader::new(
-            response.into_body(),
-            verifier,
-            len,
-            bounds,
-            Some((resume, resumes)),
-            Interrupt::new(),
-        );
+        let reader = blob_reader(response.into_body(), digest, len, resume, resumes);
         (reader, asked)
     }
 

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use dxf_proto::client::{Config, FilePush, PushOptions};
+use dxf_proto::client::{BlobPull, Config, FilePush, PushOptions};
 use dxf_proto::{
     Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Sha256, Upload,
 };
@@ -258,16 +258,16 @@ impl Repository {
     }
 
     async fn pull(&self, op: GetBlob) -> Result<BlobReader> {
-        let (digest, expected_size) = (op.digest().clone(), op.expected_len());
         let (download, body) = run(self.shared(), op, Source::None, None).await?;
         let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
-        // A body that breaks midway is continued from where it broke (a ranged GET).
-        let (shared, name, blob) = (self.shared().clone(), self.name.clone(), digest);
-        let total = download.len.or(expected_size);
-        let resume: crate::body::Resume = Box::new(move |offset| {
-            let (shared, name, blob) = (shared.clone(), name.clone(), blob.clone());
+        let pull = BlobPull::new(&self.session(), &self.name, &download);
+        // A body that breaks midway is continued with the request the pull decides on.
+        let shared = self.shared().clone();
+        let resume: crate::body::Resume = Box::new(move |from| {
+            let shared = shared.clone();
             Box::pin(async move {
-                let op = GetBlob::resume(&shared.session.snapshot(), &name, &blob, offset, total)
+                let op = from
+                    .op(&shared.session.snapshot())
                     .map_err(io::Error::other)?;
                 let (download, body) = run(&shared, op, Source::None, None)
                     .await
@@ -276,19 +276,13 @@ impl Repository {
                 Ok((body, download.offset))
             })
         });
-        let times = self.session().limits().retry.max_retries;
-        let bounds = self
-            .session()
-            .limits()
-            .timeouts
-            .for_body(dxf_proto::BodyPlan::Deliver);
+        let interrupt = self.shared().interrupt.clone();
         Ok(BlobReader::new(
             body,
             download.verifier,
-            download.len,
-            bounds,
-            Some((resume, times)),
-            self.shared().interrupt.clone(),
+            pull,
+            resume,
+            interrupt,
         ))
     }
 

@@ -8,17 +8,18 @@
 //! one buffer is hashed inline, without a thread. The end is reported only after the
 //! hashing thread has seen every byte and the verifier accepted them.
 //!
-//! A body that breaks midway (connection reset, cut short) is continued: a new request asks
-//! for the rest (dxf-proto's `GetBlob::resume`, `Range: bytes=N-`) and its bytes go on
-//! into the same verifier, a bounded number of times (the retry policy's count).
+//! A body that breaks midway (connection reset, cut short, stalled) is continued as
+//! dxf-proto's [`BlobPull`] decides — the bytes received, the speed floor, how many
+//! resumes, the `Range` request, what a whole-blob answer repeats, when the blob is done or
+//! failed for good; this file reads the bodies, hashes, and runs the resume request.
 
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use std::time::{Duration, Instant};
-
-use dxf_proto::{BlobVerifier, BodyBounds, BodyWatch, Digest, Interrupt};
+use dxf_proto::client::{BlobPull, PullFailure, Resumption};
+use dxf_proto::{BlobVerifier, Digest, Interrupt};
 
 use crate::transport;
 
@@ -34,22 +35,6 @@ struct Hasher {
     full: SyncSender<(Vec<u8>, usize)>,
     empty: Receiver<Vec<u8>>,
     thread: JoinHandle<Result<Digest, dxf_proto::Error>>,
-}
-
-/// Why a blob failed: the verifier's verdict, or the hashing thread's failure.
-#[derive(Clone, Debug)]
-enum Failed {
-    Proto(dxf_proto::Error),
-    Broken(&'static str),
-}
-
-impl Failed {
-    fn to_io(&self) -> io::Error {
-        match self {
-            Failed::Proto(e) => io::Error::new(io::ErrorKind::InvalidData, e.clone()),
-            Failed::Broken(what) => io::Error::other(*what),
-        }
-    }
 }
 
 impl Hasher {
@@ -73,21 +58,21 @@ impl Hasher {
     }
 
     /// Hands over the last buffer, closes the input and waits for the verdict.
-    fn finish(self, last: Vec<u8>, end: usize) -> Result<Digest, Failed> {
+    fn finish(self, last: Vec<u8>, end: usize) -> Result<(), PullFailure> {
         // A failed send means the thread already stopped on an error, returned by join.
         let _ = self.full.send((last, end));
         drop(self.full);
         match self.thread.join() {
-            Ok(r) => r.map_err(Failed::Proto),
+            Ok(r) => r.map(drop).map_err(PullFailure::Blob),
             // Not reachable with `clippy::panic` denied, but never a clean end.
-            Err(_) => Err(Failed::Broken("blob hashing thread failed")),
+            Err(_) => Err(PullFailure::other("blob hashing thread failed")),
         }
     }
 }
 
-/// Fetches the rest of a blob from a byte offset: the new body and the blob offset its first
-/// byte is at (the offset asked for, or 0 when the registry sent the whole blob again).
-pub(crate) type Resume = Box<dyn FnMut(u64) -> io::Result<(ureq::Body, u64)> + Send>;
+/// Runs the request that continues a broken pull: the new body and the blob offset its
+/// first byte is at ([`Download::offset`](dxf_proto::Download::offset)).
+pub(crate) type Resume = Box<dyn FnMut(Resumption) -> io::Result<(ureq::Body, u64)> + Send>;
 
 /// A blob being downloaded. Reads return the blob's bytes; the `read` that reaches the end
 /// returns `Ok(0)` only if the blob matched its digest and length, and an
@@ -105,31 +90,23 @@ pub struct BlobReader {
     allocated: usize,
     /// The body has ended (everything received is in `cur`).
     eof: bool,
-    /// The blob was verified and its end reported.
-    done: bool,
-    /// A receive error met after some bytes of a buffer: reported by the next refill.
+    /// The receive error that failed the pull after some bytes of a buffer: reported as
+    /// it came by the next refill (later ones report the pull's copy).
     pending: Option<io::Error>,
-    digest: Digest,
-    len: Option<u64>,
-    failed: Option<Failed>,
-    /// Blob bytes received so far (the offset a resume asks from).
-    received: u64,
-    /// How to continue after a broken body, and how many more times.
-    resume: Option<Resume>,
-    resumes_left: u32,
+    /// The pull's decisions and state: bytes received, resumes, done or failed.
+    pull: BlobPull,
+    resume: Resume,
     /// Raised: the next refill fails with `Cancelled`, and so does a blocked receive.
     interrupt: Interrupt,
-    /// The speed floor (dxf-proto's [`BodyBounds`]); falling below it counts as a break.
-    bounds: BodyBounds,
-    speed: BodyWatch,
+    /// The pull's clock.
     started: Instant,
 }
 
 impl std::fmt::Debug for BlobReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlobReader")
-            .field("digest", &self.digest)
-            .field("len", &self.len)
+            .field("digest", self.pull.digest())
+            .field("len", &self.pull.size())
             .finish()
     }
 }
@@ -138,22 +115,12 @@ impl BlobReader {
     pub(crate) fn new(
         body: ureq::Body,
         verifier: BlobVerifier,
-        len: Option<u64>,
-        resume: Option<(Resume, u32)>,
+        pull: BlobPull,
+        resume: Resume,
         interrupt: Interrupt,
-        bounds: BodyBounds,
     ) -> BlobReader {
-        let (resume, resumes_left) = match resume {
-            Some((r, n)) => (Some(r), n),
-            None => (None, 0),
-        };
         BlobReader {
-            received: 0,
-            resume,
-            resumes_left,
             body: body.into_reader(),
-            digest: verifier.expected().clone(),
-            len: len.or(verifier.expected_len()),
             verifier: Some(verifier),
             hasher: None,
             cur: Vec::new(),
@@ -161,24 +128,22 @@ impl BlobReader {
             end: 0,
             allocated: 0,
             eof: false,
-            done: false,
             pending: None,
-            failed: None,
+            pull,
+            resume,
             interrupt,
-            speed: BodyWatch::new(&bounds, Duration::ZERO, Duration::ZERO),
-            bounds,
             started: Instant::now(),
         }
     }
 
     /// The blob's size, when the registry announced it.
     pub fn size(&self) -> Option<u64> {
-        self.len
+        self.pull.size()
     }
 
     /// The digest the blob is verified against.
     pub fn digest(&self) -> &Digest {
-        &self.digest
+        self.pull.digest()
     }
 
     /// Reads the rest of the blob into `sink`, verifying it; returns the bytes copied.
@@ -196,10 +161,8 @@ impl BlobReader {
         }
     }
 
-    fn fail(&mut self, failed: Failed) -> io::Error {
-        let e = failed.to_io();
-        self.failed = Some(failed);
-        e
+    fn fail(&mut self, failure: PullFailure) -> io::Error {
+        self.pull.fail(failure).to_io()
     }
 
     /// Hands a consumed buffer to the hashing thread (starting it on first use).
@@ -223,10 +186,7 @@ impl BlobReader {
     fn stopped_early(&mut self) -> io::Error {
         match self.verdict() {
             Err(e) => e,
-            Ok(()) => {
-                self.done = false;
-                self.fail(Failed::Broken("blob hashing stopped early"))
-            }
+            Ok(()) => self.fail(PullFailure::other("blob hashing stopped early")),
         }
     }
 
@@ -236,21 +196,16 @@ impl BlobReader {
         let last = std::mem::take(&mut self.cur);
         let end = std::mem::replace(&mut self.end, 0);
         self.pos = 0;
-        let result = match (self.hasher.take(), self.verifier.take()) {
+        let verdict = match (self.hasher.take(), self.verifier.take()) {
             (Some(h), _) => h.finish(last, end),
             (None, Some(mut v)) => v
                 .update(last.get(..end).unwrap_or_default())
                 .and_then(|()| v.finish())
-                .map_err(Failed::Proto),
-            (None, None) => Err(Failed::Broken("blob verified twice")),
+                .map(drop)
+                .map_err(PullFailure::Blob),
+            (None, None) => Err(PullFailure::other("blob verified twice")),
         };
-        match result {
-            Ok(_) => {
-                self.done = true;
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
+        self.pull.verdict(verdict).map_err(|f| f.to_io())
     }
 
     /// An empty buffer: a hashed one back from the thread, or a new one.
@@ -272,11 +227,8 @@ impl BlobReader {
 
     /// Replaces the consumed buffer with the next one received.
     fn refill(&mut self) -> io::Result<()> {
-        if let Some(e) = self.pending.take() {
-            return Err(e);
-        }
         if self.interrupt.is_raised() {
-            return Err(self.fail(Failed::Proto(dxf_proto::Error::Cancelled)));
+            return Err(self.fail(dxf_proto::Error::Cancelled.into()));
         }
         let old = std::mem::take(&mut self.cur);
         let mut buf = if self.end > 0 {
@@ -292,50 +244,48 @@ impl BlobReader {
         let mut filled = 0;
         let _watch = transport::watch(&self.interrupt, false);
         while let Some(space) = buf.get_mut(filled..).filter(|s| !s.is_empty()) {
-            match self.body.read(space) {
+            let e = match self.body.read(space) {
                 Ok(0) => {
                     self.eof = true;
                     break;
                 }
                 Ok(n) => {
-                    filled += n;
-                    self.received += n as u64;
-                    if let Err(stall) = self.speed.on_bytes(n, self.started.elapsed()) {
-                        let e = io::Error::new(io::ErrorKind::TimedOut, stall);
-                        if !self.continue_after(&e) {
-                            self.pending = Some(e);
-                            break;
-                        }
+                    let arrival = self.pull.on_bytes(n, self.started.elapsed());
+                    // Bytes received before a resume that started over: dropped.
+                    if arrival.skip > 0 {
+                        buf.copy_within(filled + arrival.skip..filled + n, filled);
                     }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // A timeout reads as the bound that ran out.
-                    let e = match transport::io_stall(&e, self.bounds.idle) {
+                    filled += n - arrival.skip;
+                    match arrival.stall {
+                        None => continue,
                         Some(stall) => io::Error::new(io::ErrorKind::TimedOut, stall),
-                        None => e,
-                    };
-                    if self.continue_after(&e) {
-                        continue;
                     }
-                    if filled == 0 {
-                        self.cur = buf;
-                        return Err(e);
-                    }
-                    self.pending = Some(e);
-                    break;
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A timeout reads as the bound that ran out.
+                Err(e) => match transport::io_stall(&e, self.pull.bounds().idle) {
+                    Some(stall) => io::Error::new(io::ErrorKind::TimedOut, stall),
+                    None => e,
+                },
+            };
+            if self.continue_after(&e) {
+                continue;
             }
+            if filled == 0 {
+                self.cur = buf;
+                return Err(e);
+            }
+            self.pending = Some(e);
+            break;
         }
         self.cur = buf;
         self.end = filled;
         Ok(())
     }
-}
 
-impl BlobReader {
     /// After a receive error: whether the body was replaced by the rest of the blob (and
-    /// reading goes on). Never for an error of our own making, never past the bound.
+    /// reading goes on), as the pull decides; otherwise the pull failed with it. Never for
+    /// an error of our own making.
     fn continue_after(&mut self, e: &io::Error) -> bool {
         let broken = matches!(
             e.kind(),
@@ -348,51 +298,32 @@ impl BlobReader {
         ) && e
             .get_ref()
             .is_none_or(|inner| !inner.is::<dxf_proto::Error>());
-        if !broken || self.resumes_left == 0 {
+        if !broken {
+            self.pull.fail(PullFailure::io(e));
             return false;
         }
-        let Some(resume) = self.resume.as_mut() else {
+        let Ok(from) = self.pull.on_break(PullFailure::io(e)) else {
             return false;
         };
-        self.resumes_left -= 1;
-        let Ok((body, offset)) = resume(self.received) else {
+        let answer = (self.resume)(from);
+        let Ok(body) = self.pull.resumed(answer, self.started.elapsed()) else {
             return false;
         };
-        let mut reader = body.into_reader();
-        // A whole blob again (the registry ignored the range): skip what was received.
-        // Those bytes arrive under the same speed floor as any others.
-        let mut speed = BodyWatch::new(&self.bounds, Duration::ZERO, self.started.elapsed());
-        let mut left = self.received.saturating_sub(offset);
-        let mut scratch = vec![0; 16 * 1024];
-        while left > 0 {
-            let want = usize::try_from(left)
-                .unwrap_or(usize::MAX)
-                .min(scratch.len());
-            match reader.read(scratch.get_mut(..want).unwrap_or_default()) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    left = left.saturating_sub(n as u64);
-                    if speed.on_bytes(n, self.started.elapsed()).is_err() {
-                        return false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        self.body = reader;
-        self.speed = speed;
+        self.body = body.into_reader();
         true
     }
 }
 
 impl BufRead for BlobReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        // A failed blob stays failed: a caller that reads on never sees a clean end.
-        if let Some(failed) = &self.failed {
-            return Err(failed.to_io());
-        }
-        while self.pos >= self.end && !self.done {
+        while self.pos >= self.end && !self.pull.is_verified() {
+            if let Some(e) = self.pending.take() {
+                return Err(e);
+            }
+            // A failed blob stays failed: a caller that reads on never sees a clean end.
+            if let Some(failed) = self.pull.failed() {
+                return Err(failed.to_io());
+            }
             if self.eof {
                 self.verdict()?;
             } else {
@@ -428,6 +359,7 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
 
     /// Serves one response with `body` (announcing `announced` bytes) and returns the
     /// blob reader for it, verifying against `data`'s digest and `expected_len`.
@@ -456,15 +388,33 @@ mod tests {
         };
         let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
         let response = agent.get(&format!("http://{addr}/blob")).call().unwrap();
-        let verifier = BlobVerifier::new(digest, expected_len).unwrap();
-        BlobReader::new(
-            response.into_body(),
-            verifier,
-            expected_len,
-            None,
-            Interrupt::new(),
-            dxf_proto::Timeouts::default().for_body(dxf_proto::BodyPlan::Deliver),
-        )
+        // Nothing to resume from: a break is reported.
+        let resume: Resume = Box::new(|_| Err(io::Error::other("no resume")));
+        blob_reader(response.into_body(), digest, expected_len, resume, 4)
+    }
+
+    /// The reader of `body` for the blob `digest` (of `len` bytes when known), continued
+    /// by `resume` at most `resumes` times.
+    fn blob_reader(
+        body: ureq::Body,
+        digest: Digest,
+        len: Option<u64>,
+        resume: Resume,
+        resumes: u32,
+    ) -> BlobReader {
+        let download = dxf_proto::Download {
+            verifier: BlobVerifier::new(digest, len).unwrap(),
+            len,
+            offset: 0,
+        };
+        let mut limits = dxf_proto::Limits::default();
+        limits.retry.max_retries = resumes;
+        let session = dxf_proto::Session::new("r.test", dxf_proto::Scheme::Http)
+            .unwrap()
+            .with_limits(limits);
+        let repo = session.repository("r").unwrap();
+        let pull = BlobPull::new(&session, &repo, &download);
+        BlobReader::new(body, download.verifier, pull, resume, Interrupt::new())
     }
 
     fn data(len: usize) -> Vec<u8> {
@@ -551,6 +501,181 @@ mod tests {
             let mut r = reader(&d, d[..len / 2].to_vec(), len, Some(len as u64));
             assert!(r.read_to_end(&mut Vec::new()).is_err(), "{len}");
             assert!(r.read(&mut [0u8; 10]).is_err() || len / 2 == 0);
+        }
+    }
+
+    /// How the resuming server answers one connection.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// The rest asked for (a `206` to a range, else a `200`), cut after this many bytes.
+        Cut(usize),
+        /// The rest asked for, whole.
+        Rest,
+        /// The whole blob in a `200`, whatever was asked.
+        Whole,
+        /// The rest, with its first byte flipped.
+        Corrupt,
+    }
+
+    /// Serves `data` from a loopback listener, one connection per answer in turn, and
+    /// returns its address and the range starts asked for (0: no `Range`).
+    fn resuming_server(
+        data: Vec<u8>,
+        answers: Vec<Answer>,
+    ) -> (std::net::SocketAddr, Arc<Mutex<Vec<u64>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+                let start: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("range: bytes="))
+                    .map_or(0, |r| r.trim_end_matches('-').parse().unwrap());
+                log.lock().unwrap().push(start as u64);
+                let len = data.len();
+                let (status, from) = match answer {
+                    Answer::Whole => ("200 OK", 0),
+                    _ if start > 0 => ("206 Partial Content", start),
+                    _ => ("200 OK", 0),
+                };
+                let mut body = data[from..].to_vec();
+                let mut head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                if from > 0 {
+                    head += &format!("Content-Range: bytes {from}-{}/{len}\r\n", len - 1);
+                }
+                head += "\r\n";
+                match answer {
+                    Answer::Cut(n) => body.truncate(n),
+                    Answer::Corrupt => body[0] ^= 1,
+                    Answer::Rest | Answer::Whole => {}
+                }
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(&body);
+            }
+        });
+        (addr, asked)
+    }
+
+    /// A reader for `data` served by [`resuming_server`], with `resumes` resumes that
+    /// ask the same server for the rest (the offset is the one asked for on a `206`).
+    fn resuming_reader(
+        data: &[u8],
+        answers: Vec<Answer>,
+        resumes: u32,
+    ) -> (BlobReader, Arc<Mutex<Vec<u64>>>) {
+        let (addr, asked) = resuming_server(data.to_vec(), answers);
+        let url = format!("http://{addr}/blob");
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        let first = agent.get(&url).call().unwrap();
+        let resume: Resume = Box::new(move |from| {
+            let offset = from.offset();
+            let response = agent
+                .get(&url)
+                .header("range", &format!("bytes={offset}-"))
+                .call()
+                .map_err(io::Error::other)?;
+            let from = match response.status().as_u16() {
+                206 => offset,
+                _ => 0,
+            };
+            Ok((response.into_body(), from))
+        });
+        let mut h = dxf_proto::Sha256::new();
+        h.update(data);
+        let len = Some(data.len() as u64);
+        let reader = blob_reader(first.into_body(), h.finish(), len, resume, resumes);
+        (reader, asked)
+    }
+
+    #[test]
+    fn a_broken_body_is_resumed_into_the_same_verifier() {
+        for len in SIZES.into_iter().filter(|&l| l > 2) {
+            let d = data(len);
+            let (a, b) = (len / 3, len / 2);
+            // Cut twice, resumed twice with the rest (206): the bytes asked for are the
+            // bytes received, and the blob is whole.
+            let answers = vec![Answer::Cut(a), Answer::Cut(b - a), Answer::Rest];
+            let (mut r, asked) = resuming_reader(&d, answers, 2);
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).unwrap();
+            assert!(got == d, "{len}");
+            assert_eq!(*asked.lock().unwrap(), [0, a as u64, b as u64], "{len}");
+            assert_eq!(r.read(&mut [0u8; 10]).unwrap(), 0, "{len}");
+            // Resumed with the whole blob again (200): what was received is skipped, in
+            // small reads.
+            let answers = vec![Answer::Cut(b), Answer::Whole];
+            let (mut r, _) = resuming_reader(&d, answers, 1);
+            let mut got = Vec::new();
+            let mut small = [0u8; 1000];
+            loop {
+                let n = r.read(&mut small).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&small[..n]);
+            }
+            assert!(got == d, "{len}");
+            // Cut right at the start: the resume asks from 0 (no range).
+            let answers = vec![Answer::Cut(0), Answer::Rest];
+            let (mut r, asked) = resuming_reader(&d, answers, 1);
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).unwrap();
+            assert!(got == d, "{len}");
+            assert_eq!(*asked.lock().unwrap(), [0, 0], "{len}");
+        }
+    }
+
+    #[test]
+    fn resumes_are_bounded_and_still_verified() {
+        for len in SIZES.into_iter().filter(|&l| l > 2) {
+            let d = data(len);
+            let (a, b) = (len / 3, len / 2);
+            // More breaks than resumes (or none allowed): the break is reported, and stays.
+            for resumes in [0, 1] {
+                let answers = vec![Answer::Cut(a), Answer::Cut(b - a), Answer::Rest];
+                let (mut r, asked) = resuming_reader(&d, answers, resumes);
+                let e = r.read_to_end(&mut Vec::new()).unwrap_err();
+                assert!(e
+                    .get_ref()
+                    .unwrap()
+                    .downcast_ref::<dxf_proto::Error>()
+                    .is_none());
+                let again = r.read(&mut [0u8; 10]).unwrap_err();
+                assert_eq!(again.kind(), e.kind(), "{len} {resumes}");
+                assert_eq!(again.to_string(), e.to_string(), "{len} {resumes}");
+                assert_eq!(asked.lock().unwrap().len(), resumes as usize + 1);
+            }
+            // A resumed body that is corrupted fails the digest check.
+            let answers = vec![Answer::Cut(a), Answer::Corrupt];
+            let (mut r, _) = resuming_reader(&d, answers, 2);
+            let e = r.read_to_end(&mut Vec::new()).unwrap_err();
+            assert!(
+                matches!(proto_error(&e), dxf_proto::Error::DigestMismatch { .. }),
+                "{len}: {e}"
+            );
+            assert!(r.read(&mut [0u8; 10]).is_err(), "{len}");
+            // A resume that fails (nobody answers): the break is reported, not its error.
+            let (mut r, _) = resuming_reader(&d, vec![Answer::Cut(a)], 2);
+            let e = r.read_to_end(&mut Vec::new()).unwrap_err();
+            assert!(e
+                .get_ref()
+                .unwrap()
+                .downcast_ref::<dxf_proto::Error>()
+                .is_none());
+            assert!(!e.to_string().contains("refused"), "{len}: {e}");
+            assert!(r.read(&mut [0u8; 10]).is_err(), "{len}");
         }
     }
 }

@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use dxf_proto::client::{Config, FilePush, ObserveFn, PushOptions};
+use dxf_proto::client::{BlobPull, Config, FilePush, ObserveFn, PushOptions};
 use dxf_proto::{
     Catalog, Digest, GetBlob, ListTags, Operation, Page, Pushed, Scoped, Sha256, Upload,
 };
@@ -190,28 +190,27 @@ impl Repository {
     }
 
     fn pull(&self, op: GetBlob) -> Result<BlobReader> {
-        let (digest, expected_size) = (op.digest().clone(), op.expected_len());
         let (download, body) = run(self.shared(), op, Source::None, None)?;
         let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
-        // A body that breaks midway is continued from where it broke (a ranged GET).
-        let (shared, name, blob) = (self.shared().clone(), self.name.clone(), digest);
-        let total = download.len.or(expected_size);
-        let resume: crate::body::Resume = Box::new(move |offset| {
-            let op = GetBlob::resume(&shared.session.snapshot(), &name, &blob, offset, total)
+        let pull = BlobPull::new(&self.session(), &self.name, &download);
+        // A body that breaks midway is continued with the request the pull decides on.
+        let shared = self.shared().clone();
+        let resume: crate::body::Resume = Box::new(move |from| {
+            let op = from
+                .op(&shared.session.snapshot())
                 .map_err(io::Error::other)?;
             let (download, body) =
                 run(&shared, op, Source::None, None).map_err(io::Error::other)?;
             let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
             Ok((body, download.offset))
         });
-        let limits = *self.session().limits();
+        let interrupt = self.shared().interrupt.clone();
         Ok(BlobReader::new(
             body,
             download.verifier,
-            download.len,
-            Some((resume, limits.retry.max_retries)),
-            self.shared().interrupt.clone(),
-            limits.timeouts.for_body(dxf_proto::BodyPlan::Deliver),
+            pull,
+            resume,
+            interrupt,
         ))
     }
 

@@ -1,10 +1,12 @@
 //! The client layer both adapters share, written once and IO-free: what a client is
 //! configured with ([`Config`]), what its calls fail with ([`Error`], over an opaque
-//! [`TransportError`]), how a push is decided and reported ([`PushOptions`]), and the
-//! compound operations ([`Flow`]: [`SetAlias`], [`DeleteAlias`], [`AttachArtifact`]) that
-//! an adapter runs with one loop, and the decisions of an [`AliasCopy`]. `dxf-ureq` and `dxf-hyper` re-export these types, so both
-//! take the same `Config` and report the same errors; each keeps only its HTTP client, TLS
-//! set-up, body plumbing, run loop, and a thin method per operation.
+//! [`TransportError`]), how a push is decided and reported ([`PushOptions`]), how a pull
+//! that breaks midway is continued and when it ends ([`BlobPull`]), and the compound
+//! operations ([`Flow`]: [`SetAlias`], [`DeleteAlias`], [`AttachArtifact`]) that an adapter
+//! runs with one loop, and the decisions of an [`AliasCopy`]. `dxf-ureq` and `dxf-hyper`
+//! re-export these types, so both take the same `Config` and report the same errors; each
+//! keeps only its HTTP client, TLS set-up, body plumbing, run loop, and a thin method per
+//! operation.
 
 mod aliases;
 mod authenticate;
@@ -15,6 +17,7 @@ mod files;
 mod flow;
 mod methods;
 mod proxy;
+mod pull;
 mod push;
 mod run;
 mod shared;
@@ -33,6 +36,7 @@ pub use files::{
 };
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
 pub use proxy::{Proxies, Proxy};
+pub use pull::{Arrival, BlobPull, PullFailure, Resumption};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};
 pub use run::{Next, ObserveFn, Run, SendFailure, SentFn};
 pub use shared::SharedSession;
