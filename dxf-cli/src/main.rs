@@ -51,6 +51,7 @@
     )
 )]
 
+mod archive;
 mod checkpoints;
 mod cli;
 mod commands;

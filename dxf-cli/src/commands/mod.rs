@@ -90,6 +90,8 @@ commands! {
     Copy => copy,
     Login => login,
     Logout => logout,
+    Push => push,
+    Pull => pull,
 }
 
 /// How many transfers `--jobs` runs at a time (`push-blob`, `copy`).

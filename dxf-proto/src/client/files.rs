@@ -207,6 +207,58 @@ pub fn check_entry(name: &str, kind: EntryKind<'_>) -> Result<String, FilesError
     Ok(path)
 }
 
+/// The entries of one archive checked in order ([`check_entry`] for each), remembering its
+/// symbolic links: an entry (or a hard link's target) under one of them is refused, since
+/// it would be written wherever the link points.
+#[derive(Debug, Default)]
+pub struct EntryCheck {
+    links: BTreeSet<String>,
+}
+
+impl EntryCheck {
+    /// Nothing seen yet.
+    pub fn new() -> EntryCheck {
+        EntryCheck::default()
+    }
+
+    /// Checks the next entry; returns its path, normalized.
+    pub fn check(&mut self, name: &str, kind: EntryKind<'_>) -> Result<String, FilesError> {
+        let path = check_entry(name, kind)?;
+        let through = |p: &str| {
+            let mut at = p;
+            while let Some((parent, _)) = at.rsplit_once('/') {
+                if self.links.contains(parent) {
+                    return true;
+                }
+                at = parent;
+            }
+            false
+        };
+        if through(&path) {
+            return Err(FilesError::Unsafe(name.to_owned()));
+        }
+        match kind {
+            EntryKind::Hardlink(target) => {
+                let target = relative_path(target)?;
+                if through(&target) || self.links.contains(&target) {
+                    return Err(FilesError::LinkOutside {
+                        entry: name.to_owned(),
+                        target: target.clone(),
+                    });
+                }
+            }
+            EntryKind::Symlink(_) => {
+                self.links.insert(path.clone());
+            }
+            EntryKind::Plain => {
+                // A later entry of the same name replaces a link: no longer one.
+                self.links.remove(&path);
+            }
+        }
+        Ok(path)
+    }
+}
+
 /// `target` resolved from the directory `base` (components below the root): `None` when
 /// it is absolute or climbs above the root.
 fn resolve(base: &[&str], target: &str) -> Option<Vec<String>> {
@@ -355,5 +407,22 @@ mod tests {
         assert!(check_entry("d/h", EntryKind::Hardlink("d/f")).is_ok());
         assert!(check_entry("d/h", EntryKind::Hardlink("../f")).is_err());
         assert!(check_entry("d/h", EntryKind::Hardlink("/etc/shadow")).is_err());
+    }
+
+    #[test]
+    fn nothing_is_written_through_a_link_of_the_archive() {
+        let mut checks = EntryCheck::new();
+        assert!(checks.check("d/", EntryKind::Plain).is_ok());
+        // Inside, but a way to reach elsewhere for the entries that follow.
+        assert!(checks.check("d/up", EntryKind::Symlink("..")).is_ok());
+        assert_eq!(
+            checks.check("d/up/x", EntryKind::Symlink("../..")),
+            Err(FilesError::Unsafe("d/up/x".into()))
+        );
+        assert!(checks.check("d/up/f", EntryKind::Plain).is_err());
+        assert!(checks.check("d/h", EntryKind::Hardlink("d/up/f")).is_err());
+        assert!(checks.check("d/h2", EntryKind::Hardlink("d/up")).is_err());
+        assert!(checks.check("d/f", EntryKind::Plain).is_ok());
+        assert!(checks.check("d/h3", EntryKind::Hardlink("d/f")).is_ok());
     }
 }

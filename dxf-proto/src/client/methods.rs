@@ -295,6 +295,23 @@ macro_rules! repository_methods {
             self.registry.run_flow(flow)$(.$await)*
         }
 
+        /// Points `alias` at an OCI artifact manifest over `layers` given whole (media
+        /// types, sizes and annotations known: the files and directories of `dxf push`,
+        /// [`file_layer`]($crate::client::file_layer),
+        /// [`directory_layer`]($crate::client::directory_layer)), pushing the empty config
+        /// first when the registry lacks it. Returns the manifest stored.
+        pub $($async)? fn set_alias_layers(
+            &self,
+            alias: &str,
+            layers: Vec<$crate::manifest::parse::Descriptor>,
+            options: &$crate::manifest::alias::OciArtifactOptions,
+        ) -> Result<String> {
+            let (session, alias) = (self.session(), Some(alias));
+            let flow =
+                $crate::client::SetAlias::oci_layers(&session, &self.name, alias, layers, options)?;
+            self.registry.run_flow(flow)$(.$await)*
+        }
+
         /// Attaches an artifact made of `blobs` to `alias` (its manifest's `subject`), and
         /// lists it in the referrers index where the registry has no referrers API.
         pub $($async)? fn attach(

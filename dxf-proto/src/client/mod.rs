@@ -31,8 +31,9 @@ pub use copy::{
 };
 pub use error::{source_read_error, Error, Result, SourceReadError, TransportError};
 pub use files::{
-    check_entry, check_titles, directory_layer, file_layer, pull_plan, EntryKind, FilesError,
-    PullItem, CONTENT_DIGEST_ANNOTATION, DIRECTORY_MEDIA_TYPE, FILE_MEDIA_TYPE, UNPACK_ANNOTATION,
+    check_entry, check_titles, directory_layer, file_layer, pull_plan, EntryCheck, EntryKind,
+    FilesError, PullItem, CONTENT_DIGEST_ANNOTATION, DIRECTORY_MEDIA_TYPE, FILE_MEDIA_TYPE,
+    UNPACK_ANNOTATION,
 };
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
 pub use proxy::{Proxies, Proxy};
