@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use dxf_tests::{Mode, TestRegistry};
 use dxf_ureq::dxf_proto::manifest::alias::{BlobDescriptor, OciArtifactOptions};
+use dxf_ureq::dxf_proto::manifest::parse::Descriptor;
 use dxf_ureq::dxf_proto::{
     AliasManifest, Attached, Credentials, Digest, Error as ProtoError, Interrupt, ManifestInfo,
     PerPlatform, Pushed, ReadOptions, ReferrersList, RetryPolicy, UploadCheckpoint, UploadMode,
@@ -226,6 +227,11 @@ macro_rules! adapter_ops {
                     blobs: &[(Digest, Option<String>)],
                     options: &OciArtifactOptions
                 ) -> String => set_alias_oci(alias, blobs, options);
+                fn set_alias_layers(
+                    alias: &str,
+                    layers: &[Descriptor],
+                    options: &OciArtifactOptions
+                ) -> String => set_alias_layers(alias, layers.to_vec(), options);
                 fn attach(alias: &str, blobs: &[BlobDescriptor], options: &OciArtifactOptions)
                     -> Attached => attach(alias, blobs, options);
                 fn referrers(alias: &str, artifact_type: Option<&str>) -> ReferrersList

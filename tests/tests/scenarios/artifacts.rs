@@ -153,3 +153,42 @@ fn oci_artifacts(kind: Kind, mode: Mode) {
 }
 
 scenarios!(oci_artifacts);
+
+/// The layers `dxf push` writes (files and directories, oras's way), over both libraries:
+/// stored as given, the empty config pushed, and read back as a pull plan.
+fn file_layers(kind: Kind, mode: Mode) {
+    use dxf_ureq::dxf_proto::client::{directory_layer, file_layer, pull_plan};
+    let reg = TestRegistry::start(mode);
+    let c = client(kind, &reg);
+    let repo = "lib/files";
+    let (a, tgz) = (random_bytes(100, 21), random_bytes(50, 22));
+    let (da, dt) = (push(&*c, repo, &a), push(&*c, repo, &tgz));
+    let tar = Digest::parse(&sha256(b"tar")).unwrap();
+    let layers = [
+        file_layer(da.clone(), 100, "a.bin"),
+        directory_layer(dt.clone(), 50, "dir", &tar),
+    ];
+    let manifest = c
+        .set_alias_layers(repo, "v1", &layers, &OciArtifactOptions::default())
+        .unwrap();
+    assert!(manifest.contains(r#""io.deis.oras.content.unpack":"true""#));
+    assert!(manifest.contains(r#""mediaType":"application/vnd.oci.image.layer.v1.tar+gzip""#));
+    assert_eq!(
+        c.get_manifest(repo, "v1", None).unwrap(),
+        PerPlatform::Single(manifest.clone().into_bytes())
+    );
+    let read = c
+        .read_manifest(repo, manifest.as_bytes(), Default::default())
+        .unwrap();
+    let plan = pull_plan(&read.content).unwrap();
+    let got: Vec<(&str, bool)> = plan.iter().map(|i| (i.path.as_str(), i.unpack)).collect();
+    assert_eq!(got, [("a.bin", false), ("dir", true)]);
+    let empty = Digest::parse(EMPTY_CONFIG_DIGEST).unwrap();
+    assert_eq!(c.blob_size(repo, &empty).unwrap(), 2);
+    // An invalid alias is refused before anything is sent.
+    assert!(c
+        .set_alias_layers(repo, "no good", &layers, &OciArtifactOptions::default())
+        .is_err());
+}
+
+scenarios!(file_layers);
