@@ -3,7 +3,7 @@
 //! name, modes and times kept, symbolic links stored as links, empty directories kept.
 //!
 //! Unpacking treats the archive as untrusted (it comes from a registry): every entry is
-//! checked first ([`EntryCheck`](dxf_ureq::dxf_proto::client::EntryCheck) — relative,
+//! checked first (dxf-proto's `EntryCheck` — relative,
 //! inside the output directory, links too, nothing under a link) and only then is anything
 //! written: into a hidden staging directory inside the output directory, whose top-level
 //! entries are then renamed into place. A refused archive writes nothing.
