@@ -326,3 +326,56 @@ fn del_alias_only_puts_the_alias_back_when_deletes_are_refused() {
         format!("{digest}\n")
     );
 }
+
+/// `copy --referrers` (`-r`): the signature attached to an alias, and the SBOM attached to
+/// the signature, come along by digest; `dxf referrers` at the destination lists what it
+/// lists at the source.
+#[test]
+fn copy_referrers_takes_signatures_and_their_own_referrers() {
+    let reg = TestRegistry::start(Mode::Plain);
+    push_with_aliases(&reg, "sig/src", b"the image", &["v1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sig = dir.path().join("sig.txt");
+    std::fs::write(&sig, b"signature").unwrap();
+    let sig = sig.display().to_string();
+    let attached = dxf(
+        &reg,
+        &[
+            "attach",
+            "sig/src",
+            "v1",
+            "--artifact-type",
+            "application/vnd.example.sig",
+            &sig,
+        ],
+    )
+    .ok()
+    .out();
+    let sig_digest = attached.trim().to_owned();
+    assert!(sig_digest.starts_with("sha256:"), "{attached}");
+    dxf(
+        &reg,
+        &[
+            "attach",
+            "sig/src",
+            &sig_digest,
+            "--artifact-type",
+            "application/vnd.example.sbom",
+            &sig,
+        ],
+    )
+    .ok();
+    let digest = dxf(&reg, &["copy", "--referrers", "sig/src:v1", "sig/dst"])
+        .ok()
+        .out();
+    assert_eq!(digest.trim(), manifest_digest(&reg, "sig/src", "v1"));
+    for subject in ["v1", sig_digest.as_str()] {
+        let src = dxf(&reg, &["referrers", "sig/src", subject]).ok().out();
+        let dst = dxf(&reg, &["referrers", "sig/dst", subject]).ok().out();
+        assert!(!src.is_empty(), "{subject}");
+        assert_eq!(src, dst, "{subject}");
+    }
+    // Without the flag: none.
+    dxf(&reg, &["copy", "sig/src:v1", "sig/plain"]).ok();
+    assert_eq!(dxf(&reg, &["referrers", "sig/plain", "v1"]).ok().out(), "");
+}

@@ -36,6 +36,10 @@ pub(crate) struct Args {
     /// Blobs copied at a time, 1 to 64 (default: DXF_CONCURRENCY, else 4)
     #[arg(long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<Jobs>,
+    /// Also copy every artifact that refers to it (signatures, SBOMs, attestations),
+    /// recursively, keeping their digests (as oras cp -r)
+    #[arg(long, short = 'r')]
+    pub referrers: bool,
 }
 
 /// `copy --help`'s notes.
@@ -44,6 +48,9 @@ Blobs the destination has are skipped. Within one registry the others are mounte
 the source repository (uploaded when the registry refuses the mount); with --to they are
 streamed from one registry to the other, never written to disk, verified on both ends.
 A digest source (REPO@sha256:...) without a destination alias is stored by digest only.
+--referrers (-r) also copies every artifact referring to it, recursively, by digest,
+through the referrers API or the tag schema on either side (where the destination keeps no
+list, dxf adds each to the subject's sha256-<hex> index there).
 
 With --to HOST, the destination is reached with the source's settings (DXF_INSECURE,
 DXF_TLSVERIFY, DXF_SKIPTLSVERIFY, DXF_RETRIES) unless DXF_TO_INSECURE, DXF_TO_TLSVERIFY or
@@ -69,7 +76,11 @@ impl Run for Args {
             Some(Jobs::N(n)) => usize::from(n),
             None | Some(Jobs::FromEnv) => env.concurrency()?,
         };
-        copy(env, out, &self.src, &self.dst, self.to.as_deref(), jobs)
+        let options = CopyOptions {
+            jobs,
+            referrers: self.referrers,
+        };
+        copy(env, out, &self.src, &self.dst, self.to.as_deref(), &options)
     }
 }
 
@@ -121,7 +132,7 @@ fn copy(
     src: &str,
     dst: &str,
     to: Option<&str>,
-    jobs: usize,
+    options: &CopyOptions,
 ) -> Result<(), CliError> {
     let source = parse_endpoint(src).map_err(CliError::Usage)?;
     let target = parse_endpoint(dst).map_err(CliError::Usage)?;
@@ -141,7 +152,7 @@ fn copy(
             &alias,
             &into,
             target.alias.as_deref(),
-            &CopyOptions { jobs },
+            options,
         )
         .map_err(about(src))?;
     output::line(out, report.digest.as_str())
@@ -189,6 +200,7 @@ mod tests {
                 dst: "s".into(),
                 to: Some("h".into()),
                 jobs: Some(Jobs::N(3)),
+                referrers: false,
             }))
         );
         for bad in [

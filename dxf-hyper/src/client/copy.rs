@@ -6,7 +6,9 @@
 
 use std::io;
 
-use dxf_proto::client::{AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions, Placements};
+use dxf_proto::client::{
+    AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions, Placements, ReferrersWalk,
+};
 use dxf_proto::copy::BlobPlacement;
 use dxf_proto::CopyReport;
 use tokio::task::JoinSet;
@@ -53,7 +55,36 @@ impl Repository {
         for put in puts {
             dst.registry().run(put).await?;
         }
+        if options.referrers {
+            self.copy_referrers(&report.digest, dst, options).await?;
+        }
         Ok(report)
+    }
+
+    /// `options.referrers`: every artifact referring to `root`, recursively, copied by
+    /// digest and listed where the destination keeps no list ([`ReferrersWalk`]).
+    async fn copy_referrers(
+        &self,
+        root: &dxf_proto::Digest,
+        dst: &Repository,
+        options: &CopyOptions,
+    ) -> Result<()> {
+        let once = CopyOptions {
+            referrers: false,
+            ..*options
+        };
+        let mut walk = ReferrersWalk::new(root.clone());
+        while let Some(subject) = walk.next_subject() {
+            let found = self.referrers(subject.as_str(), None).await?;
+            let there = dst.referrers(subject.as_str(), None).await?;
+            for step in walk.listed(&found, &there)? {
+                Box::pin(self.copy_to(step.referrer.digest.as_str(), dst, None, &once)).await?;
+                if step.register {
+                    dst.register_referrer(&step.subject, &step.referrer).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn copy_blob(&self, mut job: BlobCopy, dst: &Repository) -> Result<BlobPlacement> {

@@ -10,8 +10,11 @@ use crate::copy::{
     retry_without_mount, same_registry, upload_blob, BlobPlacement, CopyBlob, CopyPlan, PlaceBlob,
 };
 use crate::copy::{CopyReport, PlanCopy};
-use crate::error::Misuse;
+use crate::error::{Misuse, ProtocolViolation};
+use crate::manifest::parse::Descriptor;
 use crate::manifest::PutManifest;
+use crate::manifest::{ReferrersList, ReferrersVia};
+use crate::reference::Digest;
 use crate::reference::{Reference, Repository};
 use crate::session::Session;
 use crate::{GetBlob, Upload};
@@ -24,13 +27,89 @@ pub const DEFAULT_COPY_JOBS: usize = 4;
 pub struct CopyOptions {
     /// Blobs copied at a time (at least one).
     pub jobs: usize,
+    /// Also copy every artifact that refers to the copied manifest (signatures, SBOMs,
+    /// attestations), recursively ([`ReferrersWalk`]).
+    pub referrers: bool,
 }
 
 impl Default for CopyOptions {
     fn default() -> Self {
         CopyOptions {
             jobs: DEFAULT_COPY_JOBS,
+            referrers: false,
         }
+    }
+}
+
+/// Most manifests a referrers walk visits (subjects whose referrers are listed): a
+/// registry that lists referrers forever cannot keep a copy going.
+pub const MAX_REFERRER_WALK: usize = 1000;
+
+/// The decisions of `copy --referrers` (as `oras cp -r` and `regctl image copy
+/// --referrers` make them): starting from the copied manifest, every referrer the source
+/// lists (through its referrers API or the tag schema) is copied by digest — so its digest
+/// stays — then walked in turn (a signature of a signature); each manifest once, at most
+/// [`MAX_REFERRER_WALK`] of them. Where the destination keeps no referrers list itself
+/// (tag schema), each copied referrer is listed in its subject's index there.
+#[derive(Debug)]
+pub struct ReferrersWalk {
+    queue: Vec<Digest>,
+    seen: std::collections::BTreeSet<Digest>,
+}
+
+/// One referrer to copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferrerCopy {
+    /// Its subject (copied already).
+    pub subject: Digest,
+    /// The referrer, as the source lists it.
+    pub referrer: Descriptor,
+    /// List it in the destination's tag schema index of `subject` after copying it.
+    pub register: bool,
+}
+
+impl ReferrersWalk {
+    /// A walk from the manifest `root` (just copied).
+    pub fn new(root: Digest) -> ReferrersWalk {
+        let mut seen = std::collections::BTreeSet::new();
+        seen.insert(root.clone());
+        ReferrersWalk {
+            queue: vec![root],
+            seen,
+        }
+    }
+
+    /// The next subject whose referrers to list at the source and the destination.
+    pub fn next_subject(&mut self) -> Option<Digest> {
+        self.queue.pop()
+    }
+
+    /// What the source (`found`) and the destination (`there`) list for one subject: the
+    /// referrers to copy, each new one walked later. A walk past [`MAX_REFERRER_WALK`]
+    /// manifests is [`ProtocolViolation::TooManyReferrers`].
+    pub fn listed(
+        &mut self,
+        found: &ReferrersList,
+        there: &ReferrersList,
+    ) -> Result<Vec<ReferrerCopy>, Error> {
+        let mut copies = Vec::new();
+        for referrer in &found.manifests {
+            if !self.seen.insert(referrer.digest.clone()) {
+                continue;
+            }
+            if self.seen.len() > MAX_REFERRER_WALK {
+                let e = crate::Error::from(ProtocolViolation::TooManyReferrers(MAX_REFERRER_WALK));
+                return Err(e.into());
+            }
+            self.queue.push(referrer.digest.clone());
+            let listed = there.manifests.iter().any(|d| d.digest == referrer.digest);
+            copies.push(ReferrerCopy {
+                subject: found.subject.clone(),
+                referrer: referrer.clone(),
+                register: there.via == ReferrersVia::TagSchema && !listed,
+            });
+        }
+        Ok(copies)
     }
 }
 
@@ -283,6 +362,65 @@ impl<E> Placements<E> {
 
 #[cfg(test)]
 mod tests {
+
+    fn referrers_list(subject: &Digest, listed: &[&Digest], via: ReferrersVia) -> ReferrersList {
+        ReferrersList {
+            subject: subject.clone(),
+            manifests: listed
+                .iter()
+                .map(|d| {
+                    Descriptor::new(
+                        "application/vnd.oci.image.manifest.v1+json",
+                        (*d).clone(),
+                        10,
+                    )
+                })
+                .collect(),
+            via,
+            filtered_by_registry: false,
+        }
+    }
+
+    #[test]
+    fn a_referrers_walk_copies_each_manifest_once_and_lists_it_where_the_destination_does_not() {
+        let d =
+            |n: u8| Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap();
+        let (root, sig, sbom) = (d(1), d(2), d(3));
+        let mut walk = ReferrersWalk::new(root.clone());
+        assert_eq!(walk.next_subject(), Some(root.clone()));
+        let found = referrers_list(&root, &[&sig, &root], ReferrersVia::Api);
+        let empty = referrers_list(&root, &[], ReferrersVia::TagSchema);
+        let copies = walk.listed(&found, &empty).unwrap();
+        // The root itself (a cycle) is not copied again.
+        assert_eq!(copies.len(), 1);
+        assert_eq!(
+            (&copies[0].referrer.digest, copies[0].register),
+            (&sig, true)
+        );
+        assert_eq!(walk.next_subject(), Some(sig.clone()));
+        let found = referrers_list(&sig, &[&sbom], ReferrersVia::TagSchema);
+        // Listed there already, or a registry with the API: nothing to register.
+        let there = referrers_list(&sig, &[&sbom], ReferrersVia::TagSchema);
+        assert!(!walk.listed(&found, &there).unwrap()[0].register);
+        assert_eq!(walk.next_subject(), Some(sbom.clone()));
+        assert!(walk.listed(&found, &there).unwrap().is_empty());
+        assert_eq!(walk.next_subject(), None);
+    }
+
+    #[test]
+    fn a_referrers_walk_is_bounded() {
+        let mut walk =
+            ReferrersWalk::new(Digest::parse(&format!("sha256:{}", "0".repeat(64))).unwrap());
+        let subject = walk.next_subject().unwrap();
+        let many: Vec<Digest> = (1..=MAX_REFERRER_WALK as u32 + 1)
+            .map(|n| Digest::parse(&format!("sha256:{n:064x}")).unwrap())
+            .collect();
+        let refs: Vec<&Digest> = many.iter().collect();
+        let found = referrers_list(&subject, &refs, ReferrersVia::Api);
+        let there = referrers_list(&subject, &[], ReferrersVia::Api);
+        assert!(walk.listed(&found, &there).is_err());
+    }
+
     use super::*;
     use crate::copy::CopyManifest;
     use crate::session::Scheme;

@@ -326,6 +326,18 @@ macro_rules! repository_methods {
             self.registry.run_flow(flow)$(.$await)*
         }
 
+        /// Lists `referrer` (a manifest of this repository whose subject is `subject`) in
+        /// the referrers tag schema's index of `subject`, for a registry without the
+        /// referrers API ([`Attach::register`]($crate::Attach::register)).
+        pub $($async)? fn register_referrer(
+            &self,
+            subject: &$crate::Digest,
+            referrer: &$crate::manifest::parse::Descriptor,
+        ) -> Result<$crate::Attached> {
+            let op = $crate::Attach::register(&self.session(), &self.name, subject, referrer)?;
+            self.run(op)$(.$await)*
+        }
+
         /// The artifacts that refer to `alias`'s manifest, optionally of one artifact type.
         pub $($async)? fn referrers(
             &self,

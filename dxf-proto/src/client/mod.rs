@@ -27,7 +27,8 @@ pub use aliases::{AttachArtifact, DeleteAlias, SetAlias};
 pub use authenticate::authentication;
 pub use config::{Config, TlsVerify, TransportConfig};
 pub use copy::{
-    AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions, Placements, DEFAULT_COPY_JOBS,
+    AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions, Placements, ReferrerCopy, ReferrersWalk,
+    DEFAULT_COPY_JOBS, MAX_REFERRER_WALK,
 };
 pub use error::{source_read_error, Error, Result, SourceReadError, TransportError};
 pub use files::{

@@ -83,6 +83,8 @@ pub(crate) struct AttachFlow {
     attached: Option<Attached>,
     /// The digest of the index being written.
     index_digest: Option<Digest>,
+    /// The index entry, when given ([`Attach::register`]) rather than made.
+    entry: Option<Descriptor>,
 }
 
 fn sha256(bytes: &[u8]) -> Digest {
@@ -119,6 +121,40 @@ impl Attach {
             phase: Phase::Subject,
             attached: None,
             index_digest: None,
+            entry: None,
+        })))
+    }
+
+    /// Lists `referrer` — a manifest already stored in `repo` whose `subject` is `subject`
+    /// (a copied signature, SBOM…) — in the referrers tag schema's index of `subject`, as
+    /// the attach does after its `PUT` when the registry keeps no list itself: the index
+    /// read, the entry added unless there, written back. For a registry without the
+    /// referrers API; output: [`Attached`] with an empty `manifest` and the index digest.
+    pub fn register(
+        session: &Session,
+        repo: &Repository,
+        subject: &Digest,
+        referrer: &Descriptor,
+    ) -> Result<Attach, Error> {
+        let tag = fallback_tag(subject)?;
+        let reference = Reference::Tag(tag);
+        Ok(Attach(Machine::new(AttachFlow {
+            base: session.base_url().clone(),
+            url: super::get::manifest_url(session, repo, &reference)?,
+            repo: repo.clone(),
+            reference,
+            blobs: Vec::new(),
+            options: OciArtifactOptions::default(),
+            limit: session.limits().manifest_body,
+            phase: Phase::ReadIndex,
+            attached: Some(Attached {
+                digest: referrer.digest.clone(),
+                manifest: String::new(),
+                subject: Descriptor::new("", subject.clone(), 0),
+                fallback_index: None,
+            }),
+            index_digest: None,
+            entry: Some(referrer.clone()),
         })))
     }
 }
@@ -164,6 +200,9 @@ impl AttachFlow {
 
     /// The descriptor of the new artifact in the referrers index.
     fn entry(&self) -> Result<Descriptor, Error> {
+        if let Some(entry) = &self.entry {
+            return Ok(entry.clone());
+        }
         let a = self.attached()?;
         let mut d = Descriptor::new(
             OCI_IMAGE_MANIFEST,

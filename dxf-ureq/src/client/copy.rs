@@ -4,7 +4,7 @@
 //! at a time ([`crate::parallel::bounded`]), and streams uploads from the source's
 //! verified reader into the destination.
 
-use dxf_proto::client::{AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions};
+use dxf_proto::client::{AliasCopy, BlobCopy, BlobStep, CopyEnd, CopyOptions, ReferrersWalk};
 use dxf_proto::copy::BlobPlacement;
 use dxf_proto::CopyReport;
 
@@ -36,7 +36,36 @@ impl Repository {
         for put in puts {
             dst.registry().run(put)?;
         }
+        if options.referrers {
+            self.copy_referrers(&report.digest, dst, options)?;
+        }
         Ok(report)
+    }
+
+    /// `options.referrers`: every artifact referring to `root`, recursively, copied by
+    /// digest and listed where the destination keeps no list ([`ReferrersWalk`]).
+    fn copy_referrers(
+        &self,
+        root: &dxf_proto::Digest,
+        dst: &Repository,
+        options: &CopyOptions,
+    ) -> Result<()> {
+        let once = CopyOptions {
+            referrers: false,
+            ..*options
+        };
+        let mut walk = ReferrersWalk::new(root.clone());
+        while let Some(subject) = walk.next_subject() {
+            let found = self.referrers(subject.as_str(), None)?;
+            let there = dst.referrers(subject.as_str(), None)?;
+            for step in walk.listed(&found, &there)? {
+                self.copy_to(step.referrer.digest.as_str(), dst, None, &once)?;
+                if step.register {
+                    dst.register_referrer(&step.subject, &step.referrer)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn copy_blob(&self, mut job: BlobCopy, dst: &Repository) -> Result<BlobPlacement> {

@@ -273,8 +273,32 @@ macro_rules! copy_ops {
                         None => self.library().clone(),
                     };
                     let src = self.library().repository(src_repo)?;
-                    let (dst, options) = (dst.repository(dst_repo)?, CopyOptions { jobs });
+                    let options = CopyOptions {
+                        jobs,
+                        ..CopyOptions::default()
+                    };
+                    let dst = dst.repository(dst_repo)?;
                     Ok(self.wait(src.copy_to(src_alias, &dst, dst_alias, &options))?)
+                }
+                /// [`copy`](Self::copy) with every referrer, recursively (`--referrers`).
+                fn copy_with_referrers(
+                    &self,
+                    src_repo: &str,
+                    src_alias: &str,
+                    to: Option<&Settings>,
+                    dst_repo: &str,
+                ) -> R<CopyReport> {
+                    let dst = match to {
+                        Some(settings) => Self::open(settings)?,
+                        None => self.library().clone(),
+                    };
+                    let src = self.library().repository(src_repo)?;
+                    let options = CopyOptions {
+                        referrers: true,
+                        ..CopyOptions::default()
+                    };
+                    let dst = dst.repository(dst_repo)?;
+                    Ok(self.wait(src.copy_to(src_alias, &dst, None, &options))?)
                 }
             }
         }

@@ -261,10 +261,82 @@ fn mount_refused_falls_back_to_upload(kind: Kind) {
     assert!(read.unwrap() == data);
 }
 
+/// `copy --referrers`: an image with a signature, and an SBOM attached to the signature
+/// (distribution 2.8.2 has no referrers API: the tag schema on both sides), copied within
+/// the registry and to a second one — every referrer copied by digest, listed at the
+/// destination as at the source, recursively; copying again changes nothing.
+fn copy_with_referrers(kind: Kind, mode: Mode) {
+    use dxf_ureq::dxf_proto::manifest::alias::{BlobDescriptor, OciArtifactOptions};
+    use dxf_ureq::dxf_proto::ReferrersVia;
+    let reg = TestRegistry::start(mode);
+    let other = TestRegistry::start(mode);
+    let c = copier(kind, &reg);
+    let image = c
+        .push_reader("r/src", &random_bytes(5000, 41), Push::new())
+        .unwrap();
+    c.set_alias("r/src", "v1", std::slice::from_ref(&image.digest))
+        .unwrap();
+    let typed = |t: &str| OciArtifactOptions {
+        artifact_type: t.into(),
+        ..OciArtifactOptions::default()
+    };
+    let sig_blob = c.push_reader("r/src", b"signature", Push::new()).unwrap();
+    let sig = c
+        .attach(
+            "r/src",
+            "v1",
+            &[BlobDescriptor::new(sig_blob.digest.clone(), 9)],
+            &typed("application/vnd.example.sig"),
+        )
+        .unwrap();
+    let sbom = c
+        .attach(
+            "r/src",
+            sig.digest.as_str(),
+            &[],
+            &typed("application/vnd.example.sbom"),
+        )
+        .unwrap();
+    let subject = sig.subject.digest.clone();
+
+    let check = |c: &dyn CopyAdapter, repo: &str| {
+        let first = c.referrers(repo, subject.as_str(), None).unwrap();
+        assert_eq!(first.via, ReferrersVia::TagSchema);
+        let digests: Vec<&Digest> = first.manifests.iter().map(|d| &d.digest).collect();
+        assert_eq!(digests, [&sig.digest], "{repo}");
+        assert_eq!(
+            first.manifests[0].artifact_type.as_deref(),
+            Some("application/vnd.example.sig")
+        );
+        let second = c.referrers(repo, sig.digest.as_str(), None).unwrap();
+        let digests: Vec<&Digest> = second.manifests.iter().map(|d| &d.digest).collect();
+        assert_eq!(digests, [&sbom.digest], "{repo}");
+        // The signature's blob came along.
+        assert_eq!(c.blob_size(repo, &sig_blob.digest).unwrap(), 9);
+    };
+    let report = c.copy_with_referrers("r/src", "v1", None, "r/dst").unwrap();
+    assert_eq!(report.digest, subject);
+    check(&*c, "r/dst");
+    // Again: nothing new, nothing listed twice.
+    c.copy_with_referrers("r/src", "v1", None, "r/dst").unwrap();
+    check(&*c, "r/dst");
+
+    let to = Settings::for_registry(&other);
+    c.copy_with_referrers("r/src", "v1", Some(&to), "s/dst")
+        .unwrap();
+    let there = copier(kind, &other);
+    check(&*there, "s/dst");
+    // A plain copy takes none.
+    c.copy("r/src", "v1", None, "r/plain", None, 2).unwrap();
+    let none = c.referrers("r/plain", subject.as_str(), None).unwrap();
+    assert!(none.manifests.is_empty());
+}
+
 scenarios!(
     copy_within_registry,
     copy_between_registries,
     del_alias_only_keeps_siblings,
+    copy_with_referrers,
 );
 
 /// A source blob that fails verification while it is streamed to another registry is the
