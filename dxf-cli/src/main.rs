@@ -60,6 +60,7 @@ mod env;
 mod error;
 mod exit;
 mod files;
+mod layout;
 mod output;
 mod progress;
 mod signals;

@@ -379,3 +379,235 @@ fn copy_referrers_takes_signatures_and_their_own_referrers() {
     dxf(&reg, &["copy", "sig/src:v1", "sig/plain"]).ok();
     assert_eq!(dxf(&reg, &["referrers", "sig/plain", "v1"]).ok().out(), "");
 }
+
+/// Runs skopeo (plain-http registry), asserting it succeeded; its stdout.
+fn skopeo(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("skopeo")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Every file name below `dir`.
+fn names_below(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+/// OCI image layouts both ways, with skopeo on the other side: a layout skopeo wrote goes
+/// into the registry with `dxf copy oci:…` and a layout dxf wrote is read (and pushed) by
+/// skopeo — the index digest the same at every step.
+#[test]
+fn oci_layouts_interoperate_with_skopeo_and_keep_digests() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let host = reg.host();
+    let image = push_image(&reg, "lay/src");
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("skopeo-layout");
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "-q",
+        "--src-tls-verify=false",
+        &format!("docker://{host}/lay/src:multi"),
+        &format!("oci:{}:fromskopeo", theirs.display()),
+    ]);
+    let run = dxf(
+        &reg,
+        &[
+            "copy",
+            &format!("oci:{}:fromskopeo", theirs.display()),
+            "lay/back",
+        ],
+    )
+    .ok();
+    assert_eq!(run.out().trim(), image.index_digest);
+    // The destination alias defaults to the layout's tag.
+    assert_eq!(
+        manifest_digest(&reg, "lay/back", "fromskopeo"),
+        image.index_digest
+    );
+    let got = dxf(&reg, &["get-alias", "lay/back", "fromskopeo"])
+        .ok()
+        .out();
+    let want = dxf(&reg, &["get-alias", "lay/src", "multi"]).ok().out();
+    assert_eq!(got, want);
+
+    let mine = dir.path().join("dxf-layout");
+    let mine_ref = format!("oci:{}:ours", mine.display());
+    let run = dxf(&reg, &["copy", "lay/src:multi", &mine_ref]).ok();
+    assert_eq!(run.out().trim(), image.index_digest);
+    assert_eq!(skopeo(&["inspect", "--raw", &mine_ref]), image.index);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "-q",
+        "--dest-tls-verify=false",
+        &mine_ref,
+        &format!("docker://{host}/lay/fromdxf:t"),
+    ]);
+    assert_eq!(
+        manifest_digest(&reg, "lay/fromdxf", "t"),
+        image.index_digest
+    );
+    // Again into the same layout under another tag: nothing fetched twice, both tags kept.
+    dxf(
+        &reg,
+        &[
+            "copy",
+            "lay/src:multi",
+            &format!("oci:{}:second", mine.display()),
+        ],
+    )
+    .ok();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mine.join("index.json")).unwrap()).unwrap();
+    let tags: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(tags, ["ours", "second"]);
+    let leftovers: Vec<String> = names_below(&mine)
+        .into_iter()
+        .filter(|n| n.contains(".dxf-partial-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Several dxf processes writing one layout at once: every image and tag is there after,
+/// and `index.json` is whole.
+#[test]
+fn concurrent_copies_into_one_layout_lose_nothing() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let tags: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
+    for (i, tag) in tags.iter().enumerate() {
+        push_with_aliases(
+            &reg,
+            "many/src",
+            &random_bytes(100_000, i as u64 + 1),
+            &[tag],
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("shared");
+    let children: Vec<_> = tags
+        .iter()
+        .map(|tag| {
+            dxf_tests::cli::dxf_spawn(
+                &reg,
+                &[
+                    "copy",
+                    &format!("many/src:{tag}"),
+                    &format!("oci:{}", layout.display()),
+                ],
+                &[],
+            )
+        })
+        .collect();
+    for child in children {
+        let run = dxf_tests::cli::finish(child);
+        assert_eq!(run.code, 0, "{run:#?}");
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mut seen: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, tags);
+    for tag in &tags {
+        let run = dxf(
+            &reg,
+            &[
+                "copy",
+                &format!("oci:{}:{tag}", layout.display()),
+                "many/back",
+            ],
+        )
+        .ok();
+        assert_eq!(run.out().trim(), manifest_digest(&reg, "many/src", tag));
+    }
+}
+
+/// Bad layouts: one line, exit 1, nothing stored.
+#[test]
+fn bad_layouts_are_one_line_errors() {
+    let reg = TestRegistry::start(Mode::Plain);
+    push_with_aliases(&reg, "bad/src", b"x", &["v1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("l");
+    dxf(
+        &reg,
+        &[
+            "copy",
+            "bad/src:v1",
+            &format!("oci:{}:v1", layout.display()),
+        ],
+    )
+    .ok();
+    let missing = dxf(
+        &reg,
+        &["copy", &format!("oci:{}:nope", layout.display()), "bad/dst"],
+    );
+    fails(&missing, 1);
+    assert!(
+        missing.stderr.contains("nope is not in the layout"),
+        "{}",
+        missing.stderr
+    );
+    let absent = dxf(&reg, &["copy", "oci:/nonexistent/layout:v1", "bad/dst"]);
+    fails(&absent, 1);
+    // A manifest blob that does not hash to its name.
+    let digest = manifest_digest(&reg, "bad/src", "v1");
+    let path = layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.push(b' ');
+    std::fs::write(&path, bytes).unwrap();
+    let corrupt = dxf(
+        &reg,
+        &["copy", &format!("oci:{}:v1", layout.display()), "bad/dst"],
+    );
+    fails(&corrupt, 1);
+    assert!(
+        corrupt.stderr.contains("does not hash"),
+        "{}",
+        corrupt.stderr
+    );
+    let both = dxf(&reg, &["copy", "oci:/a:x", "oci:/b:y"]);
+    fails(&both, 2);
+    assert!(dxf(&reg, &["get-alias", "bad/dst", "v1"]).code != 0);
+}

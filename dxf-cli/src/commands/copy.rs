@@ -14,6 +14,7 @@ use dxf_ureq::{CopyOptions, Registry};
 use super::destination::{destination_config, ToEnv};
 use super::{about, connect, parse_jobs, Jobs, Run};
 use crate::cli::usage_error;
+use crate::layout;
 use crate::env::Env;
 use crate::error::CliError;
 use crate::output;
@@ -27,7 +28,8 @@ pub(crate) struct Args {
     /// Source: REPO:ALIAS, or REPO@DIGEST
     #[arg(value_name = "SRC_REPO:ALIAS")]
     pub src: String,
-    /// Destination: REPO (same alias as the source) or REPO:ALIAS
+    /// Destination: REPO (same alias as the source) or REPO:ALIAS; either end may be an
+    /// OCI image layout, oci:DIR[:TAG] or oci:DIR@DIGEST
     #[arg(value_name = "DST_REPO[:ALIAS]")]
     pub dst: String,
     /// Copy to the registry at HOST (host or host:port) instead of DXF_HOST (settings: DXF_TO_*)
@@ -48,6 +50,11 @@ Blobs the destination has are skipped. Within one registry the others are mounte
 the source repository (uploaded when the registry refuses the mount); with --to they are
 streamed from one registry to the other, never written to disk, verified on both ends.
 A digest source (REPO@sha256:...) without a destination alias is stored by digest only.
+Either end may be a local OCI image layout (as skopeo's oci: transport and oras
+--oci-layout write them): oci:DIR[:TAG] or oci:DIR@DIGEST. Into a layout (created if
+missing), the image is tagged TAG (default: the source alias); blobs the layout has are
+not fetched again; writes are atomic and several dxf processes may write one layout. From
+a layout, the destination alias defaults to TAG.
 --referrers (-r) also copies every artifact referring to it, recursively, by digest,
 through the referrers API or the tag schema on either side (where the destination keeps no
 list, dxf adds each to the subject's sha256-<hex> index there).
@@ -115,6 +122,14 @@ fn parse_endpoint(arg: &str) -> Result<Endpoint, String> {
 /// The checks made after parsing: both arguments split, and the source names an alias or
 /// a digest. The problem, for a usage error.
 fn check_arguments(src: &str, dst: &str) -> Result<(), String> {
+    match (layout::parse(src), layout::parse(dst)) {
+        (Some(_), Some(_)) => {
+            return Err("one end of a copy must be a registry (copy layouts with skopeo or cp)".into())
+        }
+        (Some(_), None) => return parse_endpoint(dst).map(drop),
+        (None, Some(_)) => {}
+        (None, None) => {}
+    }
     let source = parse_endpoint(src)?;
     parse_endpoint(dst)?;
     match source.alias {
@@ -134,7 +149,27 @@ fn copy(
     to: Option<&str>,
     options: &CopyOptions,
 ) -> Result<(), CliError> {
+    if let Some(layout) = layout::parse(src) {
+        if to.is_some() {
+            return Err(CliError::Usage("--to does not go with an oci: layout".into()));
+        }
+        let target = parse_endpoint(dst).map_err(CliError::Usage)?;
+        let into = connect(env, &target.repo)?;
+        let digest = layout::copy_from(&layout, &into, target.alias.as_deref(), options.jobs)?;
+        return output::line(out, digest.as_str());
+    }
     let source = parse_endpoint(src).map_err(CliError::Usage)?;
+    if let Some(layout) = layout::parse(dst) {
+        if to.is_some() {
+            return Err(CliError::Usage("--to does not go with an oci: layout".into()));
+        }
+        let alias = source.alias.ok_or_else(|| {
+            CliError::Usage(format!("the source {src:?} must name an alias or a digest"))
+        })?;
+        let from = connect(env, &source.repo)?;
+        let digest = layout::copy_to(&from, &alias, &layout, options.jobs)?;
+        return output::line(out, digest.as_str());
+    }
     let target = parse_endpoint(dst).map_err(CliError::Usage)?;
     let alias = source.alias.ok_or_else(|| {
         CliError::Usage(format!("the source {src:?} must name an alias or a digest"))

@@ -15,6 +15,7 @@ mod copy;
 mod error;
 mod files;
 mod flow;
+mod layout;
 mod methods;
 mod proxy;
 mod pull;
@@ -37,6 +38,10 @@ pub use files::{
     UNPACK_ANNOTATION,
 };
 pub use flow::{Flow, FlowStep, Outcome, SubOperation};
+pub use layout::{
+    blob_path, find as find_in_layout, index_with, LayoutError, INDEX_FILE, LAYOUT_FILE,
+    LAYOUT_JSON, MAX_INDEX, REF_NAME_ANNOTATION,
+};
 pub use proxy::{Proxies, Proxy};
 pub use pull::{Arrival, BlobPull, PullFailure, Resumption};
 pub use push::{CheckpointFn, Checkpoints, FilePush, Progress, ProgressFn, PushOptions};
