@@ -192,7 +192,8 @@ impl Repository {
     fn pull(&self, op: GetBlob) -> Result<BlobReader> {
         let (download, body) = run(self.shared(), op, Source::None, None)?;
         let body = body.ok_or_else(|| io::Error::other("blob body was not delivered"))?;
-        let pull = BlobPull::new(&self.session(), &self.name, &download);
+        let pull = BlobPull::new(&self.session(), &self.name, &download)
+            .with_trace(self.shared().session.trace().cloned());
         // A body that breaks midway is continued with the request the pull decides on.
         let shared = self.shared().clone();
         let resume: crate::body::Resume = Box::new(move |from| {

@@ -142,6 +142,21 @@ fn push_and_pull_round_trip_files_and_directories() {
         .collect();
     assert_eq!(names, ["notes.md", "tree"]);
 
+    // The wire trace reports each verified blob's size.
+    let traced = dir.path().join("traced");
+    let run = dxf_with(
+        &reg,
+        &["pull", "files/demo:v1", "-o", s(&traced)],
+        &[("DXF_DEBUG", Some("1"))],
+        None,
+    )
+    .ok();
+    assert!(
+        run.stderr.contains("dxf debug: < body: 8 bytes ("),
+        "{}",
+        run.stderr
+    );
+
     // Pushing again uploads nothing new and gives the same artifact.
     let again = dxf(&reg, &["push", "files/demo:v2", s(&file)]).ok();
     assert!(again.out().starts_with("sha256:"));

@@ -39,6 +39,10 @@ pub struct BlobPull {
     skip: u64,
     resumes_left: u32,
     state: State,
+    /// Told the blob's size and time once verified (`--debug`).
+    trace: Option<super::Trace>,
+    /// When the last bytes arrived.
+    last: Duration,
 }
 
 #[derive(Debug)]
@@ -171,7 +175,16 @@ impl BlobPull {
             skip: 0,
             resumes_left: limits.retry.max_retries,
             state: State::Receiving,
+            trace: None,
+            last: Duration::ZERO,
         }
+    }
+
+    /// Tells `trace` the blob's size and time once it is verified (the body event a
+    /// driver's run cannot report for a body it delivers).
+    pub fn with_trace(mut self, trace: Option<super::Trace>) -> BlobPull {
+        self.trace = trace;
+        self
     }
 
     /// The digest the blob is verified against.
@@ -213,6 +226,7 @@ impl BlobPull {
         let skip = usize::try_from(self.skip).unwrap_or(usize::MAX).min(n);
         self.skip = self.skip.saturating_sub(skip as u64);
         self.received = self.received.saturating_add(n.saturating_sub(skip) as u64);
+        self.last = now;
         Arrival {
             skip,
             stall: self.watch.on_bytes(n, now).err(),
@@ -274,6 +288,12 @@ impl BlobPull {
     pub fn verdict(&mut self, verdict: Result<(), PullFailure>) -> Result<(), PullFailure> {
         match verdict {
             Ok(()) if matches!(self.state, State::Receiving | State::Verified) => {
+                if let (Some(trace), State::Receiving) = (&self.trace, &self.state) {
+                    trace.emit(&super::TraceEvent::Body {
+                        bytes: self.received,
+                        elapsed: self.last,
+                    });
+                }
                 self.state = State::Verified;
                 Ok(())
             }
