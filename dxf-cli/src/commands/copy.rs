@@ -29,7 +29,7 @@ pub(crate) struct Args {
     #[arg(value_name = "SRC_REPO:ALIAS")]
     pub src: String,
     /// Destination: REPO (same alias as the source) or REPO:ALIAS; either end may be an
-    /// OCI image layout, oci:DIR[:TAG] or oci:DIR@DIGEST
+    /// OCI image layout: oci:DIR:TAG, oci:DIR or oci:DIR@DIGEST
     #[arg(value_name = "DST_REPO[:ALIAS]")]
     pub dst: String,
     /// Copy to the registry at HOST (host or host:port) instead of DXF_HOST (settings: DXF_TO_*)
