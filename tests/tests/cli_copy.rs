@@ -611,3 +611,44 @@ fn bad_layouts_are_one_line_errors() {
     fails(&both, 2);
     assert!(dxf(&reg, &["get-alias", "bad/dst", "v1"]).code != 0);
 }
+
+/// oras-py reads the layouts dxf writes too: its OCI layout support
+/// (`oras.layout.NewLayout(...).push_to_registry`, the library behind `oras --oci-layout`)
+/// pushes a layout dxf wrote, and the index digest is unchanged.
+#[test]
+fn oras_py_pushes_a_layout_dxf_wrote() {
+    let reg = TestRegistry::start(Mode::Plain);
+    let image = push_image(&reg, "orl/src");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("for-oras");
+    dxf(
+        &reg,
+        &[
+            "copy",
+            "orl/src:multi",
+            &format!("oci:{}:v1", layout.display()),
+        ],
+    )
+    .ok();
+    let script = format!(
+        "import oras.provider, oras.layout.layout as l\n\
+         p = oras.provider.Registry(hostname={host:?}, insecure=True)\n\
+         l.NewLayout({dir:?}).push_to_registry(p, {target:?}, tag='v1')\n",
+        host = reg.host(),
+        dir = layout.display().to_string(),
+        target = format!("{}/orl/pushed:v1", reg.host()),
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "oras-py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        manifest_digest(&reg, "orl/pushed", "v1"),
+        image.index_digest
+    );
+}
