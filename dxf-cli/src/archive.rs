@@ -107,12 +107,19 @@ impl From<io::Error> for UnpackError {
     }
 }
 
-/// Unpacks the gzip'd tar in file `archive` into `dir` after checking every entry; the top-level
-/// entries it makes appear whole, each by one rename. A top-level directory that already
-/// exists in `dir` is refused (its contents are not merged); a file is replaced.
-pub(crate) fn unpack(archive: &mut File, dir: &Path) -> Result<Vec<String>, UnpackError> {
+/// Unpacks the gzip'd tar in file `archive` — a directory layer titled `title`, whose
+/// entries must all be under `title/` (as oras and oras-py write them; anything else could
+/// overwrite another layer) — into `dir` after checking every entry; what it makes appears
+/// whole, by one rename. A directory `title` that already exists in `dir` is refused (its
+/// contents are not merged).
+pub(crate) fn unpack(archive: &mut File, dir: &Path, title: &str) -> Result<(), UnpackError> {
     archive.seek(SeekFrom::Start(0))?;
     let tops = check(archive)?;
+    if let Some(other) = tops.iter().find(|t| t.as_str() != title) {
+        return Err(UnpackError::Refused(format!(
+            "refusing {other:?}: outside the layer's directory {title:?}"
+        )));
+    }
     for top in &tops {
         let target = dir.join(top);
         if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
@@ -140,7 +147,7 @@ pub(crate) fn unpack(archive: &mut File, dir: &Path) -> Result<Vec<String>, Unpa
     for top in &tops {
         fs::rename(staging.path.join(top), dir.join(top))?;
     }
-    Ok(tops)
+    Ok(())
 }
 
 /// Reads the whole archive once, checking every entry (nothing is written); returns the

@@ -350,7 +350,12 @@ fn hostile_titles_and_archives_are_refused_and_nothing_is_written() {
     );
     assert_refused(&reg, "evil/titles", "twice", "two layers");
 
-    let tar_cases: [(&str, Vec<u8>, &str); 5] = [
+    let tar_cases: [(&str, Vec<u8>, &str); 6] = [
+        (
+            "other-top",
+            evil_tar(&[("t/", b'5', "", b""), ("notes.md", b'0', "", b"x")]),
+            "outside the layer's directory",
+        ),
         (
             "dotdot",
             evil_tar(&[("t/../../evil", b'0', "", b"x")]),

@@ -87,13 +87,14 @@ fn fetch(repo: &Repository, item: &PullItem, dir: &Path) -> Result<Vec<String>, 
         let mut spool = Spool::new().map_err(crate::files::spool_error)?;
         blob.copy_to(spool.file())
             .map_err(|e| CliError::dxf(what, e))?;
-        return archive::unpack(spool.file(), dir).map_err(|e| match e {
+        archive::unpack(spool.file(), dir, &item.path).map_err(|e| match e {
             UnpackError::Refused(why) => CliError::file(
                 item.path.clone(),
                 io::Error::new(io::ErrorKind::InvalidData, why),
             ),
             UnpackError::Io(e) => CliError::file(dir.display().to_string(), e),
-        });
+        })?;
+        return Ok(vec![item.path.clone()]);
     }
     let target = target_in(dir, &item.path)?;
     let file_error = |e| CliError::file(target.display().to_string(), e);

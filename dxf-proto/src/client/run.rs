@@ -164,9 +164,7 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
 
     /// What to do next.
     pub fn next(&mut self, now: UnixTime) -> Result<Next<O::Output>, Error> {
-        if self.interrupt.cancel_if_asked(&mut self.op) {
-            self.shared.emit(|| TraceEvent::Interrupted);
-        }
+        self.cancel_if_asked();
         let step = self.op.poll(now);
         self.shared.learn(&mut self.op);
         let step = match step {
@@ -274,7 +272,7 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
             });
         }
         // Abandoned for an interrupt: the operation cleans up and ends.
-        if self.interrupt.cancel_if_asked(&mut self.op) {
+        if self.cancel_if_asked() {
             return Ok(());
         }
         match failure {
@@ -368,7 +366,7 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
 
     /// A fed body ended (`Ok`), or could not be read to its end (the error).
     pub fn body_end(&mut self, read: Result<(), Error>) -> Result<(), Error> {
-        if self.interrupt.cancel_if_asked(&mut self.op) {
+        if self.cancel_if_asked() {
             self.cancelled_now = true;
             return Ok(());
         }
@@ -395,6 +393,16 @@ impl<'a, O: Operation + Scoped, L: Default> Run<'a, O, L> {
             }
         }
         Ok(())
+    }
+
+    /// Cancels the operation when the interrupt asks for it (once; the trace is told):
+    /// whether it did.
+    fn cancel_if_asked(&mut self) -> bool {
+        let cancelled = self.interrupt.cancel_if_asked(&mut self.op);
+        if cancelled {
+            self.shared.emit(|| TraceEvent::Interrupted);
+        }
+        cancelled
     }
 
     /// A run with an observer that must stop now.
