@@ -5,6 +5,11 @@ use std::io::Write;
 
 use dxf_ureq::{Trace, TraceEvent};
 
+/// Prints `dxf debug: <line>`.
+pub(crate) fn note(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "dxf debug: {line}");
+}
+
 /// The hook that prints every event.
 pub(crate) fn trace() -> Trace {
     Trace::new(|event: &TraceEvent| {

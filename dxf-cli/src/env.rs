@@ -299,6 +299,7 @@ impl Env {
         }
         config.interrupt = crate::signals::interrupt().clone();
         config.trace = self.debug.then(crate::debug::trace);
+        config.blob_cache = crate::cache::handle();
         // Like docker: credentials from its config.json when no DXF_* credential is set.
         if let (false, Some(dir)) = (self.explicit_credentials, &self.docker_config) {
             config = with_docker_credentials(config, dir)?;

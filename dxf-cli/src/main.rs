@@ -52,6 +52,7 @@
 )]
 
 mod archive;
+mod cache;
 mod checkpoints;
 mod cli;
 mod commands;
@@ -94,8 +95,13 @@ fn main() -> ExitCode {
             if command.transfers_blobs() {
                 signals::watch();
             }
+            if command.uses_blob_cache() {
+                cache::open();
+            }
             let mut out = BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
             let result = command.run(&env, &mut out, &mut io::stdin().lock());
+            // What was learned is kept, also when the command failed.
+            cache::save(env.debug);
             // What was written before a failure still goes out, as with python-dxf.
             let flushed = out.flush().map_err(CliError::Output);
             result.and(flushed)

@@ -40,6 +40,7 @@ mod tls;
 
 pub use body::BlobReader;
 pub use client::{hash_reader, Names, Registry, Repository};
+pub use dxf_cache as blob_cache;
 pub use dxf_docker_config as docker_config;
 pub use dxf_docker_config::WithDockerCredentials;
 pub use dxf_proto;

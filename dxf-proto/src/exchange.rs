@@ -90,6 +90,12 @@ pub(crate) trait Flow {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Cleanup;
 
+/// Marks a request whose refusal the flow answers itself (a mount tried from a cached
+/// location: Harbor refuses one from a project the user cannot read with 401): a 401 that
+/// authentication cannot fix goes to the flow instead of failing the operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Refusable;
+
 #[derive(Debug)]
 enum State<T> {
     Start,

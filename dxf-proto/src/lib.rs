@@ -87,6 +87,7 @@ mod exchange;
 pub mod headers;
 mod interrupt;
 mod list;
+mod locations;
 pub mod manifest;
 mod operation;
 pub mod pyjson;
@@ -119,6 +120,7 @@ pub use digest::{digest_of, verify_bytes, BlobVerifier, Sha256};
 pub use error::{Error, Misuse, OciError, OpKind, ProtocolViolation};
 pub use interrupt::{Interrupt, Interruption, RunWatch, STOP_GRACE};
 pub use list::{Catalog, ListTags, Page};
+pub use locations::{BlobCache, BlobLocation, BlobLocations, MAX_LOCATIONS, MAX_LOCATIONS_FILE};
 pub use manifest::{
     AliasContent, AliasManifest, DeleteManifest, FetchedManifest, GetManifest, HeadManifest,
     ManifestInfo, PerPlatform, PlatformManifest, PutManifest, ReadAlias, ReadOptions,

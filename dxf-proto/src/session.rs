@@ -10,8 +10,9 @@ use url::Url;
 
 use crate::auth::{Authed, Scope, Scoped};
 use crate::error::Error;
+use crate::locations::BlobCache;
 use crate::operation::{Operation, UnixTime};
-use crate::reference::Repository;
+use crate::reference::{Digest, Repository};
 use crate::retry::{RetryPolicy, Retrying};
 use crate::timeouts::Timeouts;
 
@@ -174,6 +175,35 @@ pub(crate) enum Event {
     NoMonolithicUploads,
     /// `GET /v2/` was asked for the challenge a bare 401 lacked: not again.
     ChallengePinged,
+    /// The registry showed `digest` (`size` bytes) to exist in `repo`: recorded in the
+    /// blob cache, if any.
+    BlobSeen {
+        repo: Repository,
+        digest: Digest,
+        size: u64,
+    },
+    /// `repo` did not provide `digest` (a mount from it was refused, it was deleted
+    /// there): dropped from the blob cache, if any.
+    BlobGone { repo: Repository, digest: Digest },
+}
+
+impl Event {
+    /// The blob cache learns that `digest` exists in `repo`.
+    pub(crate) fn blob_seen(repo: &Repository, digest: &Digest, size: u64) -> SessionEvent {
+        SessionEvent(Event::BlobSeen {
+            repo: repo.clone(),
+            digest: digest.clone(),
+            size,
+        })
+    }
+
+    /// The blob cache learns that `repo` does not provide `digest`.
+    pub(crate) fn blob_gone(repo: &Repository, digest: &Digest) -> SessionEvent {
+        SessionEvent(Event::BlobGone {
+            repo: repo.clone(),
+            digest: digest.clone(),
+        })
+    }
 }
 
 impl SessionEvent {
@@ -198,7 +228,10 @@ impl SessionEvent {
             Event::NoMonolithicUploads => {
                 "monolithic uploads are refused: chunked uploads from now on".to_owned()
             }
-            Event::ChallengePinged => return None,
+            Event::ChallengePinged | Event::BlobSeen { .. } => return None,
+            Event::BlobGone { repo, digest } => {
+                format!("{repo} does not provide {digest}: not a mount source from now on")
+            }
         })
     }
 }
@@ -218,7 +251,9 @@ pub struct UploadHints {
 pub(crate) const TOKEN_REFRESH_MARGIN: u64 = 10;
 
 /// The registry-wide state shared by operations: pure data, `Clone`, no interior
-/// mutability. Drivers that run operations concurrently keep it behind their own lock.
+/// mutability — but for the optional [`BlobCache`] handle, shared on purpose by every
+/// session made from one client. Drivers that run operations concurrently keep it behind
+/// their own lock.
 #[derive(Clone, Debug)]
 pub struct Session {
     base: Url,
@@ -235,6 +270,7 @@ pub struct Session {
     jitter_seed: u64,
     upload_hints: UploadHints,
     challenge_pinged: bool,
+    blob_cache: Option<BlobCache>,
 }
 
 /// The default `User-Agent`.
@@ -273,6 +309,7 @@ impl Session {
             jitter_seed: 0x9E37_79B9_7F4A_7C15,
             upload_hints: UploadHints::default(),
             challenge_pinged: false,
+            blob_cache: None,
         })
     }
 
@@ -292,6 +329,28 @@ impl Session {
     pub fn with_auth_host(mut self, auth_host: Option<String>) -> Session {
         self.auth_host = auth_host;
         self
+    }
+
+    /// Records where blobs are seen in `cache`, and lets uploads mount from there
+    /// ([`Config::blob_cache`](crate::client::Config::blob_cache)).
+    pub fn with_blob_cache(mut self, cache: Option<BlobCache>) -> Session {
+        self.blob_cache = cache;
+        self
+    }
+
+    /// The blob cache, if any.
+    pub fn blob_cache(&self) -> Option<&BlobCache> {
+        self.blob_cache.as_ref()
+    }
+
+    /// The repository of this registry a mount of `digest` into `to` should come from, and
+    /// the blob's size seen there, from the blob cache ([`BlobCache::mount_source`]).
+    pub fn mount_source(&self, to: &Repository, digest: &Digest) -> Option<(Repository, u64)> {
+        let seen = self
+            .blob_cache
+            .as_ref()?
+            .mount_source(&self.host, to, digest)?;
+        Some((seen.repository, seen.size))
     }
 
     /// Sets the `User-Agent` sent with every request.
@@ -370,6 +429,16 @@ impl Session {
             Event::NoChunkedUploads => self.upload_hints.monolithic_only = true,
             Event::NoMonolithicUploads => self.upload_hints.chunked_only = true,
             Event::ChallengePinged => self.challenge_pinged = true,
+            Event::BlobSeen { repo, digest, size } => {
+                if let Some(cache) = &self.blob_cache {
+                    cache.saw(&self.host, &repo, &digest, size);
+                }
+            }
+            Event::BlobGone { repo, digest } => {
+                if let Some(cache) = &self.blob_cache {
+                    cache.gone(&self.host, &repo, &digest);
+                }
+            }
         }
     }
 

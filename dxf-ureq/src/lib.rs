@@ -34,6 +34,7 @@ mod transport;
 pub use body::BlobReader;
 pub use client::{hash_reader, Names, Registry, Repository};
 pub use driver::ReadSeek;
+pub use dxf_cache as blob_cache;
 pub use dxf_docker_config as docker_config;
 pub use dxf_docker_config::WithDockerCredentials;
 pub use dxf_proto;

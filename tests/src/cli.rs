@@ -81,6 +81,16 @@ fn command(
     cmd
 }
 
+/// A directory for one run's blob-location cache, not created yet (below the target
+/// directory: `cargo clean` removes them all).
+pub fn fresh_cache_dir() -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    target_dir()
+        .join("test-caches")
+        .join(format!("{}-{n}", std::process::id()))
+}
+
 /// `program` (no arguments yet) with a clean environment: only `PATH`, `HOME` and
 /// `base_env`, then `env` (a value of `None` removes the variable); stdin piped when
 /// `piped_stdin` (else null), stdout and stderr piped.
@@ -102,6 +112,10 @@ pub fn clean_command<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Every run starts with an empty blob-location cache of its own (the cache is on by
+    // default): runs never mount from what another test pushed. Tests of the cache set
+    // their own `DXF_CACHE_DIR`.
+    cmd.env("DXF_CACHE_DIR", fresh_cache_dir());
     for (k, v) in env {
         match v {
             Some(v) => cmd.env(k, v),

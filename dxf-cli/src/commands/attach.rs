@@ -44,6 +44,10 @@ OCI-Subject: dxf then adds the artifact to the index under the tag sha256-<hex o
 subject digest> (the OCI referrers tag schema), which `referrers` reads.";
 
 impl Run for Args {
+    fn uses_blob_cache(&self) -> bool {
+        true
+    }
+
     /// Each annotation key once.
     fn validate(&self) -> Result<(), CliError> {
         oci::check_annotations("attach", &self.annotations)

@@ -22,6 +22,10 @@ pub(crate) struct Args {
 }
 
 impl Run for Args {
+    fn uses_blob_cache(&self) -> bool {
+        true
+    }
+
     /// For `@alias`, deletes the alias's manifest by digest (every alias on it goes too),
     /// then its blobs — for a multi-arch alias, each platform's manifest and then its
     /// blobs. With no names, deletes the blobs of the manifest on stdin. Each distinct

@@ -40,6 +40,13 @@ pub(crate) trait Run {
         false
     }
 
+    /// Whether the command uploads, mounts, pulls or deletes blobs: then the blob-location
+    /// cache ([`crate::cache`]) is opened for it, records where blobs are seen, and turns
+    /// uploads of blobs the registry holds elsewhere into mounts.
+    fn uses_blob_cache(&self) -> bool {
+        self.transfers_blobs()
+    }
+
     /// Runs the command with settings `env`, writing results to `out` and reading
     /// `input` where python-dxf reads stdin.
     fn run(&self, env: &Env, out: &mut dyn Write, input: &mut dyn Read) -> Result<(), CliError>;

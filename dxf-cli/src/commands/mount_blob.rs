@@ -25,6 +25,10 @@ pub(crate) struct Args {
 }
 
 impl Run for Args {
+    fn uses_blob_cache(&self) -> bool {
+        true
+    }
+
     /// python-dxf's `invalid alias`.
     fn validate(&self) -> Result<(), CliError> {
         check_alias("mount-blob", self.alias.as_ref())

@@ -39,6 +39,10 @@ pub(crate) struct Args {
 }
 
 impl Run for Args {
+    fn uses_blob_cache(&self) -> bool {
+        true
+    }
+
     /// Each annotation key once.
     fn validate(&self) -> Result<(), CliError> {
         oci::check_annotations("set-alias", &self.annotations)

@@ -43,7 +43,7 @@ use super::refresh_grant::{self, refresh_token_grant};
 use super::token_response::parse_token_response;
 use super::Scope;
 use crate::error::{Error, Misuse, OciError, OpKind, ProtocolViolation};
-use crate::exchange::Cleanup;
+use crate::exchange::{Cleanup, Refusable};
 use crate::operation::{Body, BodyPlan, Operation, Recovery, Request, Step, UnixTime};
 use crate::session::{
     expired, BearerRealm, CachedToken, Credentials, Event, Session, SessionEvent,
@@ -79,6 +79,8 @@ struct Template {
     body: Option<Body>,
     /// A best-effort cleanup request: its 401/403 go to the inner operation as they are.
     cleanup: bool,
+    /// A 401 that credentials cannot fix goes to the inner operation (see [`Refusable`]).
+    refusable: bool,
 }
 
 #[derive(Debug)]
@@ -329,6 +331,7 @@ impl<O: Operation + Scoped> Authed<O> {
             headers: req.headers().clone(),
             body,
             cleanup: req.extensions().get::<Cleanup>().is_some(),
+            refusable: req.extensions().get::<Refusable>().is_some(),
         });
     }
 
@@ -569,7 +572,10 @@ impl<O: Operation + Scoped> Authed<O> {
                             self.phase = Phase::Challenged(plan);
                             return Ok(BodyPlan::Discard);
                         }
-                        if !self.pinged && self.template.as_ref().is_some_and(|t| t.body.is_some())
+                        let refusable = self.template.as_ref().is_some_and(|t| t.refusable);
+                        if !self.pinged
+                            && !refusable
+                            && self.template.as_ref().is_some_and(|t| t.body.is_some())
                         {
                             // No challenge here: ask `GET /v2/` for one, once per session.
                             self.pinged = true;
@@ -578,6 +584,16 @@ impl<O: Operation + Scoped> Authed<O> {
                             self.phase = Phase::Ping;
                             return Ok(BodyPlan::Discard);
                         }
+                    }
+                    if self.template.as_ref().is_some_and(|t| t.refusable) {
+                        // Credentials cannot fix it: the inner operation's answer.
+                        let plan = self
+                            .inner
+                            .handle_response(http::Response::from_parts(parts, ()), now)?;
+                        if let BodyPlan::Feed { .. } = plan {
+                            self.phase = Phase::InnerBody;
+                        }
+                        return Ok(plan);
                     }
                     self.phase = Phase::Rejected { buf: Vec::new() };
                     return Ok(BodyPlan::Feed {

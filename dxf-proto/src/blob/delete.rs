@@ -7,7 +7,7 @@ use crate::error::{Error, OpKind};
 use crate::exchange::{delegate_operation, Flow, Machine, Next};
 use crate::operation::Body;
 use crate::reference::{Digest, Repository};
-use crate::session::Session;
+use crate::session::{Event, Session, SessionEvent};
 use crate::url::request;
 
 /// Blob DELETE (202 Accepted; 200 and 204 are tolerated). A missing blob is
@@ -18,7 +18,10 @@ pub struct DeleteBlob(Machine<DeleteFlow>);
 #[derive(Debug)]
 pub(crate) struct DeleteFlow {
     repo: Repository,
+    digest: Digest,
     url: url::Url,
+    /// Deleted: not a place to mount it from any more (the blob cache learns it).
+    event: Option<SessionEvent>,
 }
 
 impl DeleteBlob {
@@ -27,6 +30,8 @@ impl DeleteBlob {
         Ok(DeleteBlob(Machine::new(DeleteFlow {
             url: session.v2_url(&format!("{}/blobs/{}", repo.as_str(), digest.as_str()))?,
             repo: repo.clone(),
+            digest: digest.clone(),
+            event: None,
         })))
     }
 }
@@ -56,7 +61,12 @@ impl Flow for DeleteFlow {
     }
 
     fn on_response(&mut self, _: http::response::Parts, _: Vec<u8>) -> Result<Next<()>, Error> {
+        self.event = Some(Event::blob_gone(&self.repo, &self.digest));
         Ok(Next::Done(()))
+    }
+
+    fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.event.take()
     }
 }
 

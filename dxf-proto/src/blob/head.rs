@@ -10,7 +10,7 @@ use crate::error::{Error, OpKind, ProtocolViolation};
 use crate::exchange::{delegate_operation, Flow, Machine, Next};
 use crate::operation::Body;
 use crate::reference::{Digest, Repository};
-use crate::session::Session;
+use crate::session::{Event, Session, SessionEvent};
 use crate::url::request;
 
 /// What a blob HEAD tells.
@@ -30,6 +30,8 @@ pub(crate) struct HeadFlow {
     digest: Digest,
     url: Url,
     redirects: Redirects,
+    /// Found: the blob cache learns where it is.
+    event: Option<SessionEvent>,
 }
 
 impl HeadBlob {
@@ -40,6 +42,7 @@ impl HeadBlob {
             repo: repo.clone(),
             digest: digest.clone(),
             redirects: Redirects::new(session.limits().max_redirects),
+            event: None,
         })))
     }
 }
@@ -80,7 +83,12 @@ impl Flow for HeadFlow {
         check_announced(&self.digest, &head)?;
         let size = content_length(&head)?
             .ok_or_else(|| ProtocolViolation::BadContentLength("missing on blob HEAD".into()))?;
+        self.event = Some(Event::blob_seen(&self.repo, &self.digest, size));
         Ok(Next::Done(BlobInfo { size }))
+    }
+
+    fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.event.take()
     }
 }
 

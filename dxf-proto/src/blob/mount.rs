@@ -12,7 +12,7 @@ use crate::error::{Error, OpKind};
 use crate::exchange::{delegate_operation, Flow, Machine, Next};
 use crate::operation::Body;
 use crate::reference::{Digest, Repository};
-use crate::session::Session;
+use crate::session::{Event, Session, SessionEvent};
 use crate::url::{location, request};
 
 /// Choices for a mount.
@@ -49,6 +49,10 @@ pub(crate) struct MountFlow {
     url: Url,
     options: MountOptions,
     phase: Phase,
+    /// The blob's size, when the blob cache knows it (a mount does not tell it).
+    known_size: Option<u64>,
+    /// What the blob cache learns: mounted here, or not to be found there.
+    event: Option<SessionEvent>,
 }
 
 impl MountBlob {
@@ -71,6 +75,8 @@ impl MountBlob {
             url,
             options,
             phase: Phase::Mounting,
+            known_size: session.mount_source(to, digest).map(|(_, size)| size),
+            event: None,
         })))
     }
 }
@@ -114,9 +120,14 @@ impl Flow for MountFlow {
             }),
             Phase::Mounting if head.status == StatusCode::CREATED => {
                 check_announced(&self.digest, &head)?;
+                // The size is not told: recorded when the cache knew it.
+                self.event = self
+                    .known_size
+                    .map(|size| Event::blob_seen(&self.to, &self.digest, size));
                 Ok(Next::Done(self.digest.clone()))
             }
             Phase::Mounting => {
+                self.event = Some(Event::blob_gone(&self.from, &self.digest));
                 let session = location(&self.url, &head).ok();
                 match session {
                     Some(url) if self.options.cancel_on_failure => {
@@ -134,6 +145,10 @@ impl Flow for MountFlow {
                 }
             }
         }
+    }
+
+    fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.event.take()
     }
 }
 

@@ -59,7 +59,7 @@ use super::{check_announced, content_length};
 use crate::auth::Scope;
 use crate::digest::Sha256;
 use crate::error::{Error, OciError, OpKind, ProtocolViolation};
-use crate::exchange::{delegate_operation, Flow, HeadAction, Machine, Next};
+use crate::exchange::{delegate_operation, Flow, HeadAction, Machine, Next, Refusable};
 use crate::headers::parse_decimal;
 use crate::operation::{Body, Request, SourceRange};
 use crate::reference::{Digest, Repository};
@@ -107,6 +107,9 @@ pub struct Pushed {
     pub size: u64,
     /// Whether the upload was skipped because the blob already existed.
     pub skipped: bool,
+    /// The repository the blob was mounted from instead of sent (a location from the
+    /// [blob cache](crate::BlobCache)); `None` when its bytes were sent or it was there.
+    pub mounted_from: Option<Repository>,
 }
 
 /// Most consecutive responses without progress before an upload is abandoned.
@@ -148,6 +151,25 @@ enum Source {
 }
 
 impl Source {
+    /// The blob's length when known before it is sent.
+    fn len(&self) -> Option<u64> {
+        match self {
+            Source::Known { len, .. } | Source::Relayed { len, .. } => Some(*len),
+            Source::Stream {
+                eof: true, pending, ..
+            } => Some(pending.len() as u64),
+            Source::Stream { .. } => None,
+        }
+    }
+
+    /// The blob's digest when known before it is sent.
+    fn digest(&self) -> Option<&Digest> {
+        match self {
+            Source::Known { digest, .. } => Some(digest),
+            Source::Stream { expected, .. } | Source::Relayed { expected, .. } => expected.as_ref(),
+        }
+    }
+
     /// Whether the bytes sent from offset `acked` on cannot be sent again (no short
     /// acknowledgement or refused chunk can be made good): a stream's, unless its
     /// in-flight copy covers them.
@@ -192,6 +214,9 @@ impl Source {
 #[derive(Debug)]
 enum Phase {
     Checking,
+    /// A cross-repository mount from a cached location instead of a new session: 201
+    /// ends the upload, 202 is the new session, anything else a plain one.
+    Mounting,
     Starting,
     Patching {
         end: u64,
@@ -253,7 +278,10 @@ pub(crate) struct UploadFlow {
     /// The driver serves [`Body::Source`] ranges of a relayed source too
     /// ([`Upload::with_seekable_source`]).
     seekable: bool,
-    /// What the session should learn (chunk limits, no chunked uploads).
+    /// A repository of this registry the [blob cache](crate::BlobCache) says holds the
+    /// blob (with the size seen there): tried as a mount before a session is opened, once.
+    mount_from: Option<(Repository, u64)>,
+    /// What the session should learn (chunk limits, no chunked uploads, blob locations).
     events: std::collections::VecDeque<SessionEvent>,
     phase: Phase,
 }
@@ -303,7 +331,7 @@ impl Upload {
             mode: UploadMode::Chunked,
             ..options.clone()
         };
-        let mut op = Upload::known(session, repo, digest, len, &options)?;
+        let mut op = Upload::known(session, repo, digest, len, &options)?.without_mount();
         op.0.flow.location = Some(location);
         op.0.flow.resuming = true;
         op.0.flow.confirmed = false;
@@ -386,6 +414,13 @@ impl Upload {
         self
     }
 
+    /// Never a cross-repository mount from a cached location, even when the session's
+    /// [blob cache](crate::BlobCache) knows one (a copy that tried it already).
+    pub fn without_mount(mut self) -> Upload {
+        self.0.flow.mount_from = None;
+        self
+    }
+
     /// An upload whose digest this operation computes (stream sources): always chunked,
     /// and an expected digest must be one it can compute.
     fn hashed_here(
@@ -436,6 +471,9 @@ impl Upload {
         if let Source::Stream { buffer_cap, .. } = &mut source {
             *buffer_cap = chunk;
         }
+        let mount_from = digest
+            .and_then(|d| session.mount_source(repo, d))
+            .filter(|(_, size)| source.len().is_none_or(|len| len == *size));
         Ok(Upload(Machine::new(UploadFlow {
             uploads_url: session.v2_url(&format!("{}/blobs/uploads/", repo.as_str()))?,
             repo: repo.clone(),
@@ -456,6 +494,7 @@ impl Upload {
             switched: false,
             confirmed: true,
             seekable: false,
+            mount_from,
             events: std::collections::VecDeque::new(),
             phase: Phase::Checking,
         })))
@@ -493,10 +532,23 @@ impl UploadFlow {
             .ok_or_else(|| ProtocolViolation::MissingLocation.into())
     }
 
-    /// A new session, or — resuming an earlier run's — the question how much it holds.
+    /// A new session, or — resuming an earlier run's — the question how much it holds,
+    /// or first a mount from the cached location.
     fn open_or_resume(&mut self) -> Result<Next<Pushed>, Error> {
         if !std::mem::take(&mut self.resuming) {
-            return self.start_session();
+            return match (&self.mount_from, self.source.digest()) {
+                (Some((from, _)), Some(digest)) => {
+                    let mut url = self.uploads_url.clone();
+                    url.query_pairs_mut()
+                        .append_pair("mount", digest.as_str())
+                        .append_pair("from", from.as_str());
+                    let mut req = request(Method::POST, &url, Body::Empty, None)?;
+                    req.extensions_mut().insert(Refusable);
+                    self.phase = Phase::Mounting;
+                    Ok(Next::Send(req))
+                }
+                _ => self.start_session(),
+            };
         }
         self.phase = Phase::Resyncing { refused: false };
         Ok(Next::Send(request(
@@ -505,6 +557,21 @@ impl UploadFlow {
             Body::Empty,
             None,
         )?))
+    }
+
+    /// The mount from the cached location did not happen: the location is forgotten
+    /// (a stale entry costs this one request), and it is not tried again.
+    fn mount_refused(&mut self) {
+        if let (Some((from, _)), Some(digest)) = (self.mount_from.take(), self.source.digest()) {
+            self.events.push_back(Event::blob_gone(&from, digest));
+        }
+    }
+
+    /// The blob is in the repository: what the session's blob cache learns.
+    fn done(&mut self, pushed: Pushed) -> Result<Next<Pushed>, Error> {
+        self.events
+            .push_back(Event::blob_seen(&self.repo, &pushed.digest, pushed.size));
+        Ok(Next::Done(pushed))
     }
 
     fn start_session(&mut self) -> Result<Next<Pushed>, Error> {
@@ -876,7 +943,11 @@ impl Flow for UploadFlow {
     }
 
     fn scope(&self) -> Scope {
-        Scope::repository(&self.repo, "pull,push")
+        match &self.mount_from {
+            // One token for both: push here, pull where the blob is mounted from.
+            Some((from, _)) => Scope::mount(&self.repo, from),
+            None => Scope::repository(&self.repo, "pull,push"),
+        }
     }
 
     fn start(&mut self) -> Result<Next<Pushed>, Error> {
@@ -892,6 +963,8 @@ impl Flow for UploadFlow {
     fn expects(&self, status: StatusCode) -> bool {
         match self.phase {
             Phase::Checking => matches!(status.as_u16(), 200 | 404),
+            // 201 mounted, 202 a session instead, anything else a plain upload follows.
+            Phase::Mounting => true,
             Phase::Starting => status == StatusCode::ACCEPTED,
             Phase::Patching { .. } => {
                 matches!(status.as_u16(), 201 | 202 | 204 | 413 | 416)
@@ -946,11 +1019,45 @@ impl Flow for UploadFlow {
                     }
                 };
                 check_announced(&digest, &head)?;
-                Ok(Next::Done(Pushed {
+                self.done(Pushed {
                     digest,
                     size,
                     skipped: true,
-                }))
+                    mounted_from: None,
+                })
+            }
+            Phase::Mounting if head.status == StatusCode::CREATED => {
+                let (from, size) = self
+                    .mount_from
+                    .take()
+                    .ok_or(crate::error::Misuse::UnexpectedCall("mount"))?;
+                let digest = self
+                    .source
+                    .digest()
+                    .cloned()
+                    .ok_or(crate::error::Misuse::UnexpectedCall("mount"))?;
+                // Checked like any upload: the registry must not announce another blob.
+                check_announced(&digest, &head)?;
+                self.done(Pushed {
+                    digest,
+                    size,
+                    skipped: false,
+                    mounted_from: Some(from),
+                })
+            }
+            Phase::Mounting if head.status == StatusCode::ACCEPTED => {
+                // Not mounted, but the session the spec says a refused mount opens: the
+                // upload goes on in it (no request lost to the stale entry).
+                self.mount_refused();
+                self.confirmed = true;
+                self.take_location(&head, true)?;
+                self.note_chunk_hint(&head);
+                self.advance()
+            }
+            Phase::Mounting => {
+                // Refused (Harbor: 401; 403, 404, 405…): a plain upload.
+                self.mount_refused();
+                self.start_session()
             }
             Phase::Starting => {
                 self.confirmed = true;
@@ -1075,11 +1182,12 @@ impl Flow for UploadFlow {
                     Source::Known { len, .. } | Source::Relayed { len, .. } => *len,
                     Source::Stream { .. } => self.acked,
                 };
-                Ok(Next::Done(Pushed {
+                self.done(Pushed {
                     digest,
                     size,
                     skipped: false,
-                }))
+                    mounted_from: None,
+                })
             }
         }
     }
@@ -1115,6 +1223,11 @@ impl Flow for UploadFlow {
     }
 
     fn on_send_failure(&mut self) -> Option<Result<Next<Pushed>, Error>> {
+        if matches!(self.phase, Phase::Mounting) {
+            // Whatever became of the mount, a plain upload settles it.
+            self.mount_refused();
+            return Some(self.start_session());
+        }
         let broken_put = self.refuses_monolithic(StatusCode::INTERNAL_SERVER_ERROR);
         if matches!(self.phase, Phase::Committing { .. }) && broken_put {
             // A monolithic `PUT` whose connection broke while its body went out: what a

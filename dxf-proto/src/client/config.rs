@@ -78,6 +78,12 @@ pub struct Config {
     /// requests, responses, retries, waits, token fetches, strategy changes — secrets
     /// redacted (see [`TraceEvent`](super::TraceEvent)). Route it to `log` or `tracing`.
     pub trace: Option<super::Trace>,
+    /// Where blobs were seen (`DXF_CACHE`; the `dxf-cache` crate keeps it in a file):
+    /// every blob the client sees exist is recorded, and an upload of a blob the target
+    /// repository lacks is first tried as a cross-repository mount from the newest other
+    /// repository of this registry known to hold it (one request at most when the entry is
+    /// stale: a refused mount drops it and the upload goes on). `None`: no cache.
+    pub blob_cache: Option<crate::BlobCache>,
 }
 
 impl Config {
@@ -96,6 +102,7 @@ impl Config {
             retries: RetryPolicy::default(),
             interrupt: Interrupt::new(),
             trace: None,
+            blob_cache: None,
         }
     }
 
@@ -128,7 +135,8 @@ impl Config {
             .with_auth_host(self.auth_host.clone())
             .with_credentials_over_http(self.allow_credentials_over_http)
             .with_user_agent(DEFAULT_USER_AGENT)
-            .with_limits(limits);
+            .with_limits(limits)
+            .with_blob_cache(self.blob_cache.clone());
         session.set_token(self.token.clone());
         Ok(session)
     }

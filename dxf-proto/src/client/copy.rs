@@ -6,9 +6,7 @@
 //! which failure is reported are decided here (see [`crate::copy`] for the protocol side).
 
 use super::error::Error;
-use crate::copy::{
-    retry_without_mount, same_registry, upload_blob, BlobPlacement, CopyBlob, CopyPlan, PlaceBlob,
-};
+use crate::copy::{same_registry, upload_blob, BlobPlacement, CopyBlob, CopyPlan, PlaceBlob};
 use crate::copy::{CopyReport, PlanCopy};
 use crate::error::{Misuse, ProtocolViolation};
 use crate::manifest::parse::Descriptor;
@@ -226,13 +224,14 @@ impl AliasCopy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BlobPhase {
     Start,
-    Placing { mounting: bool },
+    Placing,
     Transferring,
     Done,
 }
 
-/// One blob of a copy: placed on the destination (a `HEAD`, a mount within one registry,
-/// again without the mount when a registry refuses it — Harbor's 401), else transferred.
+/// One blob of a copy: placed on the destination (a `HEAD`, a mount within one registry
+/// or from where the blob cache saw it — a refused mount, as Harbor's 401, means an
+/// upload), else transferred.
 #[derive(Clone, Debug)]
 pub struct BlobCopy {
     blob: CopyBlob,
@@ -268,9 +267,7 @@ impl BlobCopy {
         match (self.phase, last) {
             (BlobPhase::Start, None) => {
                 let mount_from = self.mount.then_some(&from.repo);
-                self.phase = BlobPhase::Placing {
-                    mounting: self.mount,
-                };
+                self.phase = BlobPhase::Placing;
                 Ok(BlobStep::Place(PlaceBlob::new(
                     &to.session,
                     &to.repo,
@@ -278,25 +275,14 @@ impl BlobCopy {
                     mount_from,
                 )?))
             }
-            (BlobPhase::Placing { mounting: true }, Some(Err(e)))
-                if e.proto().is_some_and(retry_without_mount) =>
-            {
-                self.phase = BlobPhase::Placing { mounting: false };
-                Ok(BlobStep::Place(PlaceBlob::new(
-                    &to.session,
-                    &to.repo,
-                    blob,
-                    None,
-                )?))
-            }
-            (BlobPhase::Placing { .. }, Some(Ok(BlobPlacement::NeedsUpload))) => {
+            (BlobPhase::Placing, Some(Ok(BlobPlacement::NeedsUpload))) => {
                 self.phase = BlobPhase::Transferring;
                 Ok(BlobStep::Transfer {
                     pull: GetBlob::new(&from.session, &from.repo, &blob.digest, Some(blob.size))?,
                     upload: upload_blob(&to.session, &to.repo, blob)?,
                 })
             }
-            (BlobPhase::Placing { .. } | BlobPhase::Transferring, Some(Ok(placement))) => {
+            (BlobPhase::Placing | BlobPhase::Transferring, Some(Ok(placement))) => {
                 self.phase = BlobPhase::Done;
                 Ok(BlobStep::Done(placement))
             }
@@ -449,7 +435,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_mount_is_placed_again_without_it_then_transferred() {
+    fn a_blob_placed_nowhere_is_transferred() {
         let copy =
             AliasCopy::new(end("r.test", "a/src"), "v1", end("r.test", "a/dst"), None).unwrap();
         let mut copy = copy;
@@ -467,14 +453,6 @@ mod tests {
         assert_eq!(jobs.len(), 1);
         let job = &mut jobs[0];
         assert!(matches!(job.step(None), Ok(BlobStep::Place(_))));
-        let refused = Error::Proto(crate::Error::Unauthorized {
-            scope: String::new(),
-            oci: Vec::new(),
-        });
-        assert!(
-            matches!(job.step(Some(Err(refused))), Ok(BlobStep::Place(_))),
-            "again, no mount"
-        );
         let step = job.step(Some(Ok(BlobPlacement::NeedsUpload)));
         assert!(matches!(step, Ok(BlobStep::Transfer { .. })));
         let step = job.step(Some(Ok(BlobPlacement::NeedsUpload)));

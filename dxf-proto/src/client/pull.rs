@@ -43,6 +43,8 @@ pub struct BlobPull {
     trace: Option<super::Trace>,
     /// When the last bytes arrived.
     last: Duration,
+    /// The session's blob cache and registry: told where the blob is once verified.
+    cache: Option<(crate::BlobCache, String)>,
 }
 
 #[derive(Debug)]
@@ -177,6 +179,9 @@ impl BlobPull {
             state: State::Receiving,
             trace: None,
             last: Duration::ZERO,
+            cache: session
+                .blob_cache()
+                .map(|c| (c.clone(), session.host().to_owned())),
         }
     }
 
@@ -288,11 +293,16 @@ impl BlobPull {
     pub fn verdict(&mut self, verdict: Result<(), PullFailure>) -> Result<(), PullFailure> {
         match verdict {
             Ok(()) if matches!(self.state, State::Receiving | State::Verified) => {
-                if let (Some(trace), State::Receiving) = (&self.trace, &self.state) {
-                    trace.emit(&super::TraceEvent::Body {
-                        bytes: self.received,
-                        elapsed: self.last,
-                    });
+                if let State::Receiving = self.state {
+                    if let Some(trace) = &self.trace {
+                        trace.emit(&super::TraceEvent::Body {
+                            bytes: self.received,
+                            elapsed: self.last,
+                        });
+                    }
+                    if let Some((cache, registry)) = &self.cache {
+                        cache.saw(registry, &self.repo, &self.digest, self.received);
+                    }
                 }
                 self.state = State::Verified;
                 Ok(())

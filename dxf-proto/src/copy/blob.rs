@@ -1,6 +1,10 @@
 //! [`PlaceBlob`]: getting one blob of a copy into the destination without sending its
-//! bytes when possible — a `HEAD` (present?), then, within one registry, a cross-repository
-//! mount; `upload_blob` is the upload for what is left.
+//! bytes when possible — a `HEAD` (present?), then a cross-repository mount: from the
+//! source repository within one registry, else from where the session's
+//! [blob cache](crate::BlobCache) last saw it on the destination's registry;
+//! `upload_blob` is the upload for what is left.
+
+use std::collections::VecDeque;
 
 use http::{Method, StatusCode};
 use url::Url;
@@ -9,10 +13,11 @@ use super::plan::CopyBlob;
 use crate::auth::Scope;
 use crate::blob::{check_announced, Upload, UploadMode, UploadOptions};
 use crate::error::{Error, OpKind};
-use crate::exchange::{delegate_operation, Flow, Machine, Next};
+use crate::exchange::{delegate_operation, Flow, Machine, Next, Refusable};
 use crate::operation::Body;
 use crate::reference::Repository;
 use crate::session::Session;
+use crate::session::{Event, SessionEvent};
 use crate::url::{location, request};
 
 /// Where a blob stands after [`PlaceBlob`].
@@ -46,13 +51,15 @@ pub(crate) struct PlaceFlow {
     blob: CopyBlob,
     head_url: Url,
     mount_url: Option<Url>,
+    /// What the session's blob cache learns (the blob is here, or not where it was).
+    events: VecDeque<SessionEvent>,
     phase: Phase,
 }
 
 impl PlaceBlob {
     /// Places `blob` in repository `to` of `session`'s registry; `mount_from`, a repository
-    /// of the *same* registry holding it,
-    /// allows a mount.
+    /// of the *same* registry holding it, allows a mount — without one, the blob cache's
+    /// newest location of the blob on this registry (of the same size), if any.
     pub fn new(
         session: &Session,
         to: &Repository,
@@ -61,6 +68,14 @@ impl PlaceBlob {
     ) -> Result<PlaceBlob, Error> {
         let head_url =
             session.v2_url(&format!("{}/blobs/{}", to.as_str(), blob.digest.as_str()))?;
+        let cached = match mount_from {
+            Some(_) => None,
+            None => session
+                .mount_source(to, &blob.digest)
+                .filter(|(_, size)| *size == blob.size)
+                .map(|(from, _)| from),
+        };
+        let mount_from = mount_from.or(cached.as_ref());
         let mount_url = match mount_from {
             Some(from) => {
                 let mut url = session.v2_url(&format!("{}/blobs/uploads/", to.as_str()))?;
@@ -77,18 +92,10 @@ impl PlaceBlob {
             blob: blob.clone(),
             head_url,
             mount_url,
+            events: VecDeque::new(),
             phase: Phase::Checking,
         })))
     }
-}
-
-/// Whether `error`, from a [`PlaceBlob`] that was allowed to mount, may be the registry
-/// refusing the *mount* rather than the destination: Harbor answers a mount from a project
-/// it does not know with 401 (goharbor/harbor#17097), which authentication cannot fix. The
-/// caller then places the blob again without a mount, which uploads it — or, if the
-/// destination itself is refused, fails there with the same error.
-pub(crate) fn retry_without_mount(error: &Error) -> bool {
-    matches!(error, Error::Unauthorized { .. })
 }
 
 /// The upload of a blob [`PlaceBlob`] could not place: `blob.size` bytes relayed in one
@@ -104,7 +111,8 @@ pub(crate) fn upload_blob(
         mode: UploadMode::Chunked,
         chunk_size: None,
     };
-    Upload::sized_stream(session, to, blob.size, Some(&blob.digest), &options)
+    // The placement tried the mount the blob cache knew of already.
+    Ok(Upload::sized_stream(session, to, blob.size, Some(&blob.digest), &options)?.without_mount())
 }
 
 impl Flow for PlaceFlow {
@@ -147,22 +155,58 @@ impl Flow for PlaceFlow {
         head: http::response::Parts,
         _body: Vec<u8>,
     ) -> Result<Next<BlobPlacement>, Error> {
+        let (digest, size) = (&self.blob.digest, self.blob.size);
         match self.phase {
             Phase::Checking if head.status == StatusCode::OK => {
+                self.events
+                    .push_back(Event::blob_seen(&self.to, digest, size));
                 Ok(Next::Done(BlobPlacement::Present))
             }
-            Phase::Checking => match &self.mount_url {
-                Some(url) => {
-                    self.phase = Phase::Mounting;
-                    Ok(Next::Send(request(Method::POST, url, Body::Empty, None)?))
-                }
-                None => Ok(Next::Done(BlobPlacement::NeedsUpload)),
-            },
+            Phase::Checking => {
+                // Not here: not a place to mount it from either.
+                self.events.push_back(Event::blob_gone(&self.to, digest));
+                self.mount_or_upload()
+            }
             Phase::Mounting if head.status == StatusCode::CREATED => {
-                check_announced(&self.blob.digest, &head)?;
+                check_announced(digest, &head)?;
+                self.events
+                    .push_back(Event::blob_seen(&self.to, digest, size));
                 Ok(Next::Done(BlobPlacement::Mounted))
             }
-            Phase::Mounting if head.status == StatusCode::ACCEPTED => {
+            Phase::Mounting => {
+                if let Some(from) = &self.from {
+                    self.events.push_back(Event::blob_gone(from, digest));
+                }
+                self.refused_mount(head)
+            }
+            Phase::Cancelling => Ok(Next::Done(BlobPlacement::NeedsUpload)),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+}
+
+impl PlaceFlow {
+    /// The blob is not in the destination: a mount when there is a place to mount it
+    /// from, else an upload.
+    fn mount_or_upload(&mut self) -> Result<Next<BlobPlacement>, Error> {
+        let Some(url) = &self.mount_url else {
+            return Ok(Next::Done(BlobPlacement::NeedsUpload));
+        };
+        let mut req = request(Method::POST, url, Body::Empty, None)?;
+        // A refusal (Harbor: 401) means "upload it instead".
+        req.extensions_mut().insert(Refusable);
+        self.phase = Phase::Mounting;
+        Ok(Next::Send(req))
+    }
+
+    /// The mount was refused: an upload follows (after cancelling the session a 202
+    /// opened).
+    fn refused_mount(&mut self, head: http::response::Parts) -> Result<Next<BlobPlacement>, Error> {
+        match head.status {
+            StatusCode::ACCEPTED => {
                 let base = self.mount_url.as_ref().unwrap_or(&self.head_url);
                 match location(base, &head) {
                     Ok(session) => {
@@ -177,7 +221,7 @@ impl Flow for PlaceFlow {
                     Err(_) => Ok(Next::Done(BlobPlacement::NeedsUpload)),
                 }
             }
-            Phase::Mounting | Phase::Cancelling => Ok(Next::Done(BlobPlacement::NeedsUpload)),
+            _ => Ok(Next::Done(BlobPlacement::NeedsUpload)),
         }
     }
 }

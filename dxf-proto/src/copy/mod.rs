@@ -28,7 +28,7 @@
 mod blob;
 mod plan;
 
-pub(crate) use blob::{retry_without_mount, upload_blob};
+pub(crate) use blob::upload_blob;
 pub use blob::{BlobPlacement, PlaceBlob};
 pub use plan::{CopyBlob, CopyManifest, CopyPlan, PlanCopy};
 

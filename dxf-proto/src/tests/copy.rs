@@ -4,8 +4,7 @@
 
 use super::*;
 use crate::copy::{
-    retry_without_mount, same_registry, upload_blob, BlobPlacement, CopyBlob, CopyPlan, CopyReport,
-    PlaceBlob, PlanCopy,
+    same_registry, upload_blob, BlobPlacement, CopyBlob, CopyPlan, CopyReport, PlaceBlob, PlanCopy,
 };
 use crate::testing::{MemoryRegistry, Reply};
 use crate::{Error, Operation, PutManifest, Reference, Scheme};
@@ -398,14 +397,11 @@ fn operations_are_done_once() {
 }
 
 #[test]
-fn a_mount_refused_with_401_is_retried_without_a_mount() {
+fn a_mount_refused_with_401_means_an_upload() {
     // Harbor: 401 for a mount from a project it does not know; authentication cannot fix it.
     let mut peer = ScriptedRegistry::sequence(vec![Reply::status(404), Reply::status(401)]);
     let op = PlaceBlob::new(&session(), &repo("dst"), &blob(b"x"), Some(&repo("src"))).unwrap();
-    let e = err(run(op, &mut session(), &mut peer, b""));
-    assert!(retry_without_mount(&e), "{e:?}");
-    assert!(!retry_without_mount(&Error::NotFound {
-        op: crate::OpKind::BlobHead,
-        oci: Vec::new()
-    }));
+    let out = run(op, &mut session(), &mut peer, b"").unwrap().output;
+    assert_eq!(out, BlobPlacement::NeedsUpload);
+    assert_eq!(peer.sent.len(), 2, "no challenge round, no ping");
 }

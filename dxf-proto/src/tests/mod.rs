@@ -11,6 +11,7 @@ mod identity_token;
 mod lists;
 mod malformed;
 mod manifests;
+mod mounts;
 mod referrers;
 mod retries;
 mod upload;

@@ -135,6 +135,7 @@ pub(crate) struct Settings {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retries: RetryPolicy,
     pub(crate) interrupt: Interrupt,
+    pub(crate) blob_cache: Option<dxf_ureq::dxf_proto::BlobCache>,
 }
 
 impl Settings {
@@ -156,6 +157,7 @@ impl Settings {
             timeout: Some(Duration::from_secs(30)),
             retries: RetryPolicy::default(),
             interrupt: Interrupt::new(),
+            blob_cache: None,
         }
     }
 }
@@ -169,6 +171,7 @@ pub(crate) fn ureq_config(settings: &Settings) -> Config {
     c.chunk_size = settings.chunk_size;
     c.retries = settings.retries;
     c.interrupt = settings.interrupt.clone();
+    c.blob_cache = settings.blob_cache.clone();
     c.timeouts = settings
         .timeout
         .map_or_else(dxf_ureq::Timeouts::none, dxf_ureq::Timeouts::uniform);

@@ -566,6 +566,7 @@ scenarios!(
 
 // OCI 1.1 artifacts and referrers (after `scenarios!`, which it uses).
 mod artifacts;
+mod blob_cache;
 mod copy;
 mod second_registry;
 mod source_failures;

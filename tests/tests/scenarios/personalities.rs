@@ -166,6 +166,7 @@ fn settings(t: &Target) -> Settings {
         timeout: Some(Duration::from_secs(30)),
         retries: RetryPolicy::default(),
         interrupt: Interrupt::new(),
+        blob_cache: None,
     }
 }
 

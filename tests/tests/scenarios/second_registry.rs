@@ -35,6 +35,7 @@ fn settings_with(cr: &CrRegistry, credentials: Credentials) -> Settings {
         timeout: Some(Duration::from_secs(30)),
         retries: RetryPolicy::default(),
         interrupt: Interrupt::new(),
+        blob_cache: None,
     }
 }
 

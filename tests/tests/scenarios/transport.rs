@@ -67,6 +67,7 @@ fn settings(host: String) -> Settings {
         // Each failure shows as it is (retries have their own tests in faults.rs).
         retries: dxf_ureq::dxf_proto::RetryPolicy::never(),
         interrupt: dxf_ureq::Interrupt::new(),
+        blob_cache: None,
     }
 }
 
