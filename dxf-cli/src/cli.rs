@@ -50,6 +50,11 @@ Environment:
                       $XDG_STATE_HOME/dxf/uploads, else ~/.local/state/dxf/uploads)
   DXF_DEBUG=1         every request and response on stderr, secrets redacted (as
                       --debug)
+  DXF_CACHE=0         no blob-location cache (by default, where blobs were seen is
+                      kept, so that an upload of a blob the registry holds in another
+                      repository becomes a mount: no byte sent)
+  DXF_CACHE_DIR       the blob-location cache's directory (default $XDG_CACHE_HOME/dxf,
+                      else ~/.cache/dxf)
   DXF_MANIFEST        set-alias's manifest form: docker (python-dxf's, the default)
                       or oci (an OCI 1.1 artifact manifest, as --oci)
   DXF_TO_*            copy --to HOST: the destination's credentials and TLS settings

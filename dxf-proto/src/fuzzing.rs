@@ -927,10 +927,16 @@ fn push(data: &[u8], mode: UploadMode, feed: Feed) {
         chunk_size,
     };
     let digest = sha256(&setup.blob);
+    let len = setup.blob.len() as u64;
+    if (o >> 2) & 1 == 1 {
+        // The blob cache saw it in another repository: the upload tries a mount first.
+        let cache = crate::BlobCache::new(crate::BlobLocations::new());
+        cache.saw(REGISTRY_HOST, &repo("cached"), &digest, len);
+        setup.session = setup.session.clone().with_blob_cache(Some(cache));
+    }
     let mut peer = Peer::new(&setup, decode_replies(&mut inp));
     let a = repo("a");
     let expected = (o & 2 != 0).then_some(&digest);
-    let len = setup.blob.len() as u64;
     let op = match feed {
         Feed::Stream => Upload::stream(&setup.session, &a, expected, &options),
         Feed::Relayed => Upload::sized_stream(&setup.session, &a, len, expected, &options),
@@ -959,6 +965,13 @@ fn push(data: &[u8], mode: UploadMode, feed: Feed) {
         );
         return;
     }
+    if let Some(from) = &pushed.mounted_from {
+        assert_eq!(from, &repo("cached"), "mounted from an unknown repository");
+        assert_eq!(last.method, http::Method::POST, "mounted, not after a POST");
+        assert!(last.uri.contains("mount="), "mounted without a mount request");
+        assert_eq!(last.status, 201, "mounted without a 201");
+        return;
+    }
     assert_eq!(
         pushed.size,
         blob.len() as u64,
@@ -977,7 +990,8 @@ fn push(data: &[u8], mode: UploadMode, feed: Feed) {
     );
 }
 
-/// Chunked upload of a known source. Options byte: bit 0 skip-if-exists, bits 2-7 chunk size.
+/// Chunked upload of a known source. Options byte: bit 0 skip-if-exists, bits 2-7 chunk size
+/// (odd: the blob cache knows the blob in repository `cached`, so a mount is tried first).
 pub fn push_chunked(data: &[u8]) {
     push(data, UploadMode::Chunked, Feed::Known);
 }
@@ -1707,6 +1721,25 @@ pub fn plan_copy(data: &[u8]) {
             assert!(blobs.insert(b.digest.clone()), "a blob planned twice");
         }
     }
+}
+
+/// The blob-location cache file (local, but anything may have written it): whatever the
+/// bytes, a list within the bound that encodes and decodes back to itself, and that
+/// records, forgets and answers mount questions without panicking.
+pub fn blob_locations(data: &[u8]) {
+    let list = crate::BlobLocations::parse(data);
+    assert!(list.len() <= crate::MAX_LOCATIONS, "beyond the bound");
+    let again = crate::BlobLocations::parse(&list.to_json());
+    assert_eq!(again, list, "cache file round trip");
+    let cache = crate::BlobCache::new(list.clone());
+    for loc in list.entries().iter().take(16) {
+        let found = cache.mount_source(&loc.registry, &repo("fuzz-target"), &loc.digest);
+        assert!(found.is_some(), "a sighting that is no candidate");
+        cache.gone(&loc.registry, &loc.repository, &loc.digest);
+        cache.saw(&loc.registry, &repo("fuzz-target"), &loc.digest, loc.size);
+    }
+    let merged = cache.merged_into(list, 1);
+    assert!(merged.len() <= crate::MAX_LOCATIONS, "merge beyond the bound");
 }
 
 /// Placing the setup blob in `a` (mounted from `b` when options bit 0 is set).

@@ -36,6 +36,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("plan_copy", fuzzing::plan_copy),
     ("place_blob", fuzzing::place_blob),
     ("docker_config", fuzzing::docker_config),
+    ("blob_locations", fuzzing::blob_locations),
 ];
 
 fn fuzz_dir() -> PathBuf {
