@@ -71,7 +71,7 @@ Exit status: 0 success, 13 unauthorized, 2 not found or usage error, 1 other fai
 #[derive(Debug, Parser)]
 #[command(
     name = "dxf",
-    version,
+    version = env!("DXF_VERSION"),
     about = "Store and fetch blobs in a Docker (OCI distribution) registry",
     after_help = AFTER_HELP,
     disable_help_subcommand = true
@@ -339,7 +339,10 @@ mod tests {
     #[test]
     fn help_and_version_are_printed() {
         match run(&["--version"]).unwrap() {
-            Parsed::Print(s) => assert!(s.starts_with("dxf "), "{s}"),
+            Parsed::Print(s) => {
+                let version = concat!("dxf ", env!("CARGO_PKG_VERSION"));
+                assert!(s.starts_with(version), "{s}");
+            }
             other => panic!("{other:?}"),
         }
         match run(&["--help"]).unwrap() {

@@ -968,7 +968,10 @@ fn push(data: &[u8], mode: UploadMode, feed: Feed) {
     if let Some(from) = &pushed.mounted_from {
         assert_eq!(from, &repo("cached"), "mounted from an unknown repository");
         assert_eq!(last.method, http::Method::POST, "mounted, not after a POST");
-        assert!(last.uri.contains("mount="), "mounted without a mount request");
+        assert!(
+            last.uri.contains("mount="),
+            "mounted without a mount request"
+        );
         assert_eq!(last.status, 201, "mounted without a 201");
         return;
     }
@@ -1739,7 +1742,10 @@ pub fn blob_locations(data: &[u8]) {
         cache.saw(&loc.registry, &repo("fuzz-target"), &loc.digest, loc.size);
     }
     let merged = cache.merged_into(list, 1);
-    assert!(merged.len() <= crate::MAX_LOCATIONS, "merge beyond the bound");
+    assert!(
+        merged.len() <= crate::MAX_LOCATIONS,
+        "merge beyond the bound"
+    );
 }
 
 /// Placing the setup blob in `a` (mounted from `b` when options bit 0 is set).

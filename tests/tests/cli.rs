@@ -31,30 +31,10 @@ fn same(reg: &TestRegistry, args: &[&str], env: &[(&str, Option<&str>)]) -> Run 
     ours
 }
 
+/// The round trip, with the `dxf` this workspace builds (the wheel and `cargo install`
+/// tests run it with the `dxf` they installed).
 fn push_pull_round_trip(mode: Mode) {
-    let reg = TestRegistry::start(mode);
-    let files = Files::new();
-    for (i, size) in [1 << 20, 2 << 20, 64 << 20].into_iter().enumerate() {
-        let data = random_bytes(size, 17 + i as u64);
-        let path = files.write(&format!("blob{i}"), &data);
-        let pushed = dxf(&reg, &["push-blob", "rt/blobs", &path]).ok();
-        assert_eq!(pushed.out(), format!("{}\n", sha256(&data)));
-        let digest = sha256(&data);
-        let pulled = dxf(&reg, &["pull-blob", "rt/blobs", &digest]).ok();
-        assert!(
-            pulled.stdout == data,
-            "pulled bytes differ for {size} bytes"
-        );
-        assert_eq!(
-            dxf(&reg, &["blob-size", "rt/blobs", &digest]).ok().out(),
-            format!("{size}\n")
-        );
-        // A second push finds the blob and skips the upload; same output.
-        assert_eq!(
-            dxf(&reg, &["push-blob", "rt/blobs", &path]).ok().out(),
-            pushed.out()
-        );
-    }
+    dxf_tests::cli::push_pull_round_trip(dxf_tests::cli::dxf_bin(), mode);
 }
 
 fn aliases_and_interop(mode: Mode) {

@@ -99,6 +99,8 @@ commands! {
     Logout => logout,
     Push => push,
     Pull => pull,
+    Completions => completions,
+    Man => man,
 }
 
 /// How many transfers `--jobs` runs at a time (`push-blob`, `copy`).
