@@ -5,10 +5,11 @@
 #   fuzz/run.sh SECONDS [TARGET...]
 #
 # Environment: JOBS (targets run at once, default 1), FUZZ_SANITIZER (default none: dxf-proto
-# forbids unsafe code; use "address" to check dependencies too), FUZZ_MERGE=1 (merge new
-# coverage into corpus/<target>/ afterwards, minimized). New inputs go to a scratch corpus in
-# target/fuzz-work/; crashes to artifacts/<target>/ (turn them into regressions/<target>/).
-# Exit status is non-zero when any target found a failure.
+# forbids unsafe code; use "address" to check dependencies too). New inputs go to a scratch
+# corpus in target/fuzz-work/<target>/ (the tracked corpus/<target>/ is only read: the tree
+# stays clean); `fuzz/promote.sh <target>` adds the ones that add coverage to corpus/.
+# Crashes go to artifacts/<target>/ (turn them into regressions/<target>/). Exit status is
+# non-zero when any target found a failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -41,10 +42,6 @@ run_one() {
     cargo fuzz run "${flags[@]}" "$t" "$work" "corpus/$t" -- \
         -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=1024 \
         -print_final_stats=1 >"$logs/$t.log" 2>&1 || rc=$?
-    if [ "${FUZZ_MERGE:-0}" = 1 ] && [ $rc -eq 0 ]; then
-        cargo fuzz run "${flags[@]}" "$t" "corpus/$t" "$work" -- -merge=1 -max_len=8192 \
-            >>"$logs/$t.log" 2>&1 || true
-    fi
     echo $rc >"$logs/$t.rc"
 }
 
