@@ -33,6 +33,12 @@ fn git(args: &[&str]) -> Option<String> {
 /// The abbreviated commit of `HEAD`, asking cargo to build again when `HEAD` or the branch
 /// it names moves.
 fn git_commit() -> Option<String> {
+    // Only dxf's own repository: a crate unpacked inside some other checkout (a vendored
+    // copy) must not take that checkout's commit.
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    if !Path::new(&top).join("dxf-proto").join("Cargo.toml").exists() {
+        return None;
+    }
     let commit = git(&["rev-parse", "--short=12", "HEAD"])?;
     let mut watched = vec![git(&["rev-parse", "--git-path", "HEAD"])];
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
