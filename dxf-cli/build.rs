@@ -36,7 +36,11 @@ fn git_commit() -> Option<String> {
     // Only dxf's own repository: a crate unpacked inside some other checkout (a vendored
     // copy) must not take that checkout's commit.
     let top = git(&["rev-parse", "--show-toplevel"])?;
-    if !Path::new(&top).join("dxf-proto").join("Cargo.toml").exists() {
+    if !Path::new(&top)
+        .join("dxf-proto")
+        .join("Cargo.toml")
+        .exists()
+    {
         return None;
     }
     let commit = git(&["rev-parse", "--short=12", "HEAD"])?;

@@ -310,3 +310,24 @@ pub fn push_pull_round_trip(bin: &Path, mode: crate::Mode) {
         assert_eq!(run(&["push-blob", "rt/blobs", &path]).out(), pushed.out());
     }
 }
+
+/// The workspace's root directory (this repository's checkout).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// Runs `cmd`, which must succeed (else a panic with its output); its stdout.
+#[track_caller]
+pub fn must(mut cmd: Command) -> String {
+    let out = cmd.output().expect("the program runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -11,33 +11,13 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dxf_tests::cli::{push_pull_round_trip, target_dir};
+use dxf_tests::cli::{must, push_pull_round_trip, target_dir, workspace_root as root};
 use dxf_tests::Mode;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-}
-
-/// Runs `cmd`, which must succeed; its stdout.
-fn must(mut cmd: Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Builds the workspace's `dxf` again when dropped (the install replaced it with the

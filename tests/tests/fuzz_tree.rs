@@ -5,21 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+use dxf_tests::cli::{must, workspace_root as root};
 
 fn git(args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut cmd = Command::new("git");
+    cmd.args(args).current_dir(root());
+    must(cmd)
 }
 
 /// Removes the files it names when dropped.
@@ -51,6 +45,10 @@ fn what_a_fuzz_run_writes_stays_out_of_git_status() {
     assert_eq!(git(&args), "", "a fuzz run's files show in git status");
     // The tracked corpus is still the corpus: every target has tracked inputs there, and
     // the replay test reads them.
-    let tracked = git(&["ls-files", "fuzz/corpus/mount", "fuzz/corpus/blob_locations"]);
+    let tracked = git(&[
+        "ls-files",
+        "fuzz/corpus/mount",
+        "fuzz/corpus/blob_locations",
+    ]);
     assert!(tracked.lines().count() >= 4, "{tracked}");
 }

@@ -11,19 +11,13 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use dxf_tests::cli::{clean_command, dxf_bin, push_pull_round_trip, run_command, Run};
+use dxf_tests::cli::{
+    clean_command, dxf_bin, must, push_pull_round_trip, run_command, workspace_root as root, Run,
+};
 use dxf_tests::Mode;
-
-/// The workspace root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// `dxf ARGS` with a clean environment (no registry).
 fn dxf(args: &[&str]) -> Run {
@@ -49,26 +43,19 @@ fn commands() -> Vec<String> {
     listed
 }
 
-/// Runs `program args`, which must succeed; its stdout.
-fn must(program: &str, args: &[&str], dir: Option<&Path>) -> String {
+/// Runs `program args` (in `dir`), which must succeed; its stdout.
+fn run(program: &str, args: &[&str], dir: Option<&Path>) -> String {
     let mut cmd = Command::new(program);
     cmd.args(args);
     if let Some(d) = dir {
         cmd.current_dir(d);
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    must(cmd)
 }
 
 /// What `--version` must print: the version, and the commit of the checkout.
 fn expected_version() -> String {
-    let commit = must("git", &["rev-parse", "--short=12", "HEAD"], Some(&root()));
+    let commit = run("git", &["rev-parse", "--short=12", "HEAD"], Some(&root()));
     format!(
         "dxf {} (commit {})\n",
         env!("CARGO_PKG_VERSION"),
@@ -97,7 +84,7 @@ fn completions_name_every_command_in_every_shell() {
          _dxf dxf pu dxf; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
         file.display()
     );
-    let words = must("bash", &["-c", &probe], None);
+    let words = run("bash", &["-c", &probe], None);
     let mut words: Vec<&str> = words.lines().collect();
     words.sort_unstable();
     assert_eq!(words, ["pull", "pull-blob", "push", "push-blob"]);
@@ -128,7 +115,7 @@ fn man_pages_name_every_command() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("dxf.1");
         std::fs::write(&file, &page).unwrap();
-        let text = must("man", &["-l", &file.display().to_string()], None);
+        let text = run("man", &["-l", &file.display().to_string()], None);
         assert!(text.contains("push-blob"), "{text}");
     }
     let bad = dxf(&["man", "nope"]);
@@ -147,7 +134,7 @@ fn the_wheel_installs_dxf_into_a_fresh_virtualenv() {
     let wheels = dir.path().join("wheels");
     let wheels_arg = wheels.display().to_string();
     // The dev profile: the same binary as a release wheel, built quicker.
-    must(
+    run(
         &root().join("scripts/build-wheel").display().to_string(),
         &["-o", &wheels_arg, "--profile", "dev"],
         Some(&root()),
@@ -163,14 +150,14 @@ fn the_wheel_installs_dxf_into_a_fresh_virtualenv() {
         "{name}"
     );
     let venv = dir.path().join("venv");
-    must(
+    run(
         "python3",
         &["-m", "venv", &venv.display().to_string()],
         None,
     );
     let bin = venv.join("bin");
     let pip = bin.join("pip").display().to_string();
-    must(
+    run(
         &pip,
         &[
             "install",
@@ -181,18 +168,18 @@ fn the_wheel_installs_dxf_into_a_fresh_virtualenv() {
         ],
         None,
     );
-    let shown = must(&pip, &["show", "dxf-cli"], None);
+    let shown = run(&pip, &["show", "dxf-cli"], None);
     assert!(
         shown.contains(&format!("Version: {}", env!("CARGO_PKG_VERSION"))),
         "{shown}"
     );
     let dxf = bin.join("dxf");
     assert_eq!(
-        must(&dxf.display().to_string(), &["--version"], None),
+        run(&dxf.display().to_string(), &["--version"], None),
         expected_version()
     );
     push_pull_round_trip(&dxf, Mode::Basic);
     // Uninstalled cleanly: the command goes with the package.
-    must(&pip, &["uninstall", "-q", "-y", "dxf-cli"], None);
+    run(&pip, &["uninstall", "-q", "-y", "dxf-cli"], None);
     assert!(!dxf.exists());
 }
