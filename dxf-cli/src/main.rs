@@ -64,6 +64,7 @@ mod layout;
 mod output;
 mod progress;
 mod signals;
+mod stdout;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -94,7 +95,8 @@ fn main() -> ExitCode {
             if command.transfers_blobs() {
                 signals::watch();
             }
-            let mut out = BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
+            let stdout = stdout::Stdout::open(command.transfers_blobs());
+            let mut out = BufWriter::with_capacity(STDOUT_BUFFER, stdout);
             let result = command.run(&env, &mut out, &mut io::stdin().lock());
             // What was written before a failure still goes out, as with python-dxf.
             let flushed = out.flush().map_err(CliError::Output);
