@@ -118,8 +118,8 @@ def make_certs(d):
 
 
 class Registry:
-    def __init__(self, workdir, tls=False):
-        self.dir = os.path.join(workdir, "registry-tls" if tls else "registry")
+    def __init__(self, workdir, tls=False, name=None):
+        self.dir = os.path.join(workdir, name or ("registry-tls" if tls else "registry"))
         os.makedirs(os.path.join(self.dir, "storage"))
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
@@ -310,6 +310,192 @@ def tls_case(t, tls, path, digest, size, runs):
     return push[0][0], pushes, pulls
 
 
+GiB = 1024 * MiB
+
+
+def pull_targets_case(t, path, digest, size, runs):
+    """A verified pull to a file, to /dev/null and into a pipe (`| cat > f`), dxf and the
+    dxf-hyper example, each next to what curl and openssl take for the same target. Files
+    are removed before every run (never timed)."""
+    url = t.reg.url(f"blobs/{digest}")
+    out = os.path.join(WORKDIR, "pulled")
+    q = f"'{out}'"
+    dgst = f"'{url}' | tee >(openssl dgst -sha256 >/dev/null)"
+    targets = {
+        "file": [
+            ("curl -o FILE", ["curl", "-sf", "-o", out, url]),
+            ("openssl dgst of the file", ["openssl", "dgst", "-sha256", path]),
+            ("curl | tee >(openssl dgst) > FILE", sh(f"curl -sf {dgst} > {q}")),
+            ("dxf pull-blob -o FILE (atomic, fsync'd)", [t.dxf, "pull-blob", "-o", out, REPO, digest]),
+            ("dxf pull-blob > FILE", sh(f"'{t.dxf}' pull-blob {REPO} {digest} > {q}")),
+            ("dxf-hyper pull > FILE", sh(f"'{t.hyper_pull}' {REPO} {digest} > {q}")),
+        ],
+        "/dev/null": [
+            ("curl -o /dev/null", ["curl", "-sf", "-o", "/dev/null", url]),
+            ("openssl dgst of the file", ["openssl", "dgst", "-sha256", path]),
+            ("curl | tee >(openssl dgst) > /dev/null", sh(f"curl -sf {dgst} > /dev/null")),
+            ("dxf pull-blob > /dev/null", [t.dxf, "pull-blob", REPO, digest]),
+            ("dxf-hyper pull > /dev/null", [t.hyper_pull, REPO, digest]),
+        ],
+        "pipe": [
+            ("curl | cat > FILE", sh(f"curl -sf '{url}' | cat > {q}")),
+            ("openssl dgst of the file", ["openssl", "dgst", "-sha256", path]),
+            ("curl | tee >(openssl dgst) | cat > FILE", sh(f"curl -sf {dgst} | cat > {q}")),
+            ("dxf pull-blob | cat > FILE", sh(f"'{t.dxf}' pull-blob {REPO} {digest} | cat > {q}")),
+            ("dxf-hyper pull | cat > FILE", sh(f"'{t.hyper_pull}' {REPO} {digest} | cat > {q}")),
+        ],
+    }
+
+    def clean():
+        if os.path.exists(out):
+            os.unlink(out)
+
+    res = {}
+    for target, tools in targets.items():
+        res[target] = run_rounds(f"pull {size_name(size)} to {target}", tools, clean, runs)
+    clean()
+    return res
+
+
+# The limit of each pull target: the max of these two, per round.
+TARGET_REFS = {
+    "file": ["curl -o FILE", "openssl dgst of the file"],
+    "/dev/null": ["curl -o /dev/null", "openssl dgst of the file"],
+    "pipe": ["curl | cat > FILE", "openssl dgst of the file"],
+}
+
+
+def cell(text):
+    """`text` inside a Markdown table cell (a `|` of a shell pipe would end the cell)."""
+    return text.replace("|", "\\|")
+
+
+def pull_target_rows(res, size):
+    rows = ["| target | client | wall | ÷ limit | CPU (user+sys) | CPU per GiB | peak RSS |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for target, r in res.items():
+        for label, samples in r.items():
+            cpu = med([s.cpu for s in samples])
+            rows.append(f"| {target} | {cell(label)} | {fmt_s(med([s.wall for s in samples]))} | "
+                        f"{ratio_of(r, label, TARGET_REFS[target]):.2f}× | {fmt_s(cpu)} | "
+                        f"{cpu / (size / GiB):.2f} s | "
+                        f"{max(s.rss_kib for s in samples) / 1024:.1f} MiB |")
+    return rows
+
+
+def put_image(reg, repo, tag, layers):
+    """An OCI image manifest for `layers` [(digest, size)] (pushed already) with a small
+    config blob; returns its digest."""
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]},
+                         "config": {}}).encode()
+    cdigest = "sha256:" + hashlib.sha256(config).hexdigest()
+    post = urllib.request.Request(f"{reg.scheme}://{reg.host}/v2/{repo}/blobs/uploads/",
+                                  method="POST")
+    loc = urllib.request.urlopen(post, context=reg.ctx).headers["Location"]
+    if loc.startswith("/"):
+        loc = f"{reg.scheme}://{reg.host}{loc}"
+    sep = "&" if "?" in loc else "?"
+    put = urllib.request.Request(f"{loc}{sep}digest={cdigest}", data=config, method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})
+    urllib.request.urlopen(put, context=reg.ctx).read()
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": cdigest, "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d,
+                    "size": n} for d, n in layers],
+    }).encode()
+    req = urllib.request.Request(f"{reg.scheme}://{reg.host}/v2/{repo}/manifests/{tag}",
+                                 data=manifest, method="PUT",
+                                 headers={"Content-Type":
+                                          "application/vnd.oci.image.manifest.v1+json"})
+    urllib.request.urlopen(req, context=reg.ctx).read()
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+def cache_env(extra=None):
+    """The client's environment with a fresh, empty DXF_CACHE_DIR (the blob-location
+    cache of the dxf command) and `extra`."""
+    d = tempfile.mkdtemp(prefix="cache-", dir=WORKDIR)
+    return dict(ENV, DXF_CACHE_DIR=d, **(extra or {}))
+
+
+def second_copy_case(t, dest, n, blob_size, runs):
+    """An image of n blobs copied from the source registry to repository r1 of another one
+    (untimed), then — timed — to a new repository r2 there: with its cache, dxf knows the
+    blobs are in r1 and can mount them instead of streaming them again. skopeo does the
+    same with its own blob-info cache; `DXF_CACHE=0` is dxf without its cache."""
+    layers = []
+    for i in range(n):
+        p = os.path.join(WORKDIR, f"layer{i}")
+        d = random_file(p, blob_size)
+        subprocess.run([t.dxf, "push-blob", "bench/img", p], env=ENV, check=True,
+                       capture_output=True)
+        os.unlink(p)
+        layers.append((d, blob_size))
+    put_image(t.reg, "bench/img", "v1", layers)
+    src = f"{t.reg.host}/bench/img:v1"
+    tls = ["--src-tls-verify=false", "--dest-tls-verify=false"]
+
+    def dxf_copy(repo, env):
+        return [t.dxf, "copy", "--to", dest.host, "bench/img:v1", f"{repo}:v1"], env
+
+    def skopeo_copy(repo, env):
+        return (["skopeo", "copy", "-q", "--preserve-digests"] + tls +
+                [f"docker://{src}", f"docker://{dest.host}/{repo}:v1"]), env
+
+    tools = [("skopeo copy (its blob-info cache)", skopeo_copy, lambda: dict(ENV)),
+             ("dxf copy --to (cache in a fresh DXF_CACHE_DIR)", dxf_copy, cache_env),
+             ("dxf copy --to, DXF_CACHE=0", dxf_copy, lambda: cache_env({"DXF_CACHE": "0"}))]
+    results = {label: [] for label, _, _ in tools}
+    for r in range(runs + 1):
+        for i, (label, how, make_env) in enumerate(tools):
+            env = make_env()
+            first, _ = how(f"bench/r1-{r}-{i}", env)
+            subprocess.run(first, env=env, check=True, capture_output=True)
+            argv, _ = how(f"bench/r2-{r}-{i}", env)
+            s = measure(argv, env=env)
+            if r:
+                results[label].append(s)
+        log(f"  second copy: round {r}/{runs} done")
+    return results
+
+
+def second_push_case(t, path, digest, size, runs):
+    """The same file pushed to repository r1 (untimed), then — timed — to a new repository
+    r2: with its cache, dxf knows the blob is in r1 and mounts it (no blob byte sent: about
+    the time to hash the file, `openssl dgst` the reference)."""
+    tools = [("openssl dgst -sha256 FILE (reference)", None),
+             ("dxf push-blob (cache in a fresh DXF_CACHE_DIR)", cache_env)]
+    results = {label: [] for label, _ in tools}
+    for r in range(runs + 1):
+        for i, (label, make_env) in enumerate(tools):
+            if make_env is None:
+                s = measure(["openssl", "dgst", "-sha256", path])
+            else:
+                env = make_env()
+                subprocess.run([t.dxf, "push-blob", f"bench/p1-{r}-{i}", path], env=env,
+                               check=True, capture_output=True)
+                s = measure([t.dxf, "push-blob", f"bench/p2-{r}-{i}", path], env=env)
+            if r:
+                results[label].append(s)
+        log(f"  second push {size_name(size)}: round {r}/{runs} done")
+    return results
+
+
+def cache_rows(res, ref, size=None):
+    rows = ["| client | wall | ÷ reference | CPU (user+sys) | peak RSS |",
+            "|---|---:|---:|---:|---:|"]
+    for label, samples in res.items():
+        rows.append(f"| {cell(label)} | {fmt_s(med([s.wall for s in samples]))} | "
+                    f"{ratio_of(res, label, [ref]):.2f}× | "
+                    f"{fmt_s(med([s.cpu for s in samples]))} | "
+                    f"{max(s.rss_kib for s in samples) / 1024:.1f} MiB |")
+    return rows
+
+
 def small_case(t, digest, runs):
     manifest = subprocess.run([t.dxf, "set-alias", REPO, "bench-small", digest], env=ENV,
                               capture_output=True, check=True).stdout
@@ -386,7 +572,7 @@ def transfer_rows(res, size, ref_labels):
         ratio = ratio_of(res, label, ref_labels)
         cpu = med([s.cpu for s in samples])
         rss = max(s.rss_kib for s in samples) / 1024
-        rows.append(f"| {label} | {fmt_s(wall)} | {ratio:.2f}× | {fmt_s(cpu)} | "
+        rows.append(f"| {cell(label)} | {fmt_s(wall)} | {ratio:.2f}× | {fmt_s(cpu)} | "
                     f"{rss:.1f} MiB | {size / MiB / wall:.0f} |")
     return rows
 
@@ -454,6 +640,37 @@ def goals(pushes, pulls, small, many, binary_bytes, tls=None):
     return ["", "### Goals (issue 6)", "", "| goal | measured | |", "|---|---:|---|"] + rows
 
 
+def goals16(targets, cache):
+    """Issue 16's goals: a verified pull at the hashing limit, to every target; the cache
+    rows' ratios (informative)."""
+    rows = []
+
+    def row(goal, value, ok):
+        rows.append(f"| {cell(goal)} | {value} | {'met' if ok else '**missed**'} |")
+
+    for size, res in targets.items():
+        if size < GiB:
+            continue  # the goals are about 1 GiB (a small pull is mostly start-up)
+        gib = size / GiB
+        for target, r in res.items():
+            for label, slack in [("dxf", 1.0), ("dxf-hyper", 1.1)]:
+                mine = [lab for lab in r if lab.startswith(label + " ")]
+                for lab in mine:
+                    ratio = ratio_of(r, lab, TARGET_REFS[target])
+                    row(f"`{lab}` ≤ {1.05 * slack:.2f} × limit", f"{ratio:.2f}×",
+                        ratio <= 1.05 * slack)
+                    cpu = med([s.cpu for s in r[lab]]) / gib
+                    row(f"`{lab}`: CPU ≤ {slack:.1f} s per GiB", f"{cpu:.2f} s", cpu <= slack)
+    for name, res in cache.items():
+        ref = next(iter(res))
+        for label in list(res)[1:]:
+            rows.append(f"| {name}: `{cell(label)}` ÷ `{cell(ref)}` | "
+                        f"{ratio_of(res, label, [ref]):.2f}× | |")
+    if not rows:
+        return []
+    return ["", "### Goals (issue 16)", "", "| goal | measured | |", "|---|---:|---|"] + rows
+
+
 def main():
     global ENV, WORKDIR
     ap = argparse.ArgumentParser()
@@ -464,7 +681,8 @@ def main():
     ap.add_argument("--hyper-push", required=True)
     ap.add_argument("--python-dxf", required=True)
     ap.add_argument("--sizes", help="comma-separated MiB, e.g. 1,64,1024")
-    ap.add_argument("--skip", default="", help="comma-separated: push,pull,small,many,tls")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated: push,pull,targets,cache,small,many,tls")
     ap.add_argument("--out")
     ap.add_argument("--size-info", default="")
     ap.add_argument("--binary-bytes", type=int)
@@ -481,6 +699,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(143))
     WORKDIR = tempfile.mkdtemp(prefix="dxf-bench-")
+    cache_results = {}
     if not os.access("/usr/bin/time", os.X_OK):
         sys.exit("bench: /usr/bin/time (GNU time) is needed")
     reg = Registry(WORKDIR)
@@ -506,7 +725,7 @@ def main():
                      "digest known. CPU and RSS are the client's (process tree; RSS of its "
                      "largest process).")
         first_digest = None
-        pushes, pulls, tls = {}, {}, {}
+        pushes, pulls, tls, targets = {}, {}, {}, {}
         for size in sizes:
             path = os.path.join(WORKDIR, f"blob-{size}")
             log(f"generating {size_name(size)}")
@@ -536,8 +755,42 @@ def main():
                 lines += [r.replace("| ", "| pull: ", 1) for r in
                           transfer_rows(pull, size, ["curl -o /dev/null (ceiling)",
                                                      "openssl dgst of the file"])]
+            if size == max(sizes) and "targets" not in skip:
+                targets[size] = pull_targets_case(t, path, digest, size, runs)
+                lines += ["", f"### Pull {size_name(size)} verified: to a file, to /dev/null, "
+                          "into a pipe", "",
+                          "Limit of each target = max(curl to the same target, `openssl dgst "
+                          "-sha256` of the file), per round. `-o FILE` is dxf's atomic write "
+                          "(a temporary file, fsync'd, renamed); `curl -o` neither syncs nor "
+                          "verifies. CPU of a pipe or a `tee` includes every process of it "
+                          "(`cat`, `tee`, `openssl`).", ""]
+                lines += pull_target_rows(targets[size], size)
+            if size == max(sizes) and "cache" not in skip:
+                res = second_push_case(t, path, digest, size, runs)
+                lines += ["", f"### Second push of the same {size_name(size)} file to a new "
+                          "repository", "",
+                          "`dxf push-blob r1 FILE` (untimed), then `dxf push-blob r2 FILE` "
+                          "timed, with a fresh `DXF_CACHE_DIR` per round: with the "
+                          "blob-location cache no blob byte need be sent (≈ hashing the "
+                          "file).", ""]
+                lines += cache_rows(res, "openssl dgst -sha256 FILE (reference)")
+                cache_results["push"] = res
             if size > MiB:
                 os.unlink(path)
+
+        if "cache" not in skip:
+            n, blob = 4, (MiB if args.quick else 64 * MiB)
+            dest = Registry(WORKDIR, name="registry-dest")
+            try:
+                res = second_copy_case(t, dest, n, blob, runs)
+            finally:
+                dest.stop()
+            cache_results["copy"] = res
+            lines += ["", f"### Second copy of an image ({n} × {size_name(blob)}) to a new "
+                      "repository of another registry", "",
+                      "`copy SRC DEST/r1` (untimed), then `copy SRC DEST/r2` timed; dxf with "
+                      "a fresh `DXF_CACHE_DIR` per round.", ""]
+            lines += cache_rows(res, "skopeo copy (its blob-info cache)")
 
         small = {} if "small" in skip else small_case(t, first_digest, small_runs)
         if small:
@@ -572,6 +825,7 @@ def main():
         if args.size_info:
             lines += ["", "### Binary", "", args.size_info]
         lines += goals(pushes, pulls, small, many, args.binary_bytes, tls)
+        lines += goals16(targets, cache_results)
         load = os.getloadavg()
         lines += ["", f"Load at the end {load[0]:.2f}; the whole run took "
                       f"{time.monotonic() - t0:.0f} s."]

@@ -31,7 +31,7 @@ if ! "$venv/bin/python" -c 'import importlib.metadata as m; assert m.version("py
 fi
 
 echo "building (release)" >&2
-cargo build -q --release -p dxf-cli -p dxf-hyper --example pull --example push_dir
+cargo build -q --release -p dxf-cli -p dxf-hyper --bin dxf --example pull --example push_dir
 bin="$root/target/release"
 
 size=$(stat -c %s "$bin/dxf")

@@ -65,6 +65,7 @@ mod layout;
 mod output;
 mod progress;
 mod signals;
+mod stdout;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -98,7 +99,8 @@ fn main() -> ExitCode {
             if command.uses_blob_cache() {
                 cache::open();
             }
-            let mut out = BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
+            let stdout = stdout::Stdout::open(command.transfers_blobs());
+            let mut out = BufWriter::with_capacity(STDOUT_BUFFER, stdout);
             let result = command.run(&env, &mut out, &mut io::stdin().lock());
             // What was learned is kept, also when the command failed.
             cache::save(env.debug);
