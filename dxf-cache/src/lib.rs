@@ -174,7 +174,9 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Writes `bytes` to a new file next to `path`, then renames it over `path`: a reader
-/// sees the old file or the new one, whole.
+/// sees the old file or the new one, whole. Not synced to disk: a cache file lost or cut
+/// by a crash is only a cache (one that does not parse is ignored and replaced), and a
+/// sync would cost every command that saves several milliseconds.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tmp = path.with_extension(format!(
@@ -185,7 +187,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let written = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
         fs::rename(&tmp, path)
     })();
     if written.is_err() {
