@@ -12,6 +12,7 @@ mod upload;
 pub use delete::DeleteBlob;
 pub use get::{Download, GetBlob};
 pub use head::{BlobInfo, HeadBlob};
+pub(crate) use mount::mount_url;
 pub use mount::{MountBlob, MountOptions};
 pub use status::{UploadProgress, UploadStatus};
 pub use upload::{Pushed, Upload, UploadCheckpoint, UploadMode, UploadOptions};

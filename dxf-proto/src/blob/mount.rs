@@ -55,6 +55,15 @@ pub(crate) struct MountFlow {
     event: Option<SessionEvent>,
 }
 
+/// `POST <uploads>?mount=<digest>&from=<from>`'s URL, from repository `to`'s uploads URL.
+pub(crate) fn mount_url(uploads: &Url, digest: &Digest, from: &Repository) -> Url {
+    let mut url = uploads.clone();
+    url.query_pairs_mut()
+        .append_pair("mount", digest.as_str())
+        .append_pair("from", from.as_str());
+    url
+}
+
 impl MountBlob {
     /// Mounts `digest` from repository `from` into `to`.
     pub fn new(
@@ -64,10 +73,8 @@ impl MountBlob {
         digest: &Digest,
         options: MountOptions,
     ) -> Result<MountBlob, Error> {
-        let mut url = session.v2_url(&format!("{}/blobs/uploads/", to.as_str()))?;
-        url.query_pairs_mut()
-            .append_pair("mount", digest.as_str())
-            .append_pair("from", from.as_str());
+        let uploads = session.v2_url(&format!("{}/blobs/uploads/", to.as_str()))?;
+        let url = mount_url(&uploads, digest, from);
         Ok(MountBlob(Machine::new(MountFlow {
             to: to.clone(),
             from: from.clone(),

@@ -538,10 +538,7 @@ impl UploadFlow {
         if !std::mem::take(&mut self.resuming) {
             return match (&self.mount_from, self.source.digest()) {
                 (Some((from, _)), Some(digest)) => {
-                    let mut url = self.uploads_url.clone();
-                    url.query_pairs_mut()
-                        .append_pair("mount", digest.as_str())
-                        .append_pair("from", from.as_str());
+                    let url = super::mount_url(&self.uploads_url, digest, from);
                     let mut req = request(Method::POST, &url, Body::Empty, None)?;
                     req.extensions_mut().insert(Refusable);
                     self.phase = Phase::Mounting;

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::plan::CopyBlob;
 use crate::auth::Scope;
-use crate::blob::{check_announced, Upload, UploadMode, UploadOptions};
+use crate::blob::{check_announced, mount_url, Upload, UploadMode, UploadOptions};
 use crate::error::{Error, OpKind};
 use crate::exchange::{delegate_operation, Flow, Machine, Next, Refusable};
 use crate::operation::Body;
@@ -78,11 +78,8 @@ impl PlaceBlob {
         let mount_from = mount_from.or(cached.as_ref());
         let mount_url = match mount_from {
             Some(from) => {
-                let mut url = session.v2_url(&format!("{}/blobs/uploads/", to.as_str()))?;
-                url.query_pairs_mut()
-                    .append_pair("mount", blob.digest.as_str())
-                    .append_pair("from", from.as_str());
-                Some(url)
+                let uploads = session.v2_url(&format!("{}/blobs/uploads/", to.as_str()))?;
+                Some(mount_url(&uploads, &blob.digest, from))
             }
             None => None,
         };
