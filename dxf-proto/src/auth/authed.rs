@@ -566,13 +566,13 @@ impl<O: Operation + Scoped> Authed<O> {
                         return Err(Error::ForeignChallenge { host });
                     }
                     let (parts, ()) = head.into_parts();
+                    let refusable = self.template.as_ref().is_some_and(|t| t.refusable);
                     if !self.fresh && self.rounds < self.max_rounds {
                         if let Some(plan) = self.plan_for(&parts)? {
                             self.rounds += 1;
                             self.phase = Phase::Challenged(plan);
                             return Ok(BodyPlan::Discard);
                         }
-                        let refusable = self.template.as_ref().is_some_and(|t| t.refusable);
                         if !self.pinged
                             && !refusable
                             && self.template.as_ref().is_some_and(|t| t.body.is_some())
@@ -585,7 +585,7 @@ impl<O: Operation + Scoped> Authed<O> {
                             return Ok(BodyPlan::Discard);
                         }
                     }
-                    if self.template.as_ref().is_some_and(|t| t.refusable) {
+                    if refusable {
                         // Credentials cannot fix it: the inner operation's answer.
                         let plan = self
                             .inner

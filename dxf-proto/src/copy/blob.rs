@@ -16,8 +16,7 @@ use crate::error::{Error, OpKind};
 use crate::exchange::{delegate_operation, Flow, Machine, Next, Refusable};
 use crate::operation::Body;
 use crate::reference::Repository;
-use crate::session::Session;
-use crate::session::{Event, SessionEvent};
+use crate::session::{Event, Session, SessionEvent};
 use crate::url::{location, request};
 
 /// Where a blob stands after [`PlaceBlob`].
